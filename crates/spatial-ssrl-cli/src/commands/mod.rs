@@ -1,0 +1,2 @@
+//! One module per subcommand.
+// MODULES (keep one line per module; add yours here)

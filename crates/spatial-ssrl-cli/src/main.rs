@@ -1,0 +1,40 @@
+//! `spatial-ssrl`: generate pretext datasets, score responses, train, evaluate and run inference.
+//!
+//! `main` stays thin: it parses arguments, hands them to one command module and
+//! prints the error chain. Each subcommand lives in `commands/<name>.rs` with a
+//! clap `Args` struct and a `run(args) -> anyhow::Result<ExitCode>` function.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(name = "spatial-ssrl", version, about = "Self-supervised spatial RL for vision-language models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// One variant per subcommand; model-backed commands sit behind the `ml` feature.
+#[derive(Subcommand)]
+enum Command {
+    // COMMANDS (keep one line per variant; add yours here)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        // DISPATCH (keep one line per variant; add yours here)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spatial-ssrl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Verifiable rewards for Spatial-SSRL: format, answer extraction, accuracy, MCQ and numeric scoring.
