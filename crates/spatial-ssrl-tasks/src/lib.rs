@@ -6,6 +6,7 @@
 mod error;
 mod prompt;
 mod task;
+pub mod tasks;
 
 pub use crate::{
     error::{Error, Result},

@@ -1,0 +1,2 @@
+//! The built-in pretext tasks, one module each.
+// TASKS (one `pub mod` line per task module; add yours here)
