@@ -3,6 +3,7 @@
 //! (Crate documentation is completed with the export pipeline.)
 #![deny(missing_docs)]
 
+pub mod draw;
 mod error;
 mod prompt;
 mod task;
