@@ -117,6 +117,43 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A task's configuration is inconsistent (an empty variant mix, a percentile outside
+    /// `[0, 100]`, a template without its placeholder...).
+    #[error("task {task}: invalid configuration: {message}")]
+    InvalidConfig {
+        /// The task whose configuration is wrong.
+        task: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A depth map has no valid (finite, positive, unmasked) pixel at all.
+    #[error("depth map {path} has no valid pixel")]
+    EmptyDepth {
+        /// The depth file.
+        path: PathBuf,
+    },
+    /// Two tasks were registered under the same name.
+    #[error("a task named {name:?} is already registered")]
+    DuplicateTask {
+        /// The name registered twice.
+        name: String,
+    },
+    /// A run or export option is invalid (zero threads, a fraction outside `[0, 1)`, ...).
+    #[error("invalid option {option}: {message}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The output folder holds a different run's manifest, so resuming would mix datasets.
+    #[error("output folder {path} holds another run (different {field}); choose an empty folder")]
+    ForeignRun {
+        /// The output folder.
+        path: PathBuf,
+        /// The first setting that differs.
+        field: String,
+    },
     /// Writing the dataset failed.
     #[error("export to {path} failed: {message}")]
     Export {
@@ -125,6 +162,41 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+impl Error {
+    /// A short, stable name for the kind of error, used to group failures in a run summary.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::Error;
+    /// let e = Error::TooSmall { task: "shuffle", w: 4, h: 4, min_w: 8, min_h: 8 };
+    /// assert_eq!(e.kind(), "too_small");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Image { .. } => "image",
+            Error::Depth { .. } => "depth",
+            Error::SizeMismatch { .. } => "size_mismatch",
+            Error::TooSmall { .. } => "too_small",
+            Error::MissingDepth { .. } => "missing_depth",
+            Error::InvalidDepth { .. } => "invalid_depth",
+            Error::NoCandidate { .. } => "no_candidate",
+            Error::UnknownTask { .. } => "unknown_task",
+            Error::Malformed { .. } => "malformed",
+            Error::InvalidConfig { .. } => "invalid_config",
+            Error::EmptyDepth { .. } => "empty_depth",
+            Error::DuplicateTask { .. } => "duplicate_task",
+            Error::InvalidOption { .. } => "invalid_option",
+            Error::ForeignRun { .. } => "foreign_run",
+            Error::Export { .. } => "export",
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
 }
 
 /// The crate's result type.
