@@ -90,15 +90,6 @@ pub enum Error {
         /// How many candidates were tried.
         tries: usize,
     },
-    /// A task configuration that cannot work (zero weights, a template whose `<image>`
-    /// placeholders do not match the images, a grid of fewer than two patches...).
-    #[error("task {task}: invalid configuration: {message}")]
-    InvalidConfig {
-        /// The task.
-        task: &'static str,
-        /// What is wrong.
-        message: String,
-    },
     /// A task name that the registry does not know.
     #[error("unknown task {name:?} (known: {known})")]
     UnknownTask {
