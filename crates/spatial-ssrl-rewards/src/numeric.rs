@@ -53,8 +53,11 @@ fn numbers(text: &str) -> Vec<Number> {
                 i += 1;
             }
         }
-        if let Ok(value) = clean.parse::<f64>() {
-            out.push(Number { start, end: i, value });
+        // Overlong digit strings parse to infinity: not a usable answer.
+        if let Ok(value) = clean.parse::<f64>().map(|v| v.is_finite().then_some(v)) {
+            if let Some(value) = value {
+                out.push(Number { start, end: i, value });
+            }
         }
     }
     out
@@ -120,6 +123,9 @@ fn lengths(text: &str) -> Vec<Length> {
         };
         let Some(factor) = factor else { continue };
         let cm = n.value * factor;
+        if !cm.is_finite() {
+            continue;
+        }
         if let Some((prev, prev_factor)) = out.last_mut() {
             let gap = text[prev.end..n.start].trim_matches(|c: char| is_python_whitespace(c) || c == ',');
             if factor < *prev_factor && (gap.is_empty() || gap.eq_ignore_ascii_case("and")) {
@@ -208,6 +214,7 @@ mod tests {
         assert_eq!(values("x-1 -1 +2.5 1,234,567 1,23 3."), [1.0, -1.0, 2.5, 1_234_567.0, 1.0, 23.0, 3.0]);
         assert_eq!(values("v2.0.1"), [2.0, 0.1]);
         assert!(values("no digits").is_empty());
+        assert!(values(&"9".repeat(400)).is_empty());
     }
 
     #[test]
