@@ -1,0 +1,584 @@
+//! The generate driver: sources in, dataset shards out.
+//!
+//! [`Pipeline`] turns one decoded [`Scene`] into samples for every selected task;
+//! [`generate`] runs it over many sources on a thread pool, encodes the images and writes
+//! sharded, resumable output through the [`export`](crate::DatasetFormat) writers.
+//!
+//! Determinism: each `generate` call's generator comes from [`task_rng`] (seed, source id,
+//! task name, index), and rows are written in source order, then task order, then index,
+//! whatever thread finished first. Resume: shards are written atomically and recorded in
+//! `manifest.json` with, per split, the position of the first row not yet in a shard; a rerun
+//! regenerates from there (generation is deterministic) and ends with the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::export::{self, DatasetFormat, EncodedImage, Record};
+use crate::io::{ImageFormat, SourceSpec};
+use crate::registry::Registry;
+use crate::seed::{fnv1a64, split_draw, task_rng};
+use crate::task::{Inputs, PretextTask, Sample, Scene};
+
+/// The failure of one task on one source (or of reading the source), kept in the run summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Source id.
+    pub source: String,
+    /// Task name, or `"input"` when the source's files could not be read.
+    pub task: String,
+    /// Which call failed (`0..samples_per_image`); 0 for input failures.
+    pub index: u64,
+    /// [`Error::kind`] of the error.
+    pub kind: String,
+    /// The error message with its cause chain.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(source: &str, task: &str, index: u64, e: &Error) -> Self {
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Self { source: source.into(), task: task.into(), index, kind: e.kind().into(), message }
+    }
+}
+
+/// What one scene produced: samples in task order then index order, and the failures.
+#[derive(Debug, Clone, Default)]
+pub struct SceneOutput {
+    /// The samples.
+    pub samples: Vec<Sample>,
+    /// Calls that returned an error.
+    pub failures: Vec<Failure>,
+}
+
+/// The task name used in [`Failure::task`] for unreadable inputs.
+pub const INPUT_FAILURE: &str = "input";
+
+/// A set of tasks with a seed and a number of calls per (source, task).
+///
+/// ```
+/// use spatial_ssrl_tasks::{Pipeline, Registry, Scene, TasksConfig};
+/// let reg = Registry::builtin(&TasksConfig::default());
+/// let pipe = Pipeline::new(&reg, &["shuffle", "flip"], 42, 2)?;
+/// let img = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8 * 2, y as u8 * 3, 90]));
+/// let out = pipe.scene_samples(&Scene::rgb("demo", img));
+/// assert!(out.failures.is_empty());
+/// assert_eq!(out.samples.len(), 4); // 2 tasks x 2 calls, one sample each
+/// assert_eq!(out.samples[0].task, "shuffle");
+/// # Ok::<(), spatial_ssrl_tasks::Error>(())
+/// ```
+pub struct Pipeline<'r> {
+    tasks: Vec<&'r dyn PretextTask>,
+    seed: u64,
+    samples_per_image: u64,
+}
+
+impl<'r> Pipeline<'r> {
+    /// Selects `tasks` (in that order) from `registry`. Errors on an unknown or repeated
+    /// name, no task, or `samples_per_image == 0`.
+    pub fn new<S: AsRef<str>>(registry: &'r Registry, tasks: &[S], seed: u64, samples_per_image: usize) -> Result<Self> {
+        if tasks.is_empty() {
+            return Err(Error::InvalidOption { option: "tasks", message: "no task selected".into() });
+        }
+        if samples_per_image == 0 {
+            return Err(Error::InvalidOption { option: "samples-per-image", message: "must be at least 1".into() });
+        }
+        let tasks = registry.select(tasks)?;
+        for (i, t) in tasks.iter().enumerate() {
+            if tasks[..i].iter().any(|u| u.name() == t.name()) {
+                return Err(Error::InvalidOption { option: "tasks", message: format!("{:?} listed twice", t.name()) });
+            }
+        }
+        Ok(Self { tasks, seed, samples_per_image: samples_per_image as u64 })
+    }
+
+    /// The selected task names, in order.
+    pub fn task_names(&self) -> Vec<&str> {
+        self.tasks.iter().map(|t| t.name()).collect()
+    }
+
+    /// The run seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Calls per (source, task).
+    pub fn samples_per_image(&self) -> usize {
+        self.samples_per_image as usize
+    }
+
+    /// Whether any selected task needs depth (otherwise depth files are not even read).
+    pub fn needs_depth(&self) -> bool {
+        self.tasks.iter().any(|t| t.inputs() == Inputs::RgbDepth)
+    }
+
+    /// Runs every selected task `samples_per_image` times on `scene`, in parallel on the
+    /// current rayon pool; the result is in task order, then index order, regardless.
+    /// Tasks that need depth are skipped on RGB-only scenes.
+    pub fn scene_samples(&self, scene: &Scene) -> SceneOutput {
+        let calls: Vec<(&dyn PretextTask, u64)> = self
+            .tasks
+            .iter()
+            .filter(|t| t.inputs() == Inputs::Rgb || scene.depth.is_some())
+            .flat_map(|t| (0..self.samples_per_image).map(move |k| (*t, k)))
+            .collect();
+        let results: Vec<_> = calls
+            .par_iter()
+            .map(|&(task, k)| {
+                let mut rng = task_rng(self.seed, &scene.id, task.name(), k);
+                (task.name(), k, task.generate(scene, &mut rng))
+            })
+            .collect();
+        let mut out = SceneOutput::default();
+        for (task, k, res) in results {
+            match res {
+                Ok(samples) => out.samples.extend(samples),
+                Err(e) => out.failures.push(Failure::new(&scene.id, task, k, &e)),
+            }
+        }
+        out
+    }
+}
+
+/// Where and how [`generate`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Output folder (created if missing).
+    pub out: PathBuf,
+    /// Parquet or JSONL.
+    pub format: DatasetFormat,
+    /// PNG or JPEG for the sample images.
+    pub image_format: ImageFormat,
+    /// Rows per shard file (the last shard of each split may hold fewer).
+    pub shard_size: usize,
+    /// Fraction of sources (by a hash of their id) whose samples go to the `val` split.
+    pub val_fraction: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Identifies task settings not visible in the pipeline (e.g. a digest of the
+    /// [`TasksConfig`](crate::TasksConfig)); resuming with a different value is refused.
+    pub settings_digest: u64,
+}
+
+impl RunConfig {
+    /// Defaults: parquet, PNG, 256 rows per shard, no validation split, 1 thread.
+    ///
+    /// ```
+    /// let cfg = spatial_ssrl_tasks::RunConfig::new("/tmp/out");
+    /// assert_eq!(cfg.shard_size, 256);
+    /// ```
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            format: DatasetFormat::Parquet,
+            image_format: ImageFormat::Png,
+            shard_size: 256,
+            val_fraction: 0.0,
+            threads: 1,
+            settings_digest: 0,
+        }
+    }
+}
+
+/// Reports progress of a [`generate`] run; every method has a no-op default and `()`
+/// implements it. Called from one thread at a time.
+pub trait Progress: Sync {
+    /// The run starts: `total` sources, `done` of them finished by an earlier (resumed) run.
+    fn start(&self, total: u64, done: u64) {
+        let _ = (total, done);
+    }
+    /// `n` more sources are finished.
+    fn advance(&self, n: u64) {
+        let _ = n;
+    }
+    /// The run is over.
+    fn finish(&self) {}
+}
+
+impl Progress for () {}
+
+/// Totals of a finished run, read back from its manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rows per task and split (`"train"`, `"val"`).
+    pub samples: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Failures per [`Error::kind`].
+    pub failures_by_kind: BTreeMap<String, u64>,
+    /// Shard files written, in order.
+    pub shards: Vec<String>,
+    /// Number of sources.
+    pub sources: u64,
+    /// Every failure, in source order.
+    pub failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// Total rows written.
+    pub fn total_samples(&self) -> u64 {
+        self.samples.values().flat_map(|m| m.values()).sum()
+    }
+}
+
+/// Name of the run manifest in the output folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+const SPLITS: [&str; 2] = ["train", "val"];
+
+/// Position in the row stream: row `row` of source `source`'s output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Cursor {
+    source: usize,
+    row: usize,
+}
+
+/// What identifies a run; resuming requires every field to match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunIdentity {
+    seed: u64,
+    tasks: Vec<String>,
+    samples_per_image: usize,
+    format: DatasetFormat,
+    image_format: ImageFormat,
+    shard_size: usize,
+    val_fraction: f64,
+    sources: usize,
+    sources_digest: String,
+    settings_digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ShardEntry {
+    split: String,
+    file: String,
+    rows: u64,
+    tasks: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IndexedFailure {
+    source_index: usize,
+    #[serde(flatten)]
+    failure: Failure,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    run: RunIdentity,
+    complete: bool,
+    /// Per split: the first row not yet in a shard.
+    cursors: BTreeMap<String, Cursor>,
+    /// Sources whose output the writer had consumed (their failures are listed).
+    consumed: usize,
+    shards: Vec<ShardEntry>,
+    failures: Vec<IndexedFailure>,
+}
+
+/// One split's rows waiting for their shard.
+#[derive(Default)]
+struct SplitBuffer {
+    rows: Vec<Record>,
+    first: Option<Cursor>,
+    next_shard: usize,
+}
+
+/// Runs `pipeline` over `sources` and writes the dataset to `run.out`.
+///
+/// Sources are decoded once each (depth only when a selected task needs it) and shared by
+/// all tasks and calls; a source or task that fails is recorded and the run goes on. If
+/// `run.out` holds an unfinished run with the same settings, it is resumed; the finished
+/// folder is byte-identical to an uninterrupted run's, for any thread count. A finished run
+/// is not redone.
+///
+/// ```no_run
+/// use spatial_ssrl_tasks::{discover, generate, Pipeline, Registry, RunConfig, TasksConfig};
+/// let reg = Registry::builtin(&TasksConfig::default());
+/// let pipe = Pipeline::new(&reg, &["shuffle", "depth"], 42, 1)?;
+/// let sources = discover("examples/data")?;
+/// let summary = generate(&pipe, &sources, &RunConfig::new("/tmp/ssrl-demo"), &())?;
+/// println!("{} samples", summary.total_samples());
+/// # Ok::<(), spatial_ssrl_tasks::Error>(())
+/// ```
+pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig, progress: &dyn Progress) -> Result<Summary> {
+    if run.shard_size == 0 {
+        return Err(Error::InvalidOption { option: "shard-size", message: "must be at least 1".into() });
+    }
+    if !(0.0..1.0).contains(&run.val_fraction) {
+        return Err(Error::InvalidOption { option: "val-fraction", message: format!("{} is not in [0, 1)", run.val_fraction) });
+    }
+    if run.threads == 0 {
+        return Err(Error::InvalidOption { option: "threads", message: "must be at least 1".into() });
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(run.threads)
+        .build()
+        .map_err(|e| Error::InvalidOption { option: "threads", message: e.to_string() })?;
+    std::fs::create_dir_all(&run.out).map_err(|e| Error::io(&run.out, e))?;
+    export::remove_temporaries(&run.out)?;
+
+    let identity = identity(pipeline, sources, run);
+    let manifest_path = run.out.join(MANIFEST_FILE);
+    let mut manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => {
+            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+                what: "run manifest",
+                path: manifest_path.clone(),
+                message: e.to_string(),
+            })?;
+            if let Some(field) = first_difference(&m.run, &identity) {
+                return Err(Error::ForeignRun { path: run.out.clone(), field });
+            }
+            m
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest {
+            format_version: 1,
+            run: identity,
+            complete: false,
+            cursors: SPLITS.iter().map(|s| (s.to_string(), Cursor::default())).collect(),
+            consumed: 0,
+            shards: Vec::new(),
+            failures: Vec::new(),
+        },
+        Err(e) => return Err(Error::io(manifest_path, e)),
+    };
+    if manifest.complete {
+        progress.start(sources.len() as u64, sources.len() as u64);
+        progress.finish();
+        return Ok(summary(&manifest));
+    }
+
+    let split_of: Vec<usize> = sources.iter().map(|s| usize::from(split_draw(&s.id) < run.val_fraction)).collect();
+    let cursors: Vec<Cursor> = SPLITS.iter().map(|s| manifest.cursors.get(*s).copied().unwrap_or_default()).collect();
+    // A source whose rows are all in shards needs no regeneration; its failures are in the
+    // manifest. Failures of sources that will be regenerated come back from regeneration.
+    let committed = |s: usize| s < cursors[split_of[s]].source;
+    manifest.failures.retain(|f| committed(f.source_index));
+    let start = cursors.iter().map(|c| c.source).min().unwrap_or(0).min(sources.len());
+    let mut buffers: Vec<SplitBuffer> = SPLITS
+        .iter()
+        .map(|s| SplitBuffer {
+            rows: Vec::new(),
+            first: None,
+            next_shard: manifest.shards.iter().filter(|e| e.split == *s).count(),
+        })
+        .collect();
+    let done_before = (0..sources.len()).filter(|&s| s < start || committed(s)).count() as u64;
+    progress.start(sources.len() as u64, done_before);
+
+    let window = (run.threads * 2).max(4);
+    let mut next = start;
+    pool.install(|| -> Result<()> {
+        while next < sources.len() {
+            let end = (next + window).min(sources.len());
+            let outputs: Vec<(usize, Vec<Record>, Vec<Failure>)> = (next..end)
+                .into_par_iter()
+                .filter(|&s| !committed(s))
+                .map(|s| {
+                    let skip = if s == cursors[split_of[s]].source { cursors[split_of[s]].row } else { 0 };
+                    let (records, failures) = process_source(pipeline, &sources[s], run, skip);
+                    (s, records, failures)
+                })
+                .collect();
+            for (s, records, failures) in outputs {
+                let split = split_of[s];
+                let skip = if s == cursors[split].source { cursors[split].row } else { 0 };
+                manifest.failures.extend(failures.into_iter().map(|failure| IndexedFailure { source_index: s, failure }));
+                manifest.consumed = s + 1;
+                let n = records.len() + skip;
+                for (j, rec) in records.into_iter().enumerate() {
+                    let row = skip + j;
+                    let buf = &mut buffers[split];
+                    buf.first.get_or_insert(Cursor { source: s, row });
+                    buf.rows.push(rec);
+                    if buf.rows.len() == run.shard_size {
+                        let after = if row + 1 == n { Cursor { source: s + 1, row: 0 } } else { Cursor { source: s, row: row + 1 } };
+                        flush(&mut manifest, &mut buffers, split, run, after)?;
+                    }
+                }
+            }
+            progress.advance((end - next) as u64 - (next..end).filter(|&s| committed(s)).count() as u64);
+            next = end;
+        }
+        Ok(())
+    })?;
+    let end = Cursor { source: sources.len(), row: 0 };
+    for split in 0..SPLITS.len() {
+        if !buffers[split].rows.is_empty() {
+            flush(&mut manifest, &mut buffers, split, run, end)?;
+        }
+    }
+    manifest.complete = true;
+    manifest.consumed = sources.len();
+    for s in SPLITS {
+        manifest.cursors.insert(s.to_string(), end);
+    }
+    manifest.failures.sort_by_key(|f| f.source_index);
+    write_manifest(&manifest, &run.out)?;
+    progress.finish();
+    Ok(summary(&manifest))
+}
+
+/// Writes `split`'s buffered rows as its next shard and records it in the manifest.
+/// `after` is the stream position just past the last buffered row.
+fn flush(manifest: &mut Manifest, buffers: &mut [SplitBuffer], split: usize, run: &RunConfig, after: Cursor) -> Result<()> {
+    let buf = &mut buffers[split];
+    let file = format!("{}-{:05}.{}", SPLITS[split], buf.next_shard, run.format.extension());
+    export::write_shard(run.format, &run.out, &file, &buf.rows)?;
+    let mut tasks = BTreeMap::new();
+    for r in &buf.rows {
+        *tasks.entry(r.task.clone()).or_insert(0) += 1;
+    }
+    manifest.shards.push(ShardEntry { split: SPLITS[split].into(), file, rows: buf.rows.len() as u64, tasks });
+    buf.rows.clear();
+    buf.first = None;
+    buf.next_shard += 1;
+    // Every split's cursor: its first waiting row, or (no row waiting) the writer's position.
+    for (i, b) in buffers.iter().enumerate() {
+        manifest.cursors.insert(SPLITS[i].into(), b.first.unwrap_or(after));
+    }
+    // Keep failures sorted, so a resumed run lists them in the same order.
+    manifest.failures.sort_by_key(|f| f.source_index);
+    write_manifest(manifest, &run.out)
+}
+
+fn write_manifest(manifest: &Manifest, out: &Path) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    bytes.push(b'\n');
+    export::atomic_write(&out.join(MANIFEST_FILE), &bytes)
+}
+
+/// Decodes one source, runs the pipeline on it and encodes the sample images;
+/// drops the first `skip` rows (already in shards).
+fn process_source(pipeline: &Pipeline<'_>, spec: &SourceSpec, run: &RunConfig, skip: usize) -> (Vec<Record>, Vec<Failure>) {
+    let mut failures = Vec::new();
+    let rgb = match crate::io::load_rgb(&spec.image) {
+        Ok(img) => img,
+        Err(e) => return (Vec::new(), vec![Failure::new(&spec.id, INPUT_FAILURE, 0, &e)]),
+    };
+    let depth = if pipeline.needs_depth() {
+        match spec.load_depth(rgb.width(), rgb.height()) {
+            Ok(d) => d,
+            Err(e) => {
+                // The RGB tasks can still use this source.
+                failures.push(Failure::new(&spec.id, INPUT_FAILURE, 0, &e));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let scene = Scene { id: spec.id.clone(), rgb: rgb.into(), depth: depth.map(Into::into) };
+    let out = pipeline.scene_samples(&scene);
+    failures.extend(out.failures);
+    // Number each sample among its task's samples, for unique image paths.
+    let mut counters: BTreeMap<String, u64> = BTreeMap::new();
+    let numbers: Vec<u64> = out
+        .samples
+        .iter()
+        .map(|s| {
+            let c = counters.entry(s.task.clone()).or_insert(0);
+            *c += 1;
+            *c - 1
+        })
+        .collect();
+    let encoded: Vec<std::result::Result<Record, Failure>> = out
+        .samples
+        .into_par_iter()
+        .zip(numbers)
+        .map(|(sample, n)| {
+            let (source, task) = (sample.source.clone(), sample.task.clone());
+            encode(sample, n, run.image_format).map_err(|e| Failure::new(&source, &task, n, &e))
+        })
+        .collect();
+    let mut ok = Vec::with_capacity(encoded.len());
+    for r in encoded {
+        match r {
+            Ok(r) => ok.push(r),
+            Err(f) => failures.push(f),
+        }
+    }
+    // Rows are counted after encoding, so `skip` matches the row numbers of the first run.
+    ok.drain(..skip.min(ok.len()));
+    (ok, failures)
+}
+
+/// A sample with its images encoded; `n` numbers the sample among its task's samples.
+fn encode(sample: Sample, n: u64, format: ImageFormat) -> Result<Record> {
+    let images = sample
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let path = format!("images/{}/{}-{n}-{i}.{}", sample.source, sample.task, format.extension());
+            format.encode(img, Path::new(&path)).map(|bytes| EncodedImage { bytes, path })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Record {
+        problem: sample.problem,
+        answer: sample.answer,
+        images,
+        task: sample.task,
+        source: sample.source,
+        metadata: serde_json::to_string(&sample.metadata).expect("metadata is JSON"),
+    })
+}
+
+fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) -> RunIdentity {
+    let listing: String = sources
+        .iter()
+        .map(|s| format!("{}\t{}\t{:?}\t{:?}\t{:?}\n", s.id, s.image.display(), s.depth, s.mask, s.depth_scale))
+        .collect();
+    RunIdentity {
+        seed: pipeline.seed,
+        tasks: pipeline.task_names().into_iter().map(String::from).collect(),
+        samples_per_image: pipeline.samples_per_image(),
+        format: run.format,
+        image_format: run.image_format,
+        shard_size: run.shard_size,
+        val_fraction: run.val_fraction,
+        sources: sources.len(),
+        sources_digest: format!("{:016x}", fnv1a64(listing.as_bytes())),
+        settings_digest: format!("{:016x}", run.settings_digest),
+    }
+}
+
+/// Name of the first identity field that differs.
+fn first_difference(a: &RunIdentity, b: &RunIdentity) -> Option<String> {
+    let (a, b) = (serde_json::to_value(a).ok()?, serde_json::to_value(b).ok()?);
+    let (a, b) = (a.as_object()?, b.as_object()?);
+    a.iter().find(|(k, v)| b.get(*k) != Some(v)).map(|(k, _)| k.clone())
+}
+
+fn summary(m: &Manifest) -> Summary {
+    let mut s = Summary { sources: m.run.sources as u64, ..Default::default() };
+    for e in &m.shards {
+        for (task, n) in &e.tasks {
+            *s.samples.entry(task.clone()).or_default().entry(e.split.clone()).or_insert(0) += n;
+        }
+        s.shards.push(e.file.clone());
+    }
+    for f in &m.failures {
+        *s.failures_by_kind.entry(f.failure.kind.clone()).or_insert(0) += 1;
+        s.failures.push(f.failure.clone());
+    }
+    s
+}
+
+/// Digest of any serialisable settings (e.g. a [`TasksConfig`](crate::TasksConfig)), for
+/// [`RunConfig::settings_digest`].
+///
+/// ```
+/// use spatial_ssrl_tasks::{settings_digest, TasksConfig};
+/// assert_eq!(settings_digest(&TasksConfig::default()), settings_digest(&TasksConfig::default()));
+/// ```
+pub fn settings_digest<T: Serialize>(settings: &T) -> u64 {
+    fnv1a64(serde_json::to_string(settings).unwrap_or_default().as_bytes())
+}
