@@ -1,1 +1,64 @@
-//! Spatial benchmark adapters (VLMEvalKit TSV, ViewSpatial, VSI-Bench, What'sUp, QSpatial) scored as published.
+//! Spatial benchmark adapters and scoring for Spatial-SSRL: Spatial457, 3DSRBench,
+//! SpatialEval, QSpatial-plus, What'sUp, ViewSpatial-Bench and VSI-Bench, read from their
+//! published files and scored the way the published numbers were scored.
+//!
+//! A [`Benchmark`] loads [`Item`]s, builds each prompt (question, options and
+//! [`spatial_ssrl_tasks::FORMAT_INSTRUCTION`]), scores one prediction and aggregates a
+//! [`Report`] (`overall` and `per_category` in percent). Answers are extracted by fixed
+//! rules, never by an LLM judge: the last `\boxed{}` first, then an option letter, then an
+//! option's text; numbers and lengths (converted to centimetres) for numeric questions.
+//!
+//! Two ways to evaluate: offline, scoring a predictions file (`{"index": i, "prediction": ".."}`
+//! per line) made by any model ([`evaluate_files`]); or live, sending prompts to a
+//! [`Responder`] with [`run_live`] (the `spatial-ssrl eval` command plugs in Qwen2.5-VL).
+//!
+//! ```
+//! use spatial_ssrl_bench::{evaluate, Prediction, Registry};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("ssrl-bench-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let data = dir.join("mini.tsv");
+//! std::fs::write(&data, "index\tquestion\tA\tB\tanswer\tcategory\n\
+//!                        7\tIs the cup left of the plate?\tyes\tno\tA\tleft\n\
+//!                        9\tIs the cup on the plate?\tyes\tno\tB\ton\n")?;
+//! let reg = Registry::builtin();
+//! let bench = reg.get("mcq-tsv")?;
+//! let items = bench.load(&data)?;
+//! assert!(bench.prompt(&items[0]).ends_with(spatial_ssrl_tasks::FORMAT_INSTRUCTION));
+//! let preds = vec![
+//!     Prediction { index: 7, prediction: "<think>..</think> \\boxed{A}".into() },
+//!     Prediction { index: 9, prediction: "The answer is A".into() },
+//! ];
+//! let eval = evaluate(bench, &items, &preds, false, &dir.join("preds.jsonl"))?;
+//! assert_eq!(eval.report.overall, 50.0);
+//! assert_eq!(eval.report.per_category["left"], 100.0);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod adapters;
+mod benchmark;
+mod error;
+mod item;
+mod live;
+mod matching;
+mod predictions;
+mod registry;
+mod report;
+mod tsv;
+
+pub use crate::{
+    adapters::{McqTsv, QSpatial, Spatial457, ThreeDsrBench, ViewSpatial, VsiBench, WhatsUp, names},
+    benchmark::{Benchmark, Scored, mcq_prompt, score_by_answer},
+    error::{Error, Result},
+    item::{Answer, Item, Visual},
+    live::{LiveConfig, Prompt, Responder, run_live},
+    matching::{
+        Rule, extract_choice, extract_length_cm, extract_number, extract_spatial457, mean_relative_accuracy,
+        spatial457_correct, unit_to_cm, within_ratio,
+    },
+    predictions::{Evaluation, Prediction, append_predictions, evaluate, evaluate_files, read_predictions},
+    registry::Registry,
+    report::{PAPER_COLUMNS, PAPER_REFERENCE, ReferenceRow, Report, compare},
+};
