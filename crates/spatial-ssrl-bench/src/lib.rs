@@ -56,7 +56,7 @@ pub use crate::{
     live::{LiveConfig, Prompt, Responder, run_live},
     matching::{
         Rule, extract_choice, extract_length_cm, extract_number, extract_spatial457, mean_relative_accuracy,
-        spatial457_correct, unit_to_cm, within_ratio,
+        length_cm, spatial457_correct, within_ratio,
     },
     predictions::{Evaluation, Prediction, append_predictions, evaluate, evaluate_files, read_predictions},
     registry::Registry,

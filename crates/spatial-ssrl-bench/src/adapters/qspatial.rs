@@ -9,7 +9,7 @@ use super::{base_dir, extension, field, need_field, read_records, resolve, trunc
 use crate::benchmark::{Benchmark, Scored};
 use crate::error::{Error, Result};
 use crate::item::{Answer, Item, Visual};
-use crate::matching::{unit_to_cm, within_ratio};
+use crate::matching::{length_cm, within_ratio};
 use crate::report::Report;
 use crate::tsv::Table;
 
@@ -24,7 +24,8 @@ use crate::tsv::Table;
 pub struct QSpatial;
 
 fn truth_cm(value: &str, unit: &str) -> Option<f64> {
-    Some(value.trim().parse::<f64>().ok()? * unit_to_cm(unit)?)
+    let v = value.trim().parse::<f64>().ok()?;
+    length_cm(&format!("{v} {}", unit.trim()))
 }
 
 /// `(1.5, 'm')` or `(1.5, m)` as VLMEvalKit stores the answer tuple.
