@@ -34,4 +34,6 @@ pub use crate::{
 };
 // TASK TYPES (one `pub use` line per built-in task module, e.g.
 // `pub use crate::tasks::flip::{Flip, FlipConfig};`)
+pub use crate::tasks::depth_order::{DepthOrder, DepthOrderConfig};
+pub use crate::tasks::relative_position::{Facing, PairKind, RelativePosition, RelativePositionConfig};
 

@@ -1,7 +1,11 @@
 //! The built-in pretext tasks, one module each.
 // TASKS (one `pub mod` line per task module; add yours here)
 pub mod crop;
+pub mod depth_order;
+mod depth_stats;
 pub mod flip;
 mod grid;
+mod marker;
+pub mod relative_position;
 pub mod shuffle;
 mod template;

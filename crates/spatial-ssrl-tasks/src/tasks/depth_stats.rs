@@ -1,0 +1,348 @@
+//! Depth-map statistics shared by the RGB-D tasks: numpy-style percentiles, the two depth
+//! normalisations of the reference scripts, and a sliding-window min/max filter.
+//!
+//! The reference scans every pixel's window with numpy (`patch.max() - patch.min()` per
+//! pixel, seconds per image); the van Herk / Gil-Werman filter here gives every window's
+//! extrema in O(1) per pixel, so a whole image costs a few milliseconds.
+
+/// What a window containing invalid (`NaN`) values reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NanRule {
+    /// Invalid values are skipped (numpy `nanmin`/`nanmax`); an all-invalid window gives
+    /// `min = +inf`, `max = -inf`.
+    Skip,
+    /// One invalid value spoils the window: `min = -inf`, `max = +inf`, so its range is infinite.
+    Spoil,
+}
+
+/// Per-window extrema over a `width x height` grid for a `k x k` window.
+///
+/// Entry `(x0, y0)` (row-major, `out_w = width - k + 1` per row) covers the window whose
+/// top-left corner is `(x0, y0)`.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowExtrema {
+    /// Windows per row.
+    pub out_w: usize,
+    /// Window rows.
+    pub out_h: usize,
+    /// Window side.
+    pub k: usize,
+    /// Minimum of each window.
+    pub min: Vec<f32>,
+    /// Maximum of each window.
+    pub max: Vec<f32>,
+}
+
+impl WindowExtrema {
+    /// Extrema of the window centred on pixel `(x, y)`, `None` when it does not fit the image.
+    pub fn centred(&self, x: usize, y: usize) -> Option<(f32, f32)> {
+        let half = self.k / 2;
+        if x < half || y < half {
+            return None;
+        }
+        let (x0, y0) = (x - half, y - half);
+        if x0 >= self.out_w || y0 >= self.out_h {
+            return None;
+        }
+        let i = y0 * self.out_w + x0;
+        Some((self.min[i], self.max[i]))
+    }
+}
+
+/// Min and max of every `k x k` window of a row-major grid. Returns `None` when the window
+/// does not fit (`k == 0` or larger than the grid).
+pub(crate) fn window_extrema(values: &[f32], width: usize, height: usize, k: usize, rule: NanRule) -> Option<WindowExtrema> {
+    if k == 0 || k > width || k > height || values.len() != width * height {
+        return None;
+    }
+    let (nan_lo, nan_hi) = match rule {
+        NanRule::Skip => (f32::INFINITY, f32::NEG_INFINITY),
+        NanRule::Spoil => (f32::NEG_INFINITY, f32::INFINITY),
+    };
+    let out_w = width - k + 1;
+    let out_h = height - k + 1;
+    // Pass 1: along rows, width -> out_w, for every row.
+    let mut row_min = vec![0.0f32; out_w * height];
+    let mut row_max = vec![0.0f32; out_w * height];
+    let mut lo = vec![0.0f32; width];
+    let mut hi = vec![0.0f32; width];
+    let mut scratch = Scratch::new(width);
+    for y in 0..height {
+        let src = &values[y * width..(y + 1) * width];
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(src) {
+            (*l, *h) = if v.is_nan() { (nan_lo, nan_hi) } else { (v, v) };
+        }
+        sliding_1d(&lo, k, &mut row_min[y * out_w..(y + 1) * out_w], &mut scratch, min);
+        sliding_1d(&hi, k, &mut row_max[y * out_w..(y + 1) * out_w], &mut scratch, max);
+    }
+    // Pass 2: along columns, whole rows at a time so the inner loops run over contiguous memory.
+    let min = sliding_rows(&row_min, out_w, height, k, min);
+    let max = sliding_rows(&row_max, out_w, height, k, max);
+    Some(WindowExtrema { out_w, out_h, k, min, max })
+}
+
+/// `min` without NaN handling (inputs are NaN-free here), so it compiles to one instruction.
+#[inline(always)]
+fn min(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// `max` without NaN handling, see [`min`].
+#[inline(always)]
+fn max(a: f32, b: f32) -> f32 {
+    if b > a { b } else { a }
+}
+
+/// Prefix/suffix buffers of the 1-D van Herk / Gil-Werman filter.
+struct Scratch {
+    prefix: Vec<f32>,
+    suffix: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(n: usize) -> Self {
+        Self { prefix: vec![0.0; n], suffix: vec![0.0; n] }
+    }
+}
+
+/// `out[i] = op-fold of src[i..i + k]` for every window that fits: block-wise prefix and suffix
+/// scans, then one `op` per output.
+#[inline(always)]
+fn sliding_1d<F: Fn(f32, f32) -> f32 + Copy>(src: &[f32], k: usize, out: &mut [f32], s: &mut Scratch, op: F) {
+    let n = src.len();
+    for (b, block) in src.chunks(k).enumerate() {
+        let start = b * k;
+        let prefix = &mut s.prefix[start..start + block.len()];
+        let mut acc = block[0];
+        for (p, &v) in prefix.iter_mut().zip(block) {
+            acc = op(acc, v);
+            *p = acc;
+        }
+        let suffix = &mut s.suffix[start..start + block.len()];
+        let mut acc = block[block.len() - 1];
+        for (p, &v) in suffix.iter_mut().zip(block).rev() {
+            acc = op(acc, v);
+            *p = acc;
+        }
+    }
+    for ((o, &a), &b) in out.iter_mut().zip(&s.suffix[..n + 1 - k]).zip(&s.prefix[k - 1..]) {
+        *o = op(a, b);
+    }
+}
+
+/// The column pass: the same filter with rows of `w` values as elements, one block of `k`
+/// rows at a time so only two `k`-row buffers are live.
+#[inline(always)]
+fn sliding_rows<F: Fn(f32, f32) -> f32 + Copy>(src: &[f32], w: usize, h: usize, k: usize, op: F) -> Vec<f32> {
+    let out_h = h + 1 - k;
+    let mut out = vec![0.0f32; w * out_h];
+    let mut suffix = vec![0.0f32; w * k];
+    let mut prefix = vec![0.0f32; w * k];
+    let row = |y: usize| &src[y * w..(y + 1) * w];
+    for r in (0..out_h).step_by(k) {
+        // Suffix extrema of block rows r..r + k (r + k <= h since r < out_h).
+        suffix[(k - 1) * w..].copy_from_slice(row(r + k - 1));
+        for y in (r..r + k - 1).rev() {
+            let (cur, next) = suffix.split_at_mut((y - r + 1) * w);
+            for ((s, &a), &v) in cur[(y - r) * w..].iter_mut().zip(&next[..w]).zip(row(y)) {
+                *s = op(a, v);
+            }
+        }
+        // Prefix extrema of the next block's rows, as far as windows starting in this block reach.
+        let reach = (r + 2 * k - 1).min(h);
+        for y in r + k..reach {
+            let i = y - r - k;
+            if i == 0 {
+                prefix[..w].copy_from_slice(row(y));
+            } else {
+                let (done, cur) = prefix.split_at_mut(i * w);
+                for ((p, &a), &v) in cur[..w].iter_mut().zip(&done[(i - 1) * w..]).zip(row(y)) {
+                    *p = op(a, v);
+                }
+            }
+        }
+        out[r * w..(r + 1) * w].copy_from_slice(&suffix[..w]);
+        for y0 in r + 1..(r + k).min(out_h) {
+            let (i, j) = (y0 - r, y0 - r - 1);
+            let o = &mut out[y0 * w..(y0 + 1) * w];
+            for ((o, &a), &b) in o.iter_mut().zip(&suffix[i * w..(i + 1) * w]).zip(&prefix[j * w..(j + 1) * w]) {
+                *o = op(a, b);
+            }
+        }
+    }
+    out
+}
+
+/// Two percentiles `q_lo <= q_hi` (0..=100) with numpy's default linear interpolation between
+/// the closest ranks, from one partial sort. Reorders `values`; `None` when it is empty.
+pub(crate) fn percentiles(values: &mut [f32], q_lo: f64, q_hi: f64) -> Option<(f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let pos = |q: f64| (q.clamp(0.0, 100.0) / 100.0) * (n - 1) as f64;
+    let (p_lo, p_hi) = (pos(q_lo), pos(q_hi.max(q_lo)));
+    let (r_lo, r_hi) = (p_lo.floor() as usize, p_hi.floor() as usize);
+    values.select_nth_unstable_by(r_lo, f32::total_cmp);
+    if r_hi > r_lo {
+        values[r_lo + 1..].select_nth_unstable_by(r_hi - r_lo - 1, f32::total_cmp);
+    }
+    // Everything after a selected rank is >= it, so the next rank is the minimum after it.
+    let next = |r: usize| values[r + 1..].iter().copied().fold(f32::INFINITY, f32::min);
+    let interpolate = |r: usize, p: f64| -> f64 {
+        let a = f64::from(values[r]);
+        let frac = p - r as f64;
+        if frac == 0.0 || r + 1 >= n {
+            return a;
+        }
+        let b = f64::from(next(r));
+        // numpy's lerp form, exact at both ends.
+        if frac >= 0.5 { b - (b - a) * (1.0 - frac) } else { a + (b - a) * frac }
+    };
+    Some((interpolate(r_lo, p_lo), interpolate(r_hi, p_hi)))
+}
+
+/// Min-max normalisation over valid pixels, as the relative-position reference does:
+/// `(d - min) / (max - min)`, every valid pixel `1.0` when the depth is constant, `NaN` where
+/// invalid. Returns the normalised grid and `(min, max)`, or `None` when nothing is valid.
+pub(crate) fn normalise_min_max(values: &[f32]) -> Option<(Vec<f32>, f32, f32)> {
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values.iter().filter(|v| !v.is_nan()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return None;
+    }
+    let range = hi - lo;
+    let out = values
+        .iter()
+        .map(|&v| {
+            if v.is_nan() {
+                f32::NAN
+            } else if range == 0.0 {
+                1.0
+            } else {
+                (v - lo) / range
+            }
+        })
+        .collect();
+    Some((out, lo, hi))
+}
+
+/// Percentile-clipped normalisation, as the depth-ordering reference does: pixels outside
+/// `[lo, hi]` become invalid, the rest map to `(d - lo) / (hi - lo)` (all invalid when `hi == lo`).
+pub(crate) fn normalise_clipped(values: &[f32], lo: f32, hi: f32) -> Vec<f32> {
+    let range = hi - lo;
+    values
+        .iter()
+        .map(|&v| if v >= lo && v <= hi && range > 0.0 { (v - lo) / range } else { f32::NAN })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute(values: &[f32], w: usize, h: usize, k: usize, rule: NanRule) -> (Vec<f32>, Vec<f32>) {
+        let (ow, oh) = (w - k + 1, h - k + 1);
+        let mut mn = vec![0.0; ow * oh];
+        let mut mx = vec![0.0; ow * oh];
+        for y0 in 0..oh {
+            for x0 in 0..ow {
+                let (mut a, mut b) = (f32::INFINITY, f32::NEG_INFINITY);
+                let mut spoiled = false;
+                for y in y0..y0 + k {
+                    for x in x0..x0 + k {
+                        let v = values[y * w + x];
+                        if v.is_nan() {
+                            spoiled = true;
+                        } else {
+                            a = a.min(v);
+                            b = b.max(v);
+                        }
+                    }
+                }
+                if spoiled && rule == NanRule::Spoil {
+                    (a, b) = (f32::NEG_INFINITY, f32::INFINITY);
+                }
+                mn[y0 * ow + x0] = a;
+                mx[y0 * ow + x0] = b;
+            }
+        }
+        (mn, mx)
+    }
+
+    #[test]
+    fn window_extrema_matches_brute_force() {
+        let (w, h) = (23, 17);
+        let mut state = 12345u32;
+        let values: Vec<f32> = (0..w * h)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if state >> 28 == 0 { f32::NAN } else { (state >> 8) as f32 / 65536.0 }
+            })
+            .collect();
+        for k in [1, 2, 3, 5, 7, 16, 17] {
+            for rule in [NanRule::Skip, NanRule::Spoil] {
+                let got = window_extrema(&values, w, h, k, rule).unwrap();
+                let (mn, mx) = brute(&values, w, h, k, rule);
+                assert_eq!(got.min, mn, "min k={k} {rule:?}");
+                assert_eq!(got.max, mx, "max k={k} {rule:?}");
+            }
+        }
+        assert!(window_extrema(&values, w, h, 18, NanRule::Skip).is_none());
+        assert!(window_extrema(&values, w, h, 0, NanRule::Skip).is_none());
+    }
+
+    #[test]
+    fn centred_lookup() {
+        let values: Vec<f32> = (0..25).map(|v| v as f32).collect();
+        let e = window_extrema(&values, 5, 5, 3, NanRule::Skip).unwrap();
+        assert_eq!(e.centred(1, 1), Some((0.0, 12.0)));
+        assert_eq!(e.centred(3, 3), Some((12.0, 24.0)));
+        assert_eq!(e.centred(0, 2), None);
+        assert_eq!(e.centred(4, 2), None);
+    }
+
+    #[test]
+    fn percentiles_are_numpy_linear() {
+        // numpy.percentile([1, 2, 3, 4], [0, 0.5, 50, 99.5, 100]) = 1, 1.015, 2.5, 3.985, 4
+        let v = [4.0f32, 1.0, 3.0, 2.0];
+        let qs = [(0.0, 1.0), (0.5, 1.015), (50.0, 2.5), (99.5, 3.985), (100.0, 4.0)];
+        for (q1, want1) in qs {
+            for (q2, want2) in qs.iter().copied().filter(|(q2, _)| *q2 >= q1) {
+                let (a, b) = percentiles(&mut v.clone(), q1, q2).unwrap();
+                assert!((a - want1).abs() < 1e-12 && (b - want2).abs() < 1e-12, "{q1},{q2}: {a} {b}");
+            }
+        }
+        // Ties and a longer input: numpy.percentile(range(1000) with 7 repeated, [0.5, 99.5]).
+        let mut w: Vec<f32> = (0..1000).map(|i| if i % 10 == 0 { 7.0 } else { i as f32 }).collect();
+        let mut sorted = w.clone();
+        sorted.sort_by(f32::total_cmp);
+        let (a, b) = percentiles(&mut w, 0.5, 99.5).unwrap();
+        let lerp = |p: f64| {
+            let r = p.floor() as usize;
+            f64::from(sorted[r]) + (f64::from(sorted[r + 1]) - f64::from(sorted[r])) * (p - r as f64)
+        };
+        assert!((a - lerp(0.005 * 999.0)).abs() < 1e-9 && (b - lerp(0.995 * 999.0)).abs() < 1e-9);
+        assert_eq!(percentiles(&mut [7.0], 0.5, 99.5), Some((7.0, 7.0)));
+        assert_eq!(percentiles(&mut [], 0.5, 99.5), None);
+    }
+
+    #[test]
+    fn normalisations() {
+        let (n, lo, hi) = normalise_min_max(&[2.0, f32::NAN, 4.0, 3.0]).unwrap();
+        assert_eq!((lo, hi), (2.0, 4.0));
+        assert_eq!(n[0], 0.0);
+        assert!(n[1].is_nan());
+        assert_eq!((n[2], n[3]), (1.0, 0.5));
+        let (n, _, _) = normalise_min_max(&[5.0, 5.0]).unwrap();
+        assert_eq!(n, vec![1.0, 1.0]);
+        assert!(normalise_min_max(&[f32::NAN]).is_none());
+        let c = normalise_clipped(&[1.0, 2.0, 3.0, 9.0], 1.0, 3.0);
+        assert_eq!(&c[..3], &[0.0, 0.5, 1.0]);
+        assert!(c[3].is_nan());
+        assert!(normalise_clipped(&[1.0], 1.0, 1.0)[0].is_nan());
+    }
+}

@@ -1,0 +1,660 @@
+//! Relative 3D position (RGB-D): two numbered regions, an imagined camera at one of them facing
+//! a stated direction; where is the other region from that camera? Answer: an option letter.
+//!
+//! Follows `data_process/Position.py` of InternLM/Spatial-SSRL:
+//! - depth is min-max normalised over its valid pixels (constant depth becomes 1);
+//! - a *block* is a 15x15 window, centred within `0.45 * size` of the image centre, with some
+//!   valid depth and a normalised range (nan-aware) of at most 0.15;
+//! - blocks are ranked by distance of their centre to the image centre (ties in scan order),
+//!   and the first pair `(i, j)`, `i < j`, in that order that satisfies the pair rule is taken:
+//!   *near* pairs have depth intervals within 0.25 of each other (`|max1 - min2|` and
+//!   `|max2 - min1|`), rows less than 30 px apart and columns at least `min(h, w) / 8` apart;
+//!   *far* pairs have a gap of at least 0.25 between their depth intervals and lie at least
+//!   `min(h, w) / 8` apart;
+//! - the camera faces left, right, towards the viewer or away, with weights 30/30/30/10;
+//! - near pairs ask Left/Right/Front/Back from the horizontal image offset; far pairs ask
+//!   Left/Right/Front/Back from the depth difference (block maxima of the raw depth) when the
+//!   columns are at most 150 px apart, and the diagonal set (`Left-Front`, ...) from both
+//!   otherwise; options are shuffled, so every letter is equally likely.
+//!
+//! Deliberate differences: the reference stops its pair search after 15 s of wall clock, so its
+//! output depends on machine speed; here the search is bounded by a step count
+//! ([`RelativePositionConfig::max_search_steps`]) and is deterministic. Window statistics come
+//! from one sliding min/max filter instead of a numpy call per pixel. The reference reads the
+//! lateral relation off the image columns; with strongly different depths on the same side of
+//! the image centre the back-projected lateral offset can have the opposite sign, so such
+//! pairs are skipped ([`RelativePositionConfig::metric_consistency`]). The task picks near or
+//! far per sample (the reference runs one script per kind) and falls back to the other kind.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
+use crate::tasks::depth_order::scene_depth;
+use crate::tasks::depth_stats::{self, NanRule};
+use crate::tasks::marker;
+use crate::tasks::template;
+
+/// Registry name of the relative-position task.
+pub const NAME: &str = "position";
+
+/// Option letters, in the order options are listed.
+const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
+
+const DEFAULT_PROMPT_NEAR: &str = "<image>Two regions of this image are marked with the numbers 1 and 2. \
+Suppose a camera stands at region {observer} and points {facing}. Seen from that camera, where is region \
+{target}? Options: {options}. Reason about depth, orientation and the 3D layout of the scene. \
+Choose one of A, B, C and D.";
+
+const DEFAULT_PROMPT_FAR: &str = "<image>Two regions of this image are marked with the numbers 1 and 2. \
+Suppose a camera stands at region {observer} and points {facing}. Seen from that camera, where is region \
+{target}? Options: {options}. Reason about depth, orientation and the 3D layout of the scene, and \
+disregard any difference in height between the two regions. Choose one of A, B, C and D.";
+
+/// Which way the imagined camera at the observer region faces, in the photo's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Facing {
+    /// Towards the left edge of the image.
+    Left,
+    /// Towards the right edge of the image.
+    Right,
+    /// Out of the image, towards the photographer.
+    TowardViewer,
+    /// Into the scene, the way the photographer looks.
+    AwayFromViewer,
+}
+
+impl Facing {
+    /// All four, in the order of [`RelativePositionConfig::facing_weights`].
+    pub const ALL: [Facing; 4] = [Facing::Left, Facing::Right, Facing::TowardViewer, Facing::AwayFromViewer];
+
+    /// Unit facing vector `(lateral, depth)` in the camera frame: lateral grows to the image's
+    /// right, depth grows away from the photographer.
+    pub fn vector(self) -> (i32, i32) {
+        match self {
+            Facing::Left => (-1, 0),
+            Facing::Right => (1, 0),
+            Facing::TowardViewer => (0, -1),
+            Facing::AwayFromViewer => (0, 1),
+        }
+    }
+}
+
+/// Which pair rule chose the two regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairKind {
+    /// Similar depth, side by side: the answer follows the horizontal offset.
+    Near,
+    /// Clearly different depths: the answer follows the depth difference (and the horizontal
+    /// offset when the columns are far apart).
+    Far,
+}
+
+/// Parameters of [`RelativePosition`]. `Default` gives the reference's values.
+///
+/// ```
+/// use spatial_ssrl_tasks::RelativePositionConfig;
+/// let c = RelativePositionConfig::default();
+/// assert_eq!((c.block, c.facing_weights), (15, [30, 30, 30, 10]));
+/// assert!(serde_json::from_str::<RelativePositionConfig>(r#"{"blok": 9}"#).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelativePositionConfig {
+    /// Block side in pixels (reference: 15; an even side `s` acts as `s + 1`).
+    pub block: u32,
+    /// Largest normalised depth range inside a block (reference: 0.15).
+    pub inner_threshold: f32,
+    /// Near pairs: largest interval distance; far pairs: smallest depth gap (reference: 0.25).
+    pub inter_threshold: f32,
+    /// Pairs lie at least `min(h, w) / min_distance_divisor` px apart (reference: 8).
+    pub min_distance_divisor: u32,
+    /// Block centres lie within this fraction of the image size from its centre (reference: 0.45).
+    pub center_margin: f64,
+    /// Near pairs: rows differ by less than this many px (reference: 30).
+    pub near_max_dy: u32,
+    /// Far pairs whose columns differ by more than this many px get the diagonal options
+    /// (reference: 150).
+    pub diagonal_min_dx: u32,
+    /// Relative weights of the facings left, right, toward the viewer, away (reference: 30/30/30/10).
+    pub facing_weights: [u32; 4],
+    /// Probability of trying a near pair first (else far first; the other kind is the fallback).
+    pub near_probability: f64,
+    /// Bound on pair comparisons per kind before giving up with [`Error::NoCandidate`]; replaces
+    /// the reference's 15 s wall-clock limit so results never depend on machine speed.
+    pub max_search_steps: u64,
+    /// Skip pairs whose horizontal image offset and back-projected lateral offset disagree in sign
+    /// (pinhole camera, principal point at the image centre; independent of the focal length).
+    pub metric_consistency: bool,
+    /// Marker glyph height as a fraction of [`crate::draw::label_height`].
+    pub label_scale: f32,
+    /// Problem template for near pairs. Placeholders: `{observer}`, `{target}`, `{facing}`, `{options}`.
+    pub prompt_near: String,
+    /// Problem template for far pairs (the reference adds "ignore the height difference").
+    pub prompt_far: String,
+    /// How each [`Facing`] is phrased in `{facing}`, in [`Facing::ALL`] order.
+    pub facing_phrases: [String; 4],
+}
+
+impl Default for RelativePositionConfig {
+    fn default() -> Self {
+        Self {
+            block: 15,
+            inner_threshold: 0.15,
+            inter_threshold: 0.25,
+            min_distance_divisor: 8,
+            center_margin: 0.45,
+            near_max_dy: 30,
+            diagonal_min_dx: 150,
+            facing_weights: [30, 30, 30, 10],
+            near_probability: 0.5,
+            max_search_steps: 100_000_000,
+            metric_consistency: true,
+            label_scale: 0.5,
+            prompt_near: DEFAULT_PROMPT_NEAR.to_owned(),
+            prompt_far: DEFAULT_PROMPT_FAR.to_owned(),
+            facing_phrases: [
+                "towards the left side of the image".to_owned(),
+                "towards the right side of the image".to_owned(),
+                "out of the image, towards the viewer".to_owned(),
+                "into the scene, away from the viewer".to_owned(),
+            ],
+        }
+    }
+}
+
+/// The relative 3D position task (registry name `"position"`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rand::SeedableRng;
+/// use spatial_ssrl_tasks::{DepthMap, PretextTask, RelativePosition, Scene, TaskRng};
+///
+/// // A fronto-parallel wall: every pair is a near pair.
+/// let (w, h) = (160u32, 120u32);
+/// let scene = Scene {
+///     id: "wall".into(),
+///     rgb: Arc::new(image::RgbImage::new(w, h)),
+///     depth: Some(Arc::new(DepthMap::from_values(w, h, vec![3.0; (w * h) as usize]).unwrap())),
+/// };
+/// let s = &RelativePosition::default().generate(&scene, &mut TaskRng::seed_from_u64(5)).unwrap()[0];
+/// assert_eq!(s.metadata["kind"], "near");
+/// assert!(["A", "B", "C", "D"].contains(&s.answer.as_str()));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RelativePosition {
+    config: RelativePositionConfig,
+}
+
+/// Candidate blocks, ranked by distance to the image centre (struct of arrays for the scans).
+struct Blocks {
+    x: Vec<u32>,
+    y: Vec<u32>,
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+}
+
+/// A chosen pair, in rank order, and what the search cost.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    a: usize,
+    b: usize,
+    steps: u64,
+}
+
+/// Everything the pair rules need besides the blocks.
+struct Rules<'a> {
+    kind: PairKind,
+    inter: f32,
+    min_dist: u32,
+    near_max_dy: u32,
+    diagonal_min_dx: u32,
+    metric: bool,
+    depth: &'a DepthMap,
+    half: u32,
+    max_steps: u64,
+}
+
+impl RelativePosition {
+    /// A task with the given parameters.
+    pub fn new(config: RelativePositionConfig) -> Self {
+        Self { config }
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &RelativePositionConfig {
+        &self.config
+    }
+
+    fn check_config(&self) -> Result<()> {
+        let c = &self.config;
+        let bad = |message: String| Err(Error::InvalidConfig { task: NAME, message });
+        if c.block == 0 || c.min_distance_divisor == 0 {
+            return bad("block and min_distance_divisor must be positive".into());
+        }
+        if c.facing_weights.iter().all(|&w| w == 0) {
+            return bad("facing_weights are all zero".into());
+        }
+        if !(0.0..=1.0).contains(&c.near_probability) {
+            return bad(format!("near_probability {} is not in [0, 1]", c.near_probability));
+        }
+        if !(c.center_margin >= 0.0) {
+            return bad(format!("center_margin {} is negative", c.center_margin));
+        }
+        Ok(())
+    }
+}
+
+/// Collects the qualifying blocks of the normalised depth, ranked by centre distance.
+fn collect_blocks(norm: &[f32], w: usize, h: usize, k: usize, inner: f32, margin: f64) -> Blocks {
+    let empty = Blocks { x: vec![], y: vec![], lo: vec![], hi: vec![] };
+    let Some(ext) = depth_stats::window_extrema(norm, w, h, k, NanRule::Skip) else {
+        return empty;
+    };
+    let half = (k / 2) as i64;
+    let (wi, hi_) = (w as i64, h as i64);
+    let (yc, xc) = (hi_ / 2, wi / 2);
+    // `int()` of the reference truncates toward zero, as `as` does.
+    let y_low = (yc as f64 - margin * h as f64) as i64;
+    let y_high = (yc as f64 + margin * h as f64) as i64;
+    let x_low = (xc as f64 - margin * w as f64) as i64;
+    let x_high = (xc as f64 + margin * w as f64) as i64;
+    let (y0, y1) = (half.max(y_low), (hi_ - half).min(y_high));
+    let (x0, x1) = (half.max(x_low), (wi - half).min(x_high));
+    // Keys: squared centre distance, then pixel index (= the reference's scan order, which its
+    // stable sort keeps for equal distances).
+    let mut keyed: Vec<(u64, u32)> = Vec::new();
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (x, y) = (x as usize, y as usize);
+            let Some((lo, hi)) = ext.centred(x, y) else { continue };
+            // All-invalid windows have lo = +inf > hi, and fail here as well.
+            if lo <= hi && hi - lo <= inner {
+                let d2 = ((y as i64 - yc).pow(2) + (x as i64 - xc).pow(2)) as u64;
+                keyed.push((d2, (y * w + x) as u32));
+            }
+        }
+    }
+    rank_by_distance(&mut keyed);
+    let mut b = Blocks {
+        x: Vec::with_capacity(keyed.len()),
+        y: Vec::with_capacity(keyed.len()),
+        lo: Vec::with_capacity(keyed.len()),
+        hi: Vec::with_capacity(keyed.len()),
+    };
+    for &(_, idx) in &keyed {
+        let (x, y) = (idx as usize % w, idx as usize / w);
+        let (lo, hi) = ext.centred(x, y).unwrap_or((f32::NAN, f32::NAN));
+        b.x.push(x as u32);
+        b.y.push(y as u32);
+        b.lo.push(lo);
+        b.hi.push(hi);
+    }
+    b
+}
+
+/// Sorts `(squared distance, pixel index)` pairs; entries arrive in pixel order, so a stable
+/// counting sort on the distance alone gives the same order as sorting on both, in linear time.
+fn rank_by_distance(keyed: &mut Vec<(u64, u32)>) {
+    let max = keyed.iter().map(|k| k.0).max().unwrap_or(0) as usize;
+    if max > 4 * keyed.len() + (1 << 20) {
+        keyed.sort_unstable();
+        return;
+    }
+    let mut start = vec![0u32; max + 2];
+    for k in keyed.iter() {
+        start[k.0 as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut out = vec![(0u64, 0u32); keyed.len()];
+    for &k in keyed.iter() {
+        let slot = &mut start[k.0 as usize];
+        out[*slot as usize] = k;
+        *slot += 1;
+    }
+    *keyed = out;
+}
+
+/// Largest valid raw depth in the block centred on `(x, y)` (the reference's `nanmax`).
+fn block_depth(depth: &DepthMap, x: u32, y: u32, half: u32) -> f32 {
+    let mut best = f32::NEG_INFINITY;
+    for yy in y.saturating_sub(half)..=(y + half).min(depth.height() - 1) {
+        for xx in x.saturating_sub(half)..=(x + half).min(depth.width() - 1) {
+            if let Some(v) = depth.get(xx, yy) {
+                best = best.max(v);
+            }
+        }
+    }
+    best
+}
+
+/// Back-projected lateral coordinate up to the focal length: `(u - cx) * Z` with the principal
+/// point at the image centre and `u` the pixel centre.
+fn lateral(x: u32, z: f32, width: u32) -> f64 {
+    (f64::from(x) + 0.5 - f64::from(width) / 2.0) * f64::from(z)
+}
+
+impl Rules<'_> {
+    /// The reference's pair rule for blocks `i` and `j`, plus the metric check.
+    fn accepts(&self, b: &Blocks, i: usize, j: usize) -> bool {
+        let dx = b.x[j].abs_diff(b.x[i]);
+        let dy = b.y[j].abs_diff(b.y[i]);
+        let (lateral_matters, ok) = match self.kind {
+            PairKind::Near => {
+                let ok = (b.hi[i] - b.lo[j]).abs() <= self.inter
+                    && (b.hi[j] - b.lo[i]).abs() <= self.inter
+                    && dy < self.near_max_dy
+                    && dx >= self.min_dist;
+                (true, ok)
+            }
+            PairKind::Far => {
+                let gap = b.lo[i].max(b.lo[j]) - b.hi[i].min(b.hi[j]);
+                let d2 = u64::from(dx).pow(2) + u64::from(dy).pow(2);
+                let ok = gap >= self.inter && d2 >= u64::from(self.min_dist).pow(2);
+                (dx > self.diagonal_min_dx, ok)
+            }
+        };
+        if !ok || !(self.metric && lateral_matters) {
+            return ok;
+        }
+        let w = self.depth.width();
+        let zi = block_depth(self.depth, b.x[i], b.y[i], self.half);
+        let zj = block_depth(self.depth, b.x[j], b.y[j], self.half);
+        let metric = lateral(b.x[j], zj, w) - lateral(b.x[i], zi, w);
+        let image = f64::from(b.x[j]) - f64::from(b.x[i]);
+        metric * image > 0.0
+    }
+
+    /// Cheap necessary condition for block `i` to have a partner among the blocks after it.
+    fn may_pair(&self, b: &Blocks, i: usize, suffix: &Suffix) -> bool {
+        let n = i + 1;
+        match self.kind {
+            PairKind::Far => suffix.max_lo[n] - b.hi[i] >= self.inter || b.lo[i] - suffix.min_hi[n] >= self.inter,
+            PairKind::Near => {
+                // Some later block must have lo within inter of hi[i] and hi within inter of lo[i].
+                suffix.max_lo[n] >= b.hi[i] - self.inter
+                    && suffix.min_lo[n] <= b.hi[i] + self.inter
+                    && suffix.max_hi[n] >= b.lo[i] - self.inter
+                    && suffix.min_hi[n] <= b.lo[i] + self.inter
+            }
+        }
+    }
+
+    /// The first pair in rank order, the reference's double loop, bounded by `max_steps`.
+    fn search(&self, b: &Blocks) -> std::result::Result<Pair, u64> {
+        let n = b.x.len();
+        let suffix = Suffix::new(b);
+        let mut steps = 0u64;
+        for i in 0..n.saturating_sub(1) {
+            if !self.may_pair(b, i, &suffix) {
+                continue;
+            }
+            for j in i + 1..n {
+                steps += 1;
+                if self.accepts(b, i, j) {
+                    return Ok(Pair { a: i, b: j, steps });
+                }
+                if steps >= self.max_steps {
+                    return Err(steps);
+                }
+            }
+        }
+        Err(steps)
+    }
+}
+
+/// Suffix extrema of the block intervals: entry `i` covers blocks `i..`.
+struct Suffix {
+    max_lo: Vec<f32>,
+    min_lo: Vec<f32>,
+    max_hi: Vec<f32>,
+    min_hi: Vec<f32>,
+}
+
+impl Suffix {
+    fn new(b: &Blocks) -> Self {
+        let n = b.lo.len();
+        let mut s = Suffix {
+            max_lo: vec![f32::NEG_INFINITY; n + 1],
+            min_lo: vec![f32::INFINITY; n + 1],
+            max_hi: vec![f32::NEG_INFINITY; n + 1],
+            min_hi: vec![f32::INFINITY; n + 1],
+        };
+        for i in (0..n).rev() {
+            s.max_lo[i] = s.max_lo[i + 1].max(b.lo[i]);
+            s.min_lo[i] = s.min_lo[i + 1].min(b.lo[i]);
+            s.max_hi[i] = s.max_hi[i + 1].max(b.hi[i]);
+            s.min_hi[i] = s.min_hi[i + 1].min(b.hi[i]);
+        }
+        s
+    }
+}
+
+/// The answer option text for a target offset seen from a camera facing `facing`.
+///
+/// `right_in_image`: the target lies at a larger image column (lateral offset >= 0);
+/// `farther`: the target is deeper (depth offset >= 0). `lateral`/`depth` say which offsets the
+/// question uses: near pairs only the lateral one, far pairs the depth one and, for the
+/// diagonal options, both. The camera's own right is its facing turned clockwise seen from above.
+pub fn answer_text(facing: Facing, lateral: Option<bool>, depth: Option<bool>) -> String {
+    let sign = |b: bool| if b { 1 } else { -1 };
+    let v = (lateral.map_or(0, sign), depth.map_or(0, sign));
+    let f = facing.vector();
+    let r = (f.1, -f.0);
+    let front = v.0 * f.0 + v.1 * f.1;
+    let right = v.0 * r.0 + v.1 * r.1;
+    let side = match right.signum() {
+        1 => Some("Right"),
+        -1 => Some("Left"),
+        _ => None,
+    };
+    let ahead = match front.signum() {
+        1 => Some("Front"),
+        -1 => Some("Back"),
+        _ => None,
+    };
+    match (side, ahead) {
+        (Some(s), Some(a)) => format!("{s}-{a}"),
+        (Some(s), None) => s.to_owned(),
+        (None, Some(a)) => a.to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
+impl PretextTask for RelativePosition {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs::RgbDepth
+    }
+
+    fn generate(&self, scene: &Scene, rng: &mut TaskRng) -> Result<Vec<Sample>> {
+        self.check_config()?;
+        let c = &self.config;
+        let depth = scene_depth(NAME, scene)?;
+        let (w, h) = (depth.width(), depth.height());
+        let k = 2 * (c.block / 2) + 1;
+        if w < k || h < k {
+            return Err(Error::TooSmall { task: NAME, w, h, min_w: k, min_h: k });
+        }
+        let (norm, _, _) = depth_stats::normalise_min_max(depth.values())
+            .ok_or_else(|| Error::InvalidDepth { task: NAME, scene: scene.id.clone(), valid: 0 })?;
+        let blocks = collect_blocks(&norm, w as usize, h as usize, k as usize, c.inner_threshold, c.center_margin);
+
+        let first = if rng.random_bool(c.near_probability) { PairKind::Near } else { PairKind::Far };
+        let second = if first == PairKind::Near { PairKind::Far } else { PairKind::Near };
+        let mut rules = Rules {
+            kind: first,
+            inter: c.inter_threshold,
+            min_dist: w.min(h) / c.min_distance_divisor,
+            near_max_dy: c.near_max_dy,
+            diagonal_min_dx: c.diagonal_min_dx,
+            metric: c.metric_consistency,
+            depth,
+            half: k / 2,
+            max_steps: c.max_search_steps,
+        };
+        let mut total = 0u64;
+        let pair = match rules.search(&blocks) {
+            Ok(p) => p,
+            Err(s1) => {
+                total += s1;
+                rules.kind = second;
+                rules.search(&blocks).map_err(|s2| Error::NoCandidate {
+                    task: NAME,
+                    scene: scene.id.clone(),
+                    tries: usize::try_from(total + s2).unwrap_or(usize::MAX),
+                })?
+            }
+        };
+        let kind = rules.kind;
+        let centres = [(blocks.x[pair.a], blocks.y[pair.a]), (blocks.x[pair.b], blocks.y[pair.b])];
+        let z = centres.map(|(x, y)| block_depth(depth, x, y, k / 2));
+
+        // Draw order as in the reference: labels, facing, option order, observer/target.
+        let mut labels = [1u32, 2];
+        labels.shuffle(rng);
+        let total_w: u32 = c.facing_weights.iter().sum();
+        let mut pick = rng.random_range(0..total_w);
+        let facing_idx = c.facing_weights.iter().position(|&fw| {
+            if pick < fw {
+                return true;
+            }
+            pick -= fw;
+            false
+        });
+        let facing = Facing::ALL[facing_idx.unwrap_or(3)];
+        let diagonal = kind == PairKind::Far && centres[0].0.abs_diff(centres[1].0) > c.diagonal_min_dx;
+        let mut options: Vec<&str> = if diagonal {
+            vec!["Left-Front", "Right-Front", "Right-Back", "Left-Back"]
+        } else {
+            vec!["Left", "Right", "Front", "Back"]
+        };
+        options.shuffle(rng);
+        let mut view = [0usize, 1];
+        view.shuffle(rng);
+        let (obs, tgt) = (view[0], view[1]);
+
+        let right_in_image = centres[tgt].0 >= centres[obs].0;
+        let farther = z[tgt] >= z[obs];
+        let text = match (kind, diagonal) {
+            (PairKind::Near, _) => answer_text(facing, Some(right_in_image), None),
+            (PairKind::Far, false) => answer_text(facing, None, Some(farther)),
+            (PairKind::Far, true) => answer_text(facing, Some(right_in_image), Some(farther)),
+        };
+        let slot = options.iter().position(|o| *o == text).ok_or_else(|| Error::InvalidConfig {
+            task: NAME,
+            message: format!("answer {text:?} is not among the options"),
+        })?;
+        let answer = LETTERS[slot].to_owned();
+
+        let mut img = (*scene.rgb).clone();
+        let text_h = marker::marker_height(w, h, c.label_scale);
+        for (i, &(x, y)) in centres.iter().enumerate() {
+            marker::draw_marker(&mut img, x, y, &labels[i].to_string(), text_h);
+        }
+        let option_list =
+            options.iter().zip(LETTERS).map(|(o, l)| format!("{l}. {o}")).collect::<Vec<_>>().join(" ");
+        let facing_phrase = &c.facing_phrases[Facing::ALL.iter().position(|f| *f == facing).unwrap_or(0)];
+        let template_text = if kind == PairKind::Near { &c.prompt_near } else { &c.prompt_far };
+        let problem = template::render(
+            template_text,
+            &[
+                ("observer", &labels[obs].to_string()),
+                ("target", &labels[tgt].to_string()),
+                ("facing", facing_phrase),
+                ("options", &option_list),
+            ],
+        );
+        template::check_images(NAME, &problem, 1)?;
+
+        let region = |i: usize| {
+            let (lo, hi) = if i == 0 { (blocks.lo[pair.a], blocks.hi[pair.a]) } else { (blocks.lo[pair.b], blocks.hi[pair.b]) };
+            json!({
+                "label": labels[i],
+                "x": centres[i].0,
+                "y": centres[i].1,
+                "depth": z[i],
+                "normalized_range": [lo, hi],
+            })
+        };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("kind".to_owned(), json!(kind));
+        metadata.insert("diagonal".to_owned(), json!(diagonal));
+        metadata.insert("facing".to_owned(), json!(facing));
+        metadata.insert("observer".to_owned(), region(obs));
+        metadata.insert("target".to_owned(), region(tgt));
+        metadata.insert("options".to_owned(), json!(options));
+        metadata.insert("answer_text".to_owned(), json!(text));
+        metadata.insert("candidates".to_owned(), json!(blocks.x.len()));
+        metadata.insert("search_steps".to_owned(), json!(total + pair.steps));
+        metadata.insert("marker_height".to_owned(), json!(text_h));
+        Ok(vec![Sample { task: NAME.to_owned(), source: scene.id.clone(), problem, answer, images: vec![img], metadata }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_table_matches_reference() {
+        use Facing::*;
+        // Near pairs (lateral offset only), from the reference's four branches.
+        for (f, right, want) in [
+            (Left, true, "Back"),
+            (Left, false, "Front"),
+            (Right, true, "Front"),
+            (Right, false, "Back"),
+            (TowardViewer, true, "Left"),
+            (TowardViewer, false, "Right"),
+            (AwayFromViewer, true, "Right"),
+            (AwayFromViewer, false, "Left"),
+        ] {
+            assert_eq!(answer_text(f, Some(right), None), want, "{f:?} {right}");
+        }
+        // Far pairs, same column (depth offset only).
+        for (f, farther, want) in [
+            (Left, true, "Right"),
+            (Right, true, "Left"),
+            (TowardViewer, true, "Back"),
+            (AwayFromViewer, true, "Front"),
+            (Left, false, "Left"),
+            (AwayFromViewer, false, "Back"),
+        ] {
+            assert_eq!(answer_text(f, None, Some(farther)), want, "{f:?} {farther}");
+        }
+        // Diagonal options.
+        for (f, right, farther, want) in [
+            (Left, true, true, "Right-Back"),
+            (Left, true, false, "Left-Back"),
+            (Left, false, true, "Right-Front"),
+            (Right, true, true, "Left-Front"),
+            (Right, false, false, "Right-Back"),
+            (TowardViewer, true, true, "Left-Back"),
+            (TowardViewer, false, false, "Right-Front"),
+            (AwayFromViewer, true, false, "Right-Back"),
+            (AwayFromViewer, false, true, "Left-Front"),
+        ] {
+            assert_eq!(answer_text(f, Some(right), Some(farther)), want, "{f:?} {right} {farther}");
+        }
+    }
+
+    #[test]
+    fn counting_sort_keeps_scan_order() {
+        let mut keyed = vec![(5, 0), (1, 1), (5, 2), (0, 3), (1, 4)];
+        rank_by_distance(&mut keyed);
+        assert_eq!(keyed, vec![(0, 3), (1, 1), (1, 4), (5, 0), (5, 2)]);
+    }
+}
