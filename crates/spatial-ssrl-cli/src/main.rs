@@ -21,11 +21,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // COMMANDS (keep one line per variant; add yours here)
+    Score(commands::score::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // DISPATCH (keep one line per variant; add yours here)
+        Command::Score(args) => commands::score::run(args),
     }
 }
 

@@ -1,2 +1,3 @@
 //! One module per subcommand.
 // MODULES (keep one line per module; add yours here)
+pub mod score;
