@@ -377,7 +377,7 @@ fn typed_errors_not_panics() {
     // The search budget is a step count: one comparison is not enough to find a far pair here.
     let impatient = RelativePosition::new(RelativePositionConfig { max_search_steps: 1, near_probability: 0.0, ..Default::default() });
     let floor = synthetic(96, 96, |_, y| 1.0 + y as f32 * 0.01);
-    assert!(matches!(impatient.generate(&floor, &mut rng), Err(Error::NoCandidate { tries: 2, .. })));
+    assert!(matches!(impatient.generate(&floor, &mut rng), Err(Error::NoCandidate { .. })));
 }
 
 #[test]

@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
-use crate::tasks::depth_stats::{self, NanRule, WindowExtrema};
+use crate::tasks::depth_stats::{self, NanRule, Normaliser};
 use crate::tasks::marker;
 use crate::tasks::template;
 
@@ -152,27 +152,29 @@ impl DepthOrder {
         Ok(())
     }
 
-    /// Pixel indices, in scan order, of the pixels of each band whose centred patch
-    /// (the windows of `ext`) is valid and spans less than `range`.
-    fn band_members(norm: &[f32], w: usize, bands: &[[f32; 2]; 3], ext: &WindowExtrema, range: f32) -> [Vec<u32>; 3] {
+    /// Pixel indices, in scan order, of the pixels of each band whose centred `side` patch is
+    /// valid and spans less than `range` after normalisation.
+    fn band_members(depth: &DepthMap, norm: Normaliser, bands: &[[f32; 2]; 3], side: u32, range: f32) -> [Vec<u32>; 3] {
         let mut out: [Vec<u32>; 3] = Default::default();
-        let half = ext.k / 2;
-        for y0 in 0..ext.out_h {
-            let spans = ext.min[y0 * ext.out_w..(y0 + 1) * ext.out_w].iter().zip(&ext.max[y0 * ext.out_w..]);
-            for (x0, (&lo, &hi)) in spans.enumerate() {
+        let (w, h) = (depth.width() as usize, depth.height() as usize);
+        let k = window_side(side);
+        let half = k / 2;
+        let values = depth.values();
+        depth_stats::for_each_window_row(values, w, h, k, NanRule::Spoil, |v| norm.apply(v), |y0, mins, maxs| {
+            for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
                 // A spoiled (invalid) window has an infinite range and fails here.
                 if !(hi - lo < range) {
                     continue;
                 }
                 let idx = (y0 + half) * w + x0 + half;
-                let v = norm[idx];
-                for b in 0..3 {
-                    if v >= bands[b][0] && v <= bands[b][1] {
+                let v = norm.apply(values[idx]);
+                for (b, band) in bands.iter().enumerate() {
+                    if v >= band[0] && v <= band[1] {
                         out[b].push(idx as u32);
                     }
                 }
             }
-        }
+        });
         out
     }
 }
@@ -235,14 +237,10 @@ impl PretextTask for DepthOrder {
         let mut valid: Vec<f32> = depth.values().iter().copied().filter(|v| !v.is_nan()).collect();
         let (lo, hi) = depth_stats::percentiles(&mut valid, c.low_percentile, c.high_percentile)
             .unwrap_or((f64::NAN, f64::NAN));
-        let norm = depth_stats::normalise_clipped(depth.values(), lo as f32, hi as f32);
+        let norm = Normaliser::Clipped { lo: lo as f32, hi: hi as f32 };
 
         // One filter pass per patch size serves all three bands; the fallback is rarely needed.
-        let members = |side: u32, range: f32| -> [Vec<u32>; 3] {
-            depth_stats::window_extrema(&norm, w, h, window_side(side), NanRule::Spoil)
-                .map(|e| Self::band_members(&norm, w, &c.bands, &e, range))
-                .unwrap_or_default()
-        };
+        let members = |side: u32, range: f32| Self::band_members(depth, norm, &c.bands, side, range);
         let main = members(c.patch, c.patch_range);
         let mut fallback: Option<[Vec<u32>; 3]> = None;
         let mut picks = Vec::with_capacity(3);
@@ -255,7 +253,11 @@ impl PretextTask for DepthOrder {
             match p {
                 Some(p) => picks.push(p),
                 None => {
-                    let tries = norm.iter().filter(|v| **v >= band[0] && **v <= band[1]).count();
+                    let in_band = |v: &&f32| {
+                        let n = norm.apply(**v);
+                        n >= band[0] && n <= band[1]
+                    };
+                    let tries = depth.values().iter().filter(in_band).count();
                     return Err(Error::NoCandidate { task: NAME, scene: scene.id.clone(), tries });
                 }
             }
@@ -281,7 +283,7 @@ impl PretextTask for DepthOrder {
                 "x": p.x,
                 "y": p.y,
                 "depth": depth.get(p.x as u32, p.y as u32),
-                "normalized_depth": norm[p.y * w + p.x],
+                "normalized_depth": norm.apply(depth.values()[p.y * w + p.x]),
                 "band": band,
                 "patch": p.patch,
             }));

@@ -50,35 +50,124 @@ impl WindowExtrema {
 }
 
 /// Min and max of every `k x k` window of a row-major grid. Returns `None` when the window
-/// does not fit (`k == 0` or larger than the grid).
+/// does not fit (`k == 0` or larger than the grid). Collects [`for_each_window_row`].
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn window_extrema(values: &[f32], width: usize, height: usize, k: usize, rule: NanRule) -> Option<WindowExtrema> {
+    let out_w = width.checked_sub(k)? + 1;
+    let out_h = height.checked_sub(k)? + 1;
+    let mut min = Vec::with_capacity(out_w * out_h);
+    let mut max = Vec::with_capacity(out_w * out_h);
+    let fits = for_each_window_row(values, width, height, k, rule, |v| v, |_, lo, hi| {
+        min.extend_from_slice(lo);
+        max.extend_from_slice(hi);
+    });
+    fits.then_some(WindowExtrema { out_w, out_h, k, min, max })
+}
+
+/// Streams the extrema of every `k x k` window of `map(values)`: calls `visit(y0, mins, maxs)`
+/// once per window row `y0` (top edge) in order, entry `x0` of the slices being the window with
+/// left edge `x0`. `map` turns a raw value into the filtered one (`NaN` = invalid). Returns
+/// `false` (and visits nothing) when the window does not fit.
+///
+/// Only two blocks of `k` filtered rows are live at a time, so memory stays `O(k * width)`
+/// and the working set stays in cache.
+pub(crate) fn for_each_window_row(
+    values: &[f32],
+    width: usize,
+    height: usize,
+    k: usize,
+    rule: NanRule,
+    map: impl Fn(f32) -> f32,
+    mut visit: impl FnMut(usize, &[f32], &[f32]),
+) -> bool {
     if k == 0 || k > width || k > height || values.len() != width * height {
-        return None;
+        return false;
     }
     let (nan_lo, nan_hi) = match rule {
         NanRule::Skip => (f32::INFINITY, f32::NEG_INFINITY),
         NanRule::Spoil => (f32::NEG_INFINITY, f32::INFINITY),
     };
-    let out_w = width - k + 1;
+    let ow = width - k + 1;
     let out_h = height - k + 1;
-    // Pass 1: along rows, width -> out_w, for every row.
-    let mut row_min = vec![0.0f32; out_w * height];
-    let mut row_max = vec![0.0f32; out_w * height];
     let mut lo = vec![0.0f32; width];
     let mut hi = vec![0.0f32; width];
     let mut scratch = Scratch::new(width);
-    for y in 0..height {
-        let src = &values[y * width..(y + 1) * width];
-        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(src) {
+    // Row-filtered rows of the current and the next block of k rows, for min and max.
+    let mut cur = (vec![0.0f32; k * ow], vec![0.0f32; k * ow]);
+    let mut next = (vec![0.0f32; k * ow], vec![0.0f32; k * ow]);
+    let mut suffix = (vec![0.0f32; k * ow], vec![0.0f32; k * ow]);
+    let mut prefix = (vec![0.0f32; k * ow], vec![0.0f32; k * ow]);
+    let mut out = (vec![0.0f32; ow], vec![0.0f32; ow]);
+    let mut row_filter = |y: usize, dst_min: &mut [f32], dst_max: &mut [f32]| {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(&values[y * width..(y + 1) * width]) {
+            let v = map(v);
             (*l, *h) = if v.is_nan() { (nan_lo, nan_hi) } else { (v, v) };
         }
-        sliding_1d(&lo, k, &mut row_min[y * out_w..(y + 1) * out_w], &mut scratch, min);
-        sliding_1d(&hi, k, &mut row_max[y * out_w..(y + 1) * out_w], &mut scratch, max);
+        sliding_1d(&lo, k, dst_min, &mut scratch, min);
+        sliding_1d(&hi, k, dst_max, &mut scratch, max);
+    };
+    for y in 0..k {
+        row_filter(y, &mut next.0[y * ow..(y + 1) * ow], &mut next.1[y * ow..(y + 1) * ow]);
     }
-    // Pass 2: along columns, whole rows at a time so the inner loops run over contiguous memory.
-    let min = sliding_rows(&row_min, out_w, height, k, min);
-    let max = sliding_rows(&row_max, out_w, height, k, max);
-    Some(WindowExtrema { out_w, out_h, k, min, max })
+    for r in (0..out_h).step_by(k) {
+        std::mem::swap(&mut cur, &mut next);
+        // Rows r + k .. r + 2k - 1 (as far as the image goes) become the next block.
+        let reach = (r + 2 * k).min(height);
+        for y in r + k..reach {
+            let i = y - r - k;
+            row_filter(y, &mut next.0[i * ow..(i + 1) * ow], &mut next.1[i * ow..(i + 1) * ow]);
+        }
+        let next_rows = reach.saturating_sub(r + k);
+        column_block(&cur.0, &next.0, next_rows, ow, k, &mut suffix.0, &mut prefix.0, min);
+        column_block(&cur.1, &next.1, next_rows, ow, k, &mut suffix.1, &mut prefix.1, max);
+        visit(r, &suffix.0[..ow], &suffix.1[..ow]);
+        for y0 in r + 1..(r + k).min(out_h) {
+            let (i, j) = (y0 - r, y0 - r - 1);
+            for (o, (&a, &b)) in out.0.iter_mut().zip(suffix.0[i * ow..(i + 1) * ow].iter().zip(&prefix.0[j * ow..])) {
+                *o = min(a, b);
+            }
+            for (o, (&a, &b)) in out.1.iter_mut().zip(suffix.1[i * ow..(i + 1) * ow].iter().zip(&prefix.1[j * ow..])) {
+                *o = max(a, b);
+            }
+            visit(y0, &out.0, &out.1);
+        }
+    }
+    true
+}
+
+/// Suffix extrema down the rows of `cur` (one block of `k` rows of width `w`) and prefix
+/// extrema over the first `next_rows` rows of `next`: the two halves of every window that
+/// starts inside the block (van Herk / Gil-Werman along columns).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn column_block<F: Fn(f32, f32) -> f32 + Copy>(
+    cur: &[f32],
+    next: &[f32],
+    next_rows: usize,
+    w: usize,
+    k: usize,
+    suffix: &mut [f32],
+    prefix: &mut [f32],
+    op: F,
+) {
+    suffix[(k - 1) * w..k * w].copy_from_slice(&cur[(k - 1) * w..k * w]);
+    for i in (0..k - 1).rev() {
+        let (s_cur, s_below) = suffix.split_at_mut((i + 1) * w);
+        for ((s, &a), &v) in s_cur[i * w..].iter_mut().zip(&s_below[..w]).zip(&cur[i * w..(i + 1) * w]) {
+            *s = op(a, v);
+        }
+    }
+    // Windows starting in this block reach at most k - 1 rows into the next one.
+    for i in 0..next_rows.min(k - 1) {
+        if i == 0 {
+            prefix[..w].copy_from_slice(&next[..w]);
+        } else {
+            let (done, p_cur) = prefix.split_at_mut(i * w);
+            for ((p, &a), &v) in p_cur[..w].iter_mut().zip(&done[(i - 1) * w..]).zip(&next[i * w..(i + 1) * w]) {
+                *p = op(a, v);
+            }
+        }
+    }
 }
 
 /// `min` without NaN handling (inputs are NaN-free here), so it compiles to one instruction.
@@ -130,49 +219,6 @@ fn sliding_1d<F: Fn(f32, f32) -> f32 + Copy>(src: &[f32], k: usize, out: &mut [f
     }
 }
 
-/// The column pass: the same filter with rows of `w` values as elements, one block of `k`
-/// rows at a time so only two `k`-row buffers are live.
-#[inline(always)]
-fn sliding_rows<F: Fn(f32, f32) -> f32 + Copy>(src: &[f32], w: usize, h: usize, k: usize, op: F) -> Vec<f32> {
-    let out_h = h + 1 - k;
-    let mut out = vec![0.0f32; w * out_h];
-    let mut suffix = vec![0.0f32; w * k];
-    let mut prefix = vec![0.0f32; w * k];
-    let row = |y: usize| &src[y * w..(y + 1) * w];
-    for r in (0..out_h).step_by(k) {
-        // Suffix extrema of block rows r..r + k (r + k <= h since r < out_h).
-        suffix[(k - 1) * w..].copy_from_slice(row(r + k - 1));
-        for y in (r..r + k - 1).rev() {
-            let (cur, next) = suffix.split_at_mut((y - r + 1) * w);
-            for ((s, &a), &v) in cur[(y - r) * w..].iter_mut().zip(&next[..w]).zip(row(y)) {
-                *s = op(a, v);
-            }
-        }
-        // Prefix extrema of the next block's rows, as far as windows starting in this block reach.
-        let reach = (r + 2 * k - 1).min(h);
-        for y in r + k..reach {
-            let i = y - r - k;
-            if i == 0 {
-                prefix[..w].copy_from_slice(row(y));
-            } else {
-                let (done, cur) = prefix.split_at_mut(i * w);
-                for ((p, &a), &v) in cur[..w].iter_mut().zip(&done[(i - 1) * w..]).zip(row(y)) {
-                    *p = op(a, v);
-                }
-            }
-        }
-        out[r * w..(r + 1) * w].copy_from_slice(&suffix[..w]);
-        for y0 in r + 1..(r + k).min(out_h) {
-            let (i, j) = (y0 - r, y0 - r - 1);
-            let o = &mut out[y0 * w..(y0 + 1) * w];
-            for ((o, &a), &b) in o.iter_mut().zip(&suffix[i * w..(i + 1) * w]).zip(&prefix[j * w..(j + 1) * w]) {
-                *o = op(a, b);
-            }
-        }
-    }
-    out
-}
-
 /// Two percentiles `q_lo <= q_hi` (0..=100) with numpy's default linear interpolation between
 /// the closest ranks, from one partial sort. Reorders `values`; `None` when it is empty.
 pub(crate) fn percentiles(values: &mut [f32], q_lo: f64, q_hi: f64) -> Option<(f64, f64)> {
@@ -202,42 +248,51 @@ pub(crate) fn percentiles(values: &mut [f32], q_lo: f64, q_hi: f64) -> Option<(f
     Some((interpolate(r_lo, p_lo), interpolate(r_hi, p_hi)))
 }
 
-/// Min-max normalisation over valid pixels, as the relative-position reference does:
-/// `(d - min) / (max - min)`, every valid pixel `1.0` when the depth is constant, `NaN` where
-/// invalid. Returns the normalised grid and `(min, max)`, or `None` when nothing is valid.
-pub(crate) fn normalise_min_max(values: &[f32]) -> Option<(Vec<f32>, f32, f32)> {
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in values.iter().filter(|v| !v.is_nan()) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if lo > hi {
-        return None;
-    }
-    let range = hi - lo;
-    let out = values
-        .iter()
-        .map(|&v| {
-            if v.is_nan() {
-                f32::NAN
-            } else if range == 0.0 {
-                1.0
-            } else {
-                (v - lo) / range
-            }
-        })
-        .collect();
-    Some((out, lo, hi))
+/// A per-value depth normalisation (`NaN` = invalid), applied while filtering so no
+/// normalised copy of the depth map is ever stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Normaliser {
+    /// `(d - lo) / (hi - lo)`, as the relative-position reference does; every valid pixel
+    /// becomes `1.0` when `hi == lo`.
+    MinMax { lo: f32, hi: f32 },
+    /// The depth-ordering reference: values outside `[lo, hi]` become invalid, the rest map to
+    /// `(d - lo) / (hi - lo)` (all invalid when `hi == lo`).
+    Clipped { lo: f32, hi: f32 },
 }
 
-/// Percentile-clipped normalisation, as the depth-ordering reference does: pixels outside
-/// `[lo, hi]` become invalid, the rest map to `(d - lo) / (hi - lo)` (all invalid when `hi == lo`).
-pub(crate) fn normalise_clipped(values: &[f32], lo: f32, hi: f32) -> Vec<f32> {
-    let range = hi - lo;
-    values
-        .iter()
-        .map(|&v| if v >= lo && v <= hi && range > 0.0 { (v - lo) / range } else { f32::NAN })
-        .collect()
+impl Normaliser {
+    /// Min-max normalisation over the valid values; `None` when none is valid.
+    pub fn min_max(values: &[f32]) -> Option<Self> {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &v in values.iter().filter(|v| !v.is_nan()) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        (lo <= hi).then_some(Normaliser::MinMax { lo, hi })
+    }
+
+    /// The normalised value of `v`.
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Normaliser::MinMax { lo, hi } => {
+                if v.is_nan() {
+                    f32::NAN
+                } else if hi == lo {
+                    1.0
+                } else {
+                    (v - lo) / (hi - lo)
+                }
+            }
+            Normaliser::Clipped { lo, hi } => {
+                if v >= lo && v <= hi && hi > lo {
+                    (v - lo) / (hi - lo)
+                } else {
+                    f32::NAN
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -332,17 +387,15 @@ mod tests {
 
     #[test]
     fn normalisations() {
-        let (n, lo, hi) = normalise_min_max(&[2.0, f32::NAN, 4.0, 3.0]).unwrap();
-        assert_eq!((lo, hi), (2.0, 4.0));
-        assert_eq!(n[0], 0.0);
-        assert!(n[1].is_nan());
-        assert_eq!((n[2], n[3]), (1.0, 0.5));
-        let (n, _, _) = normalise_min_max(&[5.0, 5.0]).unwrap();
-        assert_eq!(n, vec![1.0, 1.0]);
-        assert!(normalise_min_max(&[f32::NAN]).is_none());
-        let c = normalise_clipped(&[1.0, 2.0, 3.0, 9.0], 1.0, 3.0);
-        assert_eq!(&c[..3], &[0.0, 0.5, 1.0]);
-        assert!(c[3].is_nan());
-        assert!(normalise_clipped(&[1.0], 1.0, 1.0)[0].is_nan());
+        let n = Normaliser::min_max(&[2.0, f32::NAN, 4.0, 3.0]).unwrap();
+        assert_eq!(n, Normaliser::MinMax { lo: 2.0, hi: 4.0 });
+        assert_eq!((n.apply(2.0), n.apply(4.0), n.apply(3.0)), (0.0, 1.0, 0.5));
+        assert!(n.apply(f32::NAN).is_nan());
+        assert_eq!(Normaliser::min_max(&[5.0, 5.0]).unwrap().apply(5.0), 1.0);
+        assert!(Normaliser::min_max(&[f32::NAN]).is_none());
+        let c = Normaliser::Clipped { lo: 1.0, hi: 3.0 };
+        assert_eq!((c.apply(1.0), c.apply(2.0), c.apply(3.0)), (0.0, 0.5, 1.0));
+        assert!(c.apply(9.0).is_nan() && c.apply(f32::NAN).is_nan());
+        assert!(Normaliser::Clipped { lo: 1.0, hi: 1.0 }.apply(1.0).is_nan());
     }
 }

@@ -36,7 +36,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
 use crate::tasks::depth_order::scene_depth;
-use crate::tasks::depth_stats::{self, NanRule};
+use crate::tasks::depth_stats::{self, NanRule, Normaliser};
 use crate::tasks::marker;
 use crate::tasks::template;
 
@@ -193,12 +193,19 @@ pub struct RelativePosition {
     config: RelativePositionConfig,
 }
 
-/// Candidate blocks, ranked by distance to the image centre (struct of arrays for the scans).
+/// Candidate blocks in pixel (scan) order, struct of arrays for the scans.
 struct Blocks {
     x: Vec<u32>,
     y: Vec<u32>,
     lo: Vec<f32>,
     hi: Vec<f32>,
+    /// Rank key: squared distance to the image centre, then pixel index (the reference sorts
+    /// stably by distance, so equal distances keep scan order).
+    key: Vec<u64>,
+    /// `rows[y]..rows[y + 1]`: the blocks centred on image row `y`.
+    rows: Vec<usize>,
+    /// Per image row: (min lo, max lo, min hi, max hi) of its blocks, to skip whole rows.
+    row_span: Vec<[f32; 4]>,
 }
 
 /// A chosen pair, in rank order, and what the search cost.
@@ -252,12 +259,9 @@ impl RelativePosition {
     }
 }
 
-/// Collects the qualifying blocks of the normalised depth, ranked by centre distance.
-fn collect_blocks(norm: &[f32], w: usize, h: usize, k: usize, inner: f32, margin: f64) -> Blocks {
-    let empty = Blocks { x: vec![], y: vec![], lo: vec![], hi: vec![] };
-    let Some(ext) = depth_stats::window_extrema(norm, w, h, k, NanRule::Skip) else {
-        return empty;
-    };
+/// Collects the qualifying blocks of the normalised depth, in scan order.
+fn collect_blocks(depth: &DepthMap, norm: Normaliser, k: usize, inner: f32, margin: f64) -> Blocks {
+    let (w, h) = (depth.width() as usize, depth.height() as usize);
     let half = (k / 2) as i64;
     let (wi, hi_) = (w as i64, h as i64);
     let (yc, xc) = (hi_ / 2, wi / 2);
@@ -268,60 +272,104 @@ fn collect_blocks(norm: &[f32], w: usize, h: usize, k: usize, inner: f32, margin
     let x_high = (xc as f64 + margin * w as f64) as i64;
     let (y0, y1) = (half.max(y_low), (hi_ - half).min(y_high));
     let (x0, x1) = (half.max(x_low), (wi - half).min(x_high));
-    // Keys: squared centre distance, then pixel index (= the reference's scan order, which its
-    // stable sort keeps for equal distances).
-    let mut keyed: Vec<(u64, u32)> = Vec::new();
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let (x, y) = (x as usize, y as usize);
-            let Some((lo, hi)) = ext.centred(x, y) else { continue };
-            // All-invalid windows have lo = +inf > hi, and fail here as well.
-            if lo <= hi && hi - lo <= inner {
-                let d2 = ((y as i64 - yc).pow(2) + (x as i64 - xc).pow(2)) as u64;
-                keyed.push((d2, (y * w + x) as u32));
-            }
-        }
-    }
-    rank_by_distance(&mut keyed);
+    let cap = usize::try_from((x1 - x0).max(0) * (y1 - y0).max(0)).unwrap_or(0);
     let mut b = Blocks {
-        x: Vec::with_capacity(keyed.len()),
-        y: Vec::with_capacity(keyed.len()),
-        lo: Vec::with_capacity(keyed.len()),
-        hi: Vec::with_capacity(keyed.len()),
+        x: Vec::with_capacity(cap),
+        y: Vec::with_capacity(cap),
+        lo: Vec::with_capacity(cap),
+        hi: Vec::with_capacity(cap),
+        key: Vec::with_capacity(cap),
+        rows: vec![0; h + 1],
+        row_span: vec![],
     };
-    for &(_, idx) in &keyed {
-        let (x, y) = (idx as usize % w, idx as usize / w);
-        let (lo, hi) = ext.centred(x, y).unwrap_or((f32::NAN, f32::NAN));
-        b.x.push(x as u32);
-        b.y.push(y as u32);
-        b.lo.push(lo);
-        b.hi.push(hi);
+    let empty_span = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+    b.row_span = vec![empty_span; h];
+    if x0 < x1 && y0 < y1 {
+        depth_stats::for_each_window_row(depth.values(), w, h, k, NanRule::Skip, |v| norm.apply(v), |top, mins, maxs| {
+            let y = top as i64 + half;
+            if y < y0 || y >= y1 {
+                return;
+            }
+            let dy2 = (y - yc).pow(2) as u64;
+            let cols = (x0 - half) as usize..(x1 - half) as usize;
+            let span = &mut b.row_span[y as usize];
+            for (left, (&lo, &hi)) in cols.clone().zip(mins[cols.clone()].iter().zip(&maxs[cols])) {
+                // All-invalid windows have lo = +inf > hi, and fail here as well.
+                if lo <= hi && hi - lo <= inner {
+                    let x = left as i64 + half;
+                    let d2 = dy2 + (x - xc).pow(2) as u64;
+                    b.x.push(x as u32);
+                    b.y.push(y as u32);
+                    b.lo.push(lo);
+                    b.hi.push(hi);
+                    b.key.push(d2 << 32 | (y as u64 * w as u64 + x as u64));
+                    *span = [span[0].min(lo), span[1].max(lo), span[2].min(hi), span[3].max(hi)];
+                }
+            }
+            b.rows[y as usize + 1] = b.x.len();
+        });
+    }
+    // Rows without blocks end where the previous row ended.
+    for y in 1..=h {
+        b.rows[y] = b.rows[y].max(b.rows[y - 1]);
     }
     b
 }
 
-/// Sorts `(squared distance, pixel index)` pairs; entries arrive in pixel order, so a stable
-/// counting sort on the distance alone gives the same order as sorting on both, in linear time.
-fn rank_by_distance(keyed: &mut Vec<(u64, u32)>) {
-    let max = keyed.iter().map(|k| k.0).max().unwrap_or(0) as usize;
-    if max > 4 * keyed.len() + (1 << 20) {
-        keyed.sort_unstable();
-        return;
+/// Block indices in rank order, produced a chunk at a time: the search usually settles on one
+/// of the first few blocks, so only the blocks nearest the centre are ever ranked. Each chunk
+/// takes the blocks in the next annulus of squared distances (doubling until it holds enough).
+struct RankOrder<'a> {
+    key: &'a [u64],
+    /// Squared distances below this have been handed out.
+    done_d2: u64,
+    chunk: Vec<(u64, u32)>,
+    pos: usize,
+    left: usize,
+}
+
+impl<'a> RankOrder<'a> {
+    const CHUNK: usize = 512;
+
+    fn new(b: &'a Blocks) -> Self {
+        Self { key: &b.key, done_d2: 0, chunk: Vec::new(), pos: 0, left: b.key.len() }
     }
-    let mut start = vec![0u32; max + 2];
-    for k in keyed.iter() {
-        start[k.0 as usize + 1] += 1;
+
+    fn refill(&mut self) {
+        let mut hi_d2 = self.done_d2.max(1024);
+        loop {
+            hi_d2 = hi_d2.saturating_mul(2);
+            let (lo, hi) = (self.done_d2, hi_d2);
+            let count = self.key.iter().filter(|&&k| (lo..hi).contains(&(k >> 32))).count();
+            if count >= Self::CHUNK.min(self.left) {
+                break;
+            }
+        }
+        let (lo, hi) = (self.done_d2, hi_d2);
+        self.chunk.clear();
+        self.chunk.extend(
+            self.key.iter().enumerate().filter(|(_, k)| (lo..hi).contains(&(*k >> 32))).map(|(i, &k)| (k, i as u32)),
+        );
+        self.chunk.sort_unstable();
+        self.done_d2 = hi_d2;
+        self.left -= self.chunk.len();
+        self.pos = 0;
     }
-    for i in 1..start.len() {
-        start[i] += start[i - 1];
+}
+
+impl Iterator for RankOrder<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.pos == self.chunk.len() {
+            if self.left == 0 {
+                return None;
+            }
+            self.refill();
+        }
+        self.pos += 1;
+        Some(self.chunk[self.pos - 1].1 as usize)
     }
-    let mut out = vec![(0u64, 0u32); keyed.len()];
-    for &k in keyed.iter() {
-        let slot = &mut start[k.0 as usize];
-        out[*slot as usize] = k;
-        *slot += 1;
-    }
-    *keyed = out;
 }
 
 /// Largest valid raw depth in the block centred on `(x, y)` (the reference's `nanmax`).
@@ -374,68 +422,73 @@ impl Rules<'_> {
         metric * image > 0.0
     }
 
-    /// Cheap necessary condition for block `i` to have a partner among the blocks after it.
-    fn may_pair(&self, b: &Blocks, i: usize, suffix: &Suffix) -> bool {
-        let n = i + 1;
+    /// The range of blocks that can hold a partner of block `i` (near pairs: the rows within
+    /// `near_max_dy`; far pairs: all), or `None` when the depth intervals rule every block out.
+    fn partner_rows(&self, b: &Blocks, i: usize, extremes: &[f32; 4]) -> Option<(usize, usize)> {
+        let (lo, hi, t) = (b.lo[i], b.hi[i], self.inter);
         match self.kind {
-            PairKind::Far => suffix.max_lo[n] - b.hi[i] >= self.inter || b.lo[i] - suffix.min_hi[n] >= self.inter,
+            PairKind::Far => {
+                // A partner lies wholly above (its lo >= hi + t) or below (its hi <= lo - t).
+                let possible = extremes[1] - hi >= t || lo - extremes[2] >= t;
+                possible.then_some((0, b.rows.len() - 2))
+            }
             PairKind::Near => {
-                // Some later block must have lo within inter of hi[i] and hi within inter of lo[i].
-                suffix.max_lo[n] >= b.hi[i] - self.inter
-                    && suffix.min_lo[n] <= b.hi[i] + self.inter
-                    && suffix.max_hi[n] >= b.lo[i] - self.inter
-                    && suffix.min_hi[n] <= b.lo[i] + self.inter
+                let possible = extremes[1] >= hi - t && extremes[0] <= hi + t && extremes[3] >= lo - t && extremes[2] <= lo + t;
+                let y = b.y[i] as usize;
+                let reach = self.near_max_dy.saturating_sub(1) as usize;
+                possible.then_some((y.saturating_sub(reach), (y + reach).min(b.rows.len() - 2)))
             }
         }
     }
 
-    /// The first pair in rank order, the reference's double loop, bounded by `max_steps`.
+    /// Could image row `y` hold a partner of block `i`? (Row-wide interval extremes.)
+    fn row_may_pair(&self, b: &Blocks, i: usize, y: usize) -> bool {
+        let s = &b.row_span[y];
+        if s[0] > s[1] {
+            return false;
+        }
+        let (lo, hi, t) = (b.lo[i], b.hi[i], self.inter);
+        match self.kind {
+            PairKind::Far => s[1] - hi >= t || lo - s[2] >= t,
+            PairKind::Near => s[1] >= hi - t && s[0] <= hi + t && s[3] >= lo - t && s[2] <= lo + t,
+        }
+    }
+
+    /// The reference's first pair: the first block in rank order that has a partner, with its
+    /// lowest-ranked partner, bounded by `max_steps` block comparisons.
+    ///
+    /// The reference pairs each block only with later-ranked ones. The pair rules are
+    /// symmetric, so when block `i` is reached no earlier block had any partner at all, and
+    /// every partner of `i` ranks after it: the search may look for the lowest-ranked partner
+    /// among all blocks, in scan order, without ranking them (rows that cannot hold one skipped).
     fn search(&self, b: &Blocks) -> std::result::Result<Pair, u64> {
-        let n = b.x.len();
-        let suffix = Suffix::new(b);
+        let mut extremes = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+        for s in &b.row_span {
+            extremes = [extremes[0].min(s[0]), extremes[1].max(s[1]), extremes[2].min(s[2]), extremes[3].max(s[3])];
+        }
         let mut steps = 0u64;
-        for i in 0..n.saturating_sub(1) {
-            if !self.may_pair(b, i, &suffix) {
-                continue;
-            }
-            for j in i + 1..n {
-                steps += 1;
-                if self.accepts(b, i, j) {
-                    return Ok(Pair { a: i, b: j, steps });
+        for i in RankOrder::new(b) {
+            let Some((y_first, y_last)) = self.partner_rows(b, i, &extremes) else { continue };
+            let mut best: Option<usize> = None;
+            for y in y_first..=y_last {
+                if !self.row_may_pair(b, i, y) {
+                    continue;
+                }
+                for j in b.rows[y]..b.rows[y + 1] {
+                    steps += 1;
+                    if j != i && best.is_none_or(|bj| b.key[j] < b.key[bj]) && self.accepts(b, i, j) {
+                        best = Some(j);
+                    }
                 }
                 if steps >= self.max_steps {
                     return Err(steps);
                 }
             }
+            if let Some(j) = best {
+                return Ok(Pair { a: i, b: j, steps });
+            }
         }
         Err(steps)
-    }
-}
-
-/// Suffix extrema of the block intervals: entry `i` covers blocks `i..`.
-struct Suffix {
-    max_lo: Vec<f32>,
-    min_lo: Vec<f32>,
-    max_hi: Vec<f32>,
-    min_hi: Vec<f32>,
-}
-
-impl Suffix {
-    fn new(b: &Blocks) -> Self {
-        let n = b.lo.len();
-        let mut s = Suffix {
-            max_lo: vec![f32::NEG_INFINITY; n + 1],
-            min_lo: vec![f32::INFINITY; n + 1],
-            max_hi: vec![f32::NEG_INFINITY; n + 1],
-            min_hi: vec![f32::INFINITY; n + 1],
-        };
-        for i in (0..n).rev() {
-            s.max_lo[i] = s.max_lo[i + 1].max(b.lo[i]);
-            s.min_lo[i] = s.min_lo[i + 1].min(b.lo[i]);
-            s.max_hi[i] = s.max_hi[i + 1].max(b.hi[i]);
-            s.min_hi[i] = s.min_hi[i + 1].min(b.hi[i]);
-        }
-        s
     }
 }
 
@@ -488,9 +541,9 @@ impl PretextTask for RelativePosition {
         if w < k || h < k {
             return Err(Error::TooSmall { task: NAME, w, h, min_w: k, min_h: k });
         }
-        let (norm, _, _) = depth_stats::normalise_min_max(depth.values())
+        let norm = Normaliser::min_max(depth.values())
             .ok_or_else(|| Error::InvalidDepth { task: NAME, scene: scene.id.clone(), valid: 0 })?;
-        let blocks = collect_blocks(&norm, w as usize, h as usize, k as usize, c.inner_threshold, c.center_margin);
+        let blocks = collect_blocks(depth, norm, k as usize, c.inner_threshold, c.center_margin);
 
         let first = if rng.random_bool(c.near_probability) { PairKind::Near } else { PairKind::Far };
         let second = if first == PairKind::Near { PairKind::Far } else { PairKind::Near };
@@ -652,9 +705,13 @@ mod tests {
     }
 
     #[test]
-    fn counting_sort_keeps_scan_order() {
-        let mut keyed = vec![(5, 0), (1, 1), (5, 2), (0, 3), (1, 4)];
-        rank_by_distance(&mut keyed);
-        assert_eq!(keyed, vec![(0, 3), (1, 1), (1, 4), (5, 0), (5, 2)]);
+    fn rank_order_is_sorted_by_key_across_chunks() {
+        let n = 3000u64;
+        // Keys in a scrambled order; ranks must come out by increasing key.
+        let key: Vec<u64> = (0..n).map(|i| (i * 7919) % n).collect();
+        let b = Blocks { x: vec![], y: vec![], lo: vec![], hi: vec![], key: key.clone(), rows: vec![], row_span: vec![] };
+        let order: Vec<usize> = RankOrder::new(&b).collect();
+        assert_eq!(order.len(), n as usize);
+        assert!(order.windows(2).all(|w| key[w[0]] < key[w[1]]));
     }
 }
