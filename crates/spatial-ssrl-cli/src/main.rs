@@ -21,12 +21,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // COMMANDS (keep one line per variant; add yours here)
+    Eval(commands::eval::Args),
     Score(commands::score::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // DISPATCH (keep one line per variant; add yours here)
+        Command::Eval(args) => commands::eval::run(args),
         Command::Score(args) => commands::score::run(args),
     }
 }

@@ -4,3 +4,4 @@
 mod util;
 // AREAS (one `mod` line per area; model-backed areas carry #[cfg(feature = "ml")])
 mod score;
+mod eval;

@@ -1,3 +1,4 @@
 //! One module per subcommand.
 // MODULES (keep one line per module; add yours here)
 pub mod score;
+pub mod eval;

@@ -1,0 +1,171 @@
+//! `spatial-ssrl eval`: offline scoring of a predictions file end to end, reports, comparison
+//! tables; live evaluation with the tiny Qwen2.5-VL fixture (behind `ml`).
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{cmd, fixtures, run_ok};
+
+fn write_preds(path: &Path, preds: &[(i64, &str)]) {
+    let text: String = preds
+        .iter()
+        .map(|(i, p)| serde_json::json!({"index": i, "prediction": p}).to_string() + "\n")
+        .collect();
+    fs::write(path, text).unwrap();
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn offline_eval_writes_json_and_markdown_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let preds = dir.path().join("ssrl-7b.jsonl");
+    write_preds(&preds, &[(0, "<think>..</think> \\boxed{A}"), (1, "\\boxed{D}"), (2, "\\boxed{B}"), (3, "B. left")]);
+    let out = dir.path().join("viewspatial.json");
+    let scores = dir.path().join("scores.jsonl");
+    let stdout = run_ok(
+        cmd()
+            .args(["eval", "--bench", "viewspatial", "--data"])
+            .arg(fixtures().join("bench/viewspatial.json"))
+            .arg("--predictions")
+            .arg(&preds)
+            .arg("--out")
+            .arg(&out)
+            .arg("--scores")
+            .arg(&scores),
+    );
+    let r = report(&out);
+    assert_eq!(r["overall"], 75.0);
+    assert_eq!(r["n"], 4);
+    assert_eq!(r["per_category"]["Person perspective - Object View Orientation"], 100.0);
+    assert_eq!(r["label"], "ssrl-7b");
+    let md = fs::read_to_string(dir.path().join("viewspatial.md")).unwrap();
+    assert!(md.contains("| **overall** | 4 | **75.00** |"), "{md}");
+    assert_eq!(stdout, md);
+    let per_item: Vec<Value> = fs::read_to_string(&scores).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(per_item.len(), 4);
+    assert_eq!((per_item[2]["score"].as_f64(), per_item[2]["extracted"].as_str()), (Some(0.0), Some("B")));
+}
+
+#[test]
+fn offline_eval_then_compare_in_paper_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let preds = dir.path().join("p3d.jsonl");
+    write_preds(
+        &preds,
+        &[(0, "\\boxed{A}"), (1, "B"), (2, "\\boxed{A}"), (3, "\\boxed{A}"), (4, "A"), (5, "\\boxed{B}"), (6, "front"), (7, "\\boxed{C}")],
+    );
+    let r3d = dir.path().join("3d.json");
+    run_ok(
+        cmd()
+            .args(["eval", "--bench", "3dsrbench", "--label", "mine", "--data"])
+            .arg(fixtures().join("bench/3dsrbench.tsv"))
+            .arg("--predictions")
+            .arg(&preds)
+            .arg("--out")
+            .arg(&r3d),
+    );
+    let r = report(&r3d);
+    assert_eq!(r["overall"], 75.0);
+    assert_eq!(r["metrics"]["circular_eval"], 50.0);
+
+    let preds = dir.path().join("pqs.jsonl");
+    write_preds(&preds, &[(0, "\\boxed{2 m}"), (1, "\\boxed{30 cm}"), (2, "\\boxed{5 ft}"), (3, "It is 3 feet.")]);
+    let rqs = dir.path().join("qs.json");
+    run_ok(
+        cmd()
+            .args(["eval", "--bench", "qspatial", "--label", "mine", "--data"])
+            .arg(fixtures().join("bench/qspatial.jsonl"))
+            .arg("--predictions")
+            .arg(&preds)
+            .arg("--out")
+            .arg(&rqs),
+    );
+    let table_path = dir.path().join("table.md");
+    let table = run_ok(cmd().args(["eval", "compare", "--reports"]).arg(&r3d).arg(&rqs).arg("--out").arg(&table_path));
+    assert_eq!(fs::read_to_string(&table_path).unwrap(), table);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| Model | Spatial457 | 3DSRBench | SpatialEval | QSpatial+ | What'sUp | ViewSpatial | VSI-Bench | Avg. |"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("| Qwen2.5-VL-7B (paper) | 44.67 | 53.39 |")), "{table}");
+    assert_eq!(*lines.last().unwrap(), "| mine | – | 75.00 | – | 75.00 | – | – | – | – |");
+    let bare = run_ok(cmd().args(["eval", "compare", "--no-reference", "--reports"]).arg(&r3d));
+    assert_eq!(bare.lines().count(), 3);
+}
+
+#[test]
+fn offline_eval_rejects_incomplete_or_foreign_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let preds = dir.path().join("p.jsonl");
+    write_preds(&preds, &[(0, "\\boxed{A}")]);
+    let base = |c: &mut std::process::Command| {
+        c.args(["eval", "--bench", "whatsup", "--data"])
+            .arg(fixtures().join("bench/whatsup_controlled.json"))
+            .arg("--predictions")
+            .arg(&preds)
+            .arg("--out")
+            .arg(dir.path().join("r.json"));
+    };
+    let mut c = cmd();
+    base(&mut c);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 of 4 items have no prediction"), "{err}");
+
+    let mut c = cmd();
+    base(&mut c);
+    run_ok(c.arg("--allow-partial"));
+    assert_eq!(report(&dir.path().join("r.json"))["n"], 1);
+
+    write_preds(&preds, &[(17, "\\boxed{A}")]);
+    let mut c = cmd();
+    base(&mut c);
+    let out = c.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index 17 is not in the benchmark"));
+
+    let out = cmd().args(["eval", "--bench", "nope", "--data", "x", "--predictions", "y", "--out", "z"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark `nope`"));
+}
+
+/// Live evaluation with the tiny random Qwen2.5-VL (numbers meaningless, pipeline real):
+/// batched generation, the predictions file, resuming, scoring.
+#[cfg(feature = "ml")]
+#[test]
+fn live_eval_with_the_tiny_model_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.json");
+    let preds = dir.path().join("live.predictions.jsonl");
+    let run = || {
+        run_ok(
+            cmd()
+                .args(["eval", "--bench", "spatialeval", "--batch-size", "2", "--max-new-tokens", "4", "--data"])
+                .arg(fixtures().join("bench/spatialeval.tsv"))
+                .arg("--model")
+                .arg(fixtures().join("tiny-qwen2_5-vl"))
+                .arg("--out")
+                .arg(&out),
+        )
+    };
+    run();
+    let lines: Vec<Value> = fs::read_to_string(&preds).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let idx: Vec<i64> = lines.iter().map(|l| l["index"].as_i64().unwrap()).collect();
+    assert_eq!(idx, vec![10, 11, 12, 13]);
+    let r = report(&out);
+    assert_eq!(r["n"], 4);
+    assert_eq!(r["label"], "tiny-qwen2_5-vl");
+    // Resume: drop the last answer and tear the file mid-line; only that item is regenerated.
+    let kept: String = fs::read_to_string(&preds).unwrap().lines().take(3).map(|l| format!("{l}\n")).collect();
+    fs::write(&preds, kept.clone() + "{\"index\": 13, \"predi").unwrap();
+    run();
+    let again = fs::read_to_string(&preds).unwrap();
+    assert!(again.starts_with(&kept));
+    assert_eq!(again.lines().count(), 4);
+    assert_eq!(report(&out)["n"], 4);
+}
