@@ -1,0 +1,371 @@
+//! `Processor`: conversation + images to token ids, masks, pixel values and M-RoPE positions.
+
+use std::path::Path;
+
+use image::DynamicImage;
+
+use super::error::{ProcessorError, Result};
+use super::image::{ImageProcessor, PixelValues};
+use crate::chat::{ChatTemplate, Message, RenderOptions};
+use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
+use crate::tokenizer::{IMAGE_PAD, QwenTokenizer};
+
+/// Which side of a shorter prompt receives padding in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaddingSide {
+    /// Pad before the prompt (what generation needs: every row ends at the last column).
+    #[default]
+    Left,
+    /// Pad after the prompt.
+    Right,
+}
+
+/// Model inputs for a batch of prompts as plain vectors; convert to tensors with the shapes
+/// given per field.
+///
+/// A single prompt is a batch of one. Images of all rows are concatenated in row order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedInputs {
+    /// Number of prompts.
+    pub batch_size: usize,
+    /// Padded sequence length.
+    pub seq_len: usize,
+    /// `[batch, seq]` token ids, each `<|image_pad|>` expanded to the image's merged token count.
+    pub input_ids: Vec<u32>,
+    /// `[batch, seq]`: 1 for tokens, 0 for padding.
+    pub attention_mask: Vec<i64>,
+    /// `[num_patches, patch_dim]` normalised patch rows of all images (see [`ImageProcessor`]).
+    pub pixel_values: Vec<f32>,
+    /// `[num_patches, patch_dim]` (`[0, 1176]` without images).
+    pub pixel_shape: [usize; 2],
+    /// `[t, h, w]` patch grid per image, in order of appearance.
+    pub image_grid_thw: Vec<[u32; 3]>,
+    /// `[3, batch, seq]` M-RoPE position ids (temporal, height, width); 1 at padding.
+    pub position_ids: Vec<i64>,
+    /// `[batch]`: decode position of cache index `k` is `k + rope_deltas[row]`.
+    pub rope_deltas: Vec<i64>,
+    /// The rendered prompts before pad expansion, one per row.
+    pub texts: Vec<String>,
+}
+
+impl ProcessedInputs {
+    /// Token ids of row `row` (padding included).
+    pub fn row_ids(&self, row: usize) -> &[u32] {
+        &self.input_ids[row * self.seq_len..(row + 1) * self.seq_len]
+    }
+
+    /// Number of image tokens (`<|image_pad|>` positions) the vision tower must fill:
+    /// `sum(t * h * w) / merge_size^2`.
+    pub fn num_image_tokens(&self, image_pad_id: u32) -> usize {
+        self.input_ids.iter().filter(|&&t| t == image_pad_id).count()
+    }
+}
+
+/// The complete inputs side of Qwen2.5-VL, built from a model folder: image processor
+/// (`preprocessor_config.json`), tokenizer (`tokenizer.json`), chat template
+/// (`chat_template.json` > `chat_template.jinja` > `tokenizer_config.json`) and the token ids
+/// and merge size of `config.json`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use spatial_ssrl_model::{Message, Processor, load_image};
+/// let proc = Processor::from_dir("tests/fixtures/tiny-qwen2_5-vl")?;
+/// let img = Arc::new(load_image("tests/fixtures/reference_inputs/eg1.jpg")?);
+/// let inputs = proc.prepare(&[Message::user_image(img, "Which object is higher?")], true)?;
+/// assert_eq!(inputs.image_grid_thw, vec![[1, 18, 12]]);
+/// assert_eq!(inputs.pixel_shape, [216, 1176]);
+/// assert_eq!(inputs.position_ids.len(), 3 * inputs.seq_len);
+/// # Ok::<(), spatial_ssrl_model::ProcessorError>(())
+/// ```
+#[derive(Debug)]
+pub struct Processor {
+    image: ImageProcessor,
+    tokenizer: QwenTokenizer,
+    template: ChatTemplate,
+    rope: RopeIndexConfig,
+    pad_id: u32,
+    padding_side: PaddingSide,
+}
+
+impl Processor {
+    /// Assembles a processor from its parts (the rope config's token ids should be the
+    /// tokenizer's).
+    pub fn new(
+        image: ImageProcessor,
+        tokenizer: QwenTokenizer,
+        template: ChatTemplate,
+        rope: RopeIndexConfig,
+    ) -> Self {
+        let pad_id = tokenizer.special().endoftext;
+        Self {
+            image,
+            tokenizer,
+            template,
+            rope,
+            pad_id,
+            padding_side: PaddingSide::Left,
+        }
+    }
+
+    /// Loads everything from an HF model folder.
+    ///
+    /// `config.json` is optional here: its `image_token_id`, `video_token_id`,
+    /// `vision_start_token_id`, `vision_config.spatial_merge_size` and
+    /// `vision_config.tokens_per_second` override the tokenizer's ids and the defaults. The
+    /// pad id is `tokenizer_config.json`'s `pad_token` (else `<|endoftext|>`).
+    ///
+    /// # Errors
+    /// Any file that is missing (except `config.json`), unreadable or invalid.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let image = ImageProcessor::from_file(dir.join("preprocessor_config.json"))?;
+        let tokenizer = QwenTokenizer::from_file(dir.join("tokenizer.json"))?;
+        let template = ChatTemplate::from_dir(dir)?;
+        let sp = *tokenizer.special();
+        let mut rope = RopeIndexConfig {
+            spatial_merge_size: image.config().merge_size as u32,
+            image_token_id: sp.image_pad,
+            video_token_id: sp.video_pad,
+            vision_start_token_id: sp.vision_start,
+            ..RopeIndexConfig::default()
+        };
+        let cfg_path = dir.join("config.json");
+        if cfg_path.is_file() {
+            let cfg = read_json(&cfg_path)?;
+            let int = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64);
+            let vision = cfg.get("vision_config");
+            if let Some(v) = int(cfg.get("image_token_id")) {
+                rope.image_token_id = v as u32;
+            }
+            if let Some(v) = int(cfg.get("video_token_id")) {
+                rope.video_token_id = v as u32;
+            }
+            if let Some(v) = int(cfg.get("vision_start_token_id")) {
+                rope.vision_start_token_id = v as u32;
+            }
+            if let Some(v) = int(vision.and_then(|v| v.get("spatial_merge_size"))) {
+                rope.spatial_merge_size = v as u32;
+            }
+            if let Some(v) = int(vision.and_then(|v| v.get("tokens_per_second"))) {
+                rope.tokens_per_second = v as i64;
+            }
+        }
+        let mut proc = Self::new(image, tokenizer, template, rope);
+        let tc = dir.join("tokenizer_config.json");
+        if tc.is_file() {
+            let cfg = read_json(&tc)?;
+            let pad = match cfg.get("pad_token") {
+                Some(serde_json::Value::String(s)) => Some(s.as_str()),
+                Some(serde_json::Value::Object(o)) => o.get("content").and_then(|c| c.as_str()),
+                _ => None,
+            };
+            if let Some(id) = pad.and_then(|p| proc.tokenizer.token_to_id(p)) {
+                proc.pad_id = id;
+            }
+        }
+        Ok(proc)
+    }
+
+    /// Sets the side padding goes to in batches (left by default).
+    pub fn with_padding_side(mut self, side: PaddingSide) -> Self {
+        self.padding_side = side;
+        self
+    }
+
+    /// The image processor.
+    pub fn image_processor(&self) -> &ImageProcessor {
+        &self.image
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &QwenTokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template.
+    pub fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Token ids and merge size used for position ids.
+    pub fn rope_config(&self) -> &RopeIndexConfig {
+        &self.rope
+    }
+
+    /// The padding token id.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Renders a conversation with the chat template (one `<|image_pad|>` per image).
+    ///
+    /// # Errors
+    /// [`ProcessorError::Template`] when rendering fails.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let opts = RenderOptions {
+            add_generation_prompt,
+            ..Default::default()
+        };
+        self.template.render(messages, &opts)
+    }
+
+    /// Inputs for one conversation (a batch of one).
+    ///
+    /// # Errors
+    /// Template, image, tokenizer and consistency errors.
+    pub fn prepare(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<ProcessedInputs> {
+        self.prepare_batch(&[messages], add_generation_prompt)
+    }
+
+    /// Inputs for a batch of conversations, padded to the longest on [`PaddingSide`].
+    ///
+    /// # Errors
+    /// Template, image, tokenizer and consistency errors.
+    pub fn prepare_batch(
+        &self,
+        conversations: &[&[Message]],
+        add_generation_prompt: bool,
+    ) -> Result<ProcessedInputs> {
+        let mut texts = Vec::with_capacity(conversations.len());
+        let mut images: Vec<Vec<&DynamicImage>> = Vec::with_capacity(conversations.len());
+        for conv in conversations {
+            texts.push(self.render(conv, add_generation_prompt)?);
+            images.push(conv.iter().flat_map(Message::images).map(|a| &**a).collect());
+        }
+        let prompts: Vec<(&str, &[&DynamicImage])> = texts
+            .iter()
+            .zip(&images)
+            .map(|(t, i)| (t.as_str(), i.as_slice()))
+            .collect();
+        self.prepare_prompts(&prompts)
+    }
+
+    /// Inputs for already rendered prompts: each text holds one `<|image_pad|>` per image of
+    /// its slice, in order (as the chat template writes them).
+    ///
+    /// # Errors
+    /// [`ProcessorError::ImageCountMismatch`] when pads and images disagree; image,
+    /// tokenizer and consistency errors.
+    pub fn prepare_prompts(&self, prompts: &[(&str, &[&DynamicImage])]) -> Result<ProcessedInputs> {
+        let merge = self.image.config().merge_size as u32;
+        let mut pixels = PixelValues {
+            patch_dim: self.image.patch_dim(),
+            ..Default::default()
+        };
+        let mut rows = Vec::with_capacity(prompts.len());
+        for (text, imgs) in prompts {
+            let found = text.matches(IMAGE_PAD).count();
+            if found != imgs.len() {
+                return Err(ProcessorError::ImageCountMismatch {
+                    what: "<|image_pad|> placeholders for the given images",
+                    expected: imgs.len(),
+                    found,
+                });
+            }
+            let pv = self.image.preprocess_all(imgs.iter().copied())?;
+            let counts: Vec<usize> = pv
+                .grid_thw
+                .iter()
+                .map(|g| (g[0] * g[1] * g[2] / (merge * merge)) as usize)
+                .collect();
+            rows.push(self.tokenizer.encode(&expand_image_pads(text, &counts))?);
+            pixels.extend(pv);
+        }
+        self.assemble(rows, pixels, prompts.iter().map(|p| p.0.to_owned()).collect())
+    }
+
+    /// Pads rows, builds the mask and computes position ids.
+    fn assemble(
+        &self,
+        rows: Vec<Vec<u32>>,
+        pixels: PixelValues,
+        texts: Vec<String>,
+    ) -> Result<ProcessedInputs> {
+        let batch = rows.len();
+        let seq = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut input_ids = Vec::with_capacity(batch * seq);
+        let mut attention_mask = Vec::with_capacity(batch * seq);
+        for row in &rows {
+            let pad = seq - row.len();
+            let (ids_pad, mask_pad) = (std::iter::repeat_n(self.pad_id, pad), std::iter::repeat_n(0, pad));
+            match self.padding_side {
+                PaddingSide::Left => {
+                    input_ids.extend(ids_pad);
+                    input_ids.extend_from_slice(row);
+                    attention_mask.extend(mask_pad);
+                    attention_mask.extend(std::iter::repeat_n(1, row.len()));
+                }
+                PaddingSide::Right => {
+                    input_ids.extend_from_slice(row);
+                    input_ids.extend(ids_pad);
+                    attention_mask.extend(std::iter::repeat_n(1, row.len()));
+                    attention_mask.extend(mask_pad);
+                }
+            }
+        }
+        let grids = VisionGrids {
+            image_grid_thw: &pixels.grid_thw,
+            ..Default::default()
+        };
+        let rope = get_rope_index(&self.rope, &input_ids, batch, seq, Some(&attention_mask), grids)?;
+        let pixel_shape = pixels.shape();
+        Ok(ProcessedInputs {
+            batch_size: batch,
+            seq_len: seq,
+            input_ids,
+            attention_mask,
+            pixel_values: pixels.pixel_values,
+            pixel_shape,
+            image_grid_thw: pixels.grid_thw,
+            position_ids: rope.position_ids,
+            rope_deltas: rope.rope_deltas,
+            texts,
+        })
+    }
+
+    /// Decodes generated ids to text (see [`QwenTokenizer::decode`]).
+    ///
+    /// # Errors
+    /// [`ProcessorError::Tokenizer`] when the tokenizer fails.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.tokenizer.decode(ids, skip_special_tokens)
+    }
+}
+
+/// Replaces the `i`-th `<|image_pad|>` of `text` by `counts[i]` copies (what
+/// `Qwen2_5_VLProcessor` does before tokenising). The caller guarantees the counts match.
+///
+/// ```
+/// let t = spatial_ssrl_model::expand_image_pads("a<|image_pad|>b<|image_pad|>", &[2, 1]);
+/// assert_eq!(t, "a<|image_pad|><|image_pad|>b<|image_pad|>");
+/// ```
+pub fn expand_image_pads(text: &str, counts: &[usize]) -> String {
+    let mut out = String::with_capacity(text.len() + counts.iter().sum::<usize>() * IMAGE_PAD.len());
+    let mut pieces = text.split(IMAGE_PAD);
+    if let Some(first) = pieces.next() {
+        out.push_str(first);
+    }
+    for (i, piece) in pieces.enumerate() {
+        let n = counts.get(i).copied().unwrap_or(1);
+        for _ in 0..n {
+            out.push_str(IMAGE_PAD);
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProcessorError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ProcessorError::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
