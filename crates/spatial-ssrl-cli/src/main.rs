@@ -21,6 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // COMMANDS (keep one line per variant; add yours here)
+    Generate(commands::generate::Args),
+    Preview(commands::preview::Args),
     Eval(commands::eval::Args),
     Score(commands::score::Args),
 }
@@ -28,6 +30,8 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // DISPATCH (keep one line per variant; add yours here)
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Preview(args) => commands::preview::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Score(args) => commands::score::run(args),
     }

@@ -3,5 +3,6 @@
 
 mod util;
 // AREAS (one `mod` line per area; model-backed areas carry #[cfg(feature = "ml")])
+mod generate;
 mod score;
 mod eval;

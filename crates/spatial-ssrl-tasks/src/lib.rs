@@ -9,6 +9,7 @@ mod error;
 mod export;
 mod io;
 mod pipeline;
+mod preview;
 mod prompt;
 mod registry;
 mod seed;
@@ -27,6 +28,7 @@ pub use crate::{
         Failure, INPUT_FAILURE, MANIFEST_FILE, Pipeline, Progress, RunConfig, SceneOutput, Summary, generate,
         settings_digest,
     },
+    preview::preview_html,
     prompt::{FORMAT_INSTRUCTION, with_format_instruction},
     registry::{BUILTIN_TASKS, Registry},
     seed::{sample_seed, task_rng},
