@@ -61,8 +61,10 @@ pub fn mcq_prompt(item: &Item, hint: Option<&str>) -> String {
         for (i, o) in item.options.iter().enumerate() {
             p.push_str(&format!("\n{}. {}", Item::letter(i), o.trim()));
         }
-        p.push_str("\n");
-        p.push_str(hint.unwrap_or("The final answer should be the option letter from the given choices."));
+        p.push('\n');
+        p.push_str(
+            hint.unwrap_or("The final answer should be the option letter from the given choices."),
+        );
     } else if let Some(h) = hint {
         p.push('\n');
         p.push_str(h);
@@ -76,35 +78,66 @@ pub fn score_by_answer(item: &Item, prediction: &str) -> Scored {
     let (score, extracted, rule) = match &item.answer {
         Answer::Choice(gt) => {
             let (got, rule) = matching::extract_choice(prediction, &item.options);
-            (f64::from(u8::from(got == Some(*gt))), got.map(String::from), rule)
+            (
+                f64::from(u8::from(got == Some(*gt))),
+                got.map(String::from),
+                rule,
+            )
         }
         Answer::Text(gt) => {
             let (got, rule) = matching::extract_spatial457(prediction);
-            (f64::from(u8::from(matching::spatial457_correct(gt, &got))), Some(got), rule)
+            (
+                f64::from(u8::from(matching::spatial457_correct(gt, &got))),
+                Some(got),
+                rule,
+            )
         }
         Answer::Number(gt) => {
             let (got, rule) = matching::extract_number(prediction);
-            (got.map_or(0.0, |v| matching::mean_relative_accuracy(v, *gt)), got.map(|v| v.to_string()), rule)
+            (
+                got.map_or(0.0, |v| matching::mean_relative_accuracy(v, *gt)),
+                got.map(|v| v.to_string()),
+                rule,
+            )
         }
         Answer::LengthCm(gt) => {
             let (got, rule) = matching::extract_length_cm(prediction);
             let ok = got.is_some_and(|v| matching::within_ratio(v, *gt, 2.0));
-            (f64::from(u8::from(ok)), got.map(|v| format!("{v} cm")), rule)
+            (
+                f64::from(u8::from(ok)),
+                got.map(|v| format!("{v} cm")),
+                rule,
+            )
         }
     };
-    Scored { index: item.index, score, extracted, rule }
+    Scored {
+        index: item.index,
+        score,
+        extracted,
+        rule,
+    }
 }
 
 /// Mean of `score` per category and overall, in percent, plus item counts.
-pub(crate) fn percent_by_category(items: &[Item], scores: &[f64]) -> (f64, BTreeMap<String, f64>, BTreeMap<String, usize>) {
+pub(crate) fn percent_by_category(
+    items: &[Item],
+    scores: &[f64],
+) -> (f64, BTreeMap<String, f64>, BTreeMap<String, usize>) {
     let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for (it, s) in items.iter().zip(scores) {
         let e = sums.entry(it.category.clone()).or_default();
         e.0 += s;
         e.1 += 1;
     }
-    let overall = if scores.is_empty() { 0.0 } else { 100.0 * scores.iter().sum::<f64>() / scores.len() as f64 };
-    let per = sums.iter().map(|(k, (s, n))| (k.clone(), 100.0 * s / *n as f64)).collect();
+    let overall = if scores.is_empty() {
+        0.0
+    } else {
+        100.0 * scores.iter().sum::<f64>() / scores.len() as f64
+    };
+    let per = sums
+        .iter()
+        .map(|(k, (s, n))| (k.clone(), 100.0 * s / *n as f64))
+        .collect();
     let counts = sums.into_iter().map(|(k, (_, n))| (k, n)).collect();
     (overall, per, counts)
 }

@@ -55,7 +55,11 @@ impl Visual {
                 let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(clean.as_bytes())
-                    .map_err(|source| Error::Base64 { index, image: position, source })?;
+                    .map_err(|source| Error::Base64 {
+                        index,
+                        image: position,
+                        source,
+                    })?;
                 Ok(vec![bytes])
             }
             Visual::File(path) => Ok(vec![std::fs::read(path).map_err(|e| Error::io(path, e))?]),
@@ -75,13 +79,21 @@ fn list_frames(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut frames = Vec::new();
     for entry in rd {
         let p = entry.map_err(|e| Error::io(dir, e))?.path();
-        let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "webp" | "bmp")) {
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if matches!(
+            ext.as_deref(),
+            Some("jpg" | "jpeg" | "png" | "webp" | "bmp")
+        ) {
             frames.push(p);
         }
     }
     if frames.is_empty() {
-        return Err(Error::NoFrames { path: dir.to_path_buf() });
+        return Err(Error::NoFrames {
+            path: dir.to_path_buf(),
+        });
     }
     frames.sort();
     Ok(frames)
@@ -167,6 +179,13 @@ mod tests {
     #[test]
     fn bad_base64_is_typed() {
         let v = Visual::Base64("not base64!!".into());
-        assert!(matches!(v.load(7, 1, 1), Err(Error::Base64 { index: 7, image: 1, .. })));
+        assert!(matches!(
+            v.load(7, 1, 1),
+            Err(Error::Base64 {
+                index: 7,
+                image: 1,
+                ..
+            })
+        ));
     }
 }

@@ -49,16 +49,20 @@ mod report;
 mod tsv;
 
 pub use crate::{
-    adapters::{McqTsv, QSpatial, Spatial457, ThreeDsrBench, ViewSpatial, VsiBench, WhatsUp, names},
+    adapters::{
+        McqTsv, QSpatial, Spatial457, ThreeDsrBench, ViewSpatial, VsiBench, WhatsUp, names,
+    },
     benchmark::{Benchmark, Scored, mcq_prompt, score_by_answer},
     error::{Error, Result},
     item::{Answer, Item, Visual},
     live::{LiveConfig, Prompt, Responder, run_live},
     matching::{
-        Rule, extract_choice, extract_length_cm, extract_number, extract_spatial457, mean_relative_accuracy,
-        length_cm, spatial457_correct, within_ratio,
+        Rule, extract_choice, extract_length_cm, extract_number, extract_spatial457, length_cm,
+        mean_relative_accuracy, spatial457_correct, within_ratio,
     },
-    predictions::{Evaluation, Prediction, append_predictions, evaluate, evaluate_files, read_predictions},
+    predictions::{
+        Evaluation, Prediction, append_predictions, evaluate, evaluate_files, read_predictions,
+    },
     registry::Registry,
     report::{PAPER_COLUMNS, PAPER_REFERENCE, ReferenceRow, Report, compare},
 };

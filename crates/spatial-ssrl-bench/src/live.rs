@@ -23,7 +23,10 @@ pub struct Prompt {
 /// Anything that answers prompts: a local model, a remote API, a test double.
 pub trait Responder {
     /// Generates one answer per prompt, in order.
-    fn respond(&mut self, prompts: &[Prompt]) -> std::result::Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
+    fn respond(
+        &mut self,
+        prompts: &[Prompt],
+    ) -> std::result::Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// Settings of a live run.
@@ -37,7 +40,10 @@ pub struct LiveConfig {
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        LiveConfig { batch_size: 1, max_frames: 16 }
+        LiveConfig {
+            batch_size: 1,
+            max_frames: 16,
+        }
     }
 }
 
@@ -61,32 +67,59 @@ pub fn run_live(
             std::fs::remove_file(predictions_path).map_err(|e| Error::io(predictions_path, e))?;
             append_predictions(predictions_path, &prev)?;
         }
-        done = prev.into_iter().filter(|p| known.contains(&p.index)).collect();
+        done = prev
+            .into_iter()
+            .filter(|p| known.contains(&p.index))
+            .collect();
     }
     let have: HashSet<i64> = done.iter().map(|p| p.index).collect();
-    let todo: Vec<&Item> = items.iter().filter(|it| !have.contains(&it.index)).collect();
+    let todo: Vec<&Item> = items
+        .iter()
+        .filter(|it| !have.contains(&it.index))
+        .collect();
     let total = items.len();
     progress(total - todo.len(), total);
     for batch in todo.chunks(config.batch_size.max(1)) {
         let prompts = batch
             .iter()
-            .map(|it| Ok(Prompt { index: it.index, text: bench.prompt(it), images: it.load_images(config.max_frames)? }))
+            .map(|it| {
+                Ok(Prompt {
+                    index: it.index,
+                    text: bench.prompt(it),
+                    images: it.load_images(config.max_frames)?,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        let answers = responder.respond(&prompts).map_err(|source| Error::Responder {
-            first: batch[0].index,
-            last: batch[batch.len() - 1].index,
-            source,
-        })?;
+        let answers = responder
+            .respond(&prompts)
+            .map_err(|source| Error::Responder {
+                first: batch[0].index,
+                last: batch[batch.len() - 1].index,
+                source,
+            })?;
         if answers.len() != prompts.len() {
-            return Err(Error::ResponderCount { expected: prompts.len(), got: answers.len() });
+            return Err(Error::ResponderCount {
+                expected: prompts.len(),
+                got: answers.len(),
+            });
         }
-        let new: Vec<Prediction> =
-            batch.iter().zip(answers).map(|(it, a)| Prediction { index: it.index, prediction: a }).collect();
+        let new: Vec<Prediction> = batch
+            .iter()
+            .zip(answers)
+            .map(|(it, a)| Prediction {
+                index: it.index,
+                prediction: a,
+            })
+            .collect();
         append_predictions(predictions_path, &new)?;
         done.extend(new);
         progress(done.len().min(total), total);
     }
-    let order: std::collections::HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
+    let order: std::collections::HashMap<i64, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.index, i))
+        .collect();
     done.sort_by_key(|p| order[&p.index]);
     Ok(done)
 }

@@ -75,11 +75,18 @@ impl From<ExtractRule> for Rule {
 /// VLMEvalKit's last exact-matching resort: after replacing `.()[],:;!*#{}` by spaces, exactly
 /// one valid option letter appears as a word, among the last few words (`can_infer_option`).
 fn lone_letter(text: &str, n_options: usize) -> Option<char> {
-    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || ".()[],:;!*#{}".contains(c)).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || ".()[],:;!*#{}".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
     let is_letter = |w: &str| {
         let mut cs = w.chars();
         match (cs.next(), cs.next()) {
-            (Some(c), None) if c.is_ascii_uppercase() && ((c as u8 - b'A') as usize) < n_options => Some(c),
+            (Some(c), None)
+                if c.is_ascii_uppercase() && ((c as u8 - b'A') as usize) < n_options =>
+            {
+                Some(c)
+            }
             _ => None,
         }
     };
@@ -108,9 +115,14 @@ pub fn extract_choice(prediction: &str, options: &[String]) -> (Option<char>, Ru
 /// Extracts a plain number: the first number in the last box (`spatial_ssrl_rewards`), else
 /// VSI-Bench's own rule (the first word, trailing `.` removed), else the last number.
 pub fn extract_number(prediction: &str) -> (Option<f64>, Rule) {
-    let boxed = extract_boxed(prediction).is_some_and(|b| spatial_ssrl_rewards::extract_number(b).is_some());
+    let boxed = extract_boxed(prediction)
+        .is_some_and(|b| spatial_ssrl_rewards::extract_number(b).is_some());
     if !boxed {
-        let first = prediction.split_whitespace().next().unwrap_or("").trim_end_matches('.');
+        let first = prediction
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.');
         if let Ok(v) = first.parse::<f64>()
             && v.is_finite()
         {
@@ -179,20 +191,28 @@ pub fn within_ratio(pred_cm: f64, truth_cm: f64, threshold: f64) -> bool {
 /// equality, `none` means `no`, number words, `0` for `No`, any digit 1-9 for `Yes`, and a
 /// sub-shape of the same super-category (e.g. `sedan` for `suv`, both cars).
 pub fn spatial457_correct(truth: &str, pred: &str) -> bool {
-    let pred = if pred.eq_ignore_ascii_case("none") { "no" } else { pred };
+    let pred = if pred.eq_ignore_ascii_case("none") {
+        "no"
+    } else {
+        pred
+    };
     if pred.to_lowercase() == truth.to_lowercase() {
         return true;
     }
     if pred == "0" && truth == "No" {
         return true;
     }
-    const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+    const WORDS: [&str; 11] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    ];
     if let Some(n) = WORDS.iter().position(|w| pred.eq_ignore_ascii_case(w))
         && n.to_string() == truth
     {
         return true;
     }
-    if truth.eq_ignore_ascii_case("yes") && matches!(pred, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9") {
+    if truth.eq_ignore_ascii_case("yes")
+        && matches!(pred, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9")
+    {
         return true;
     }
     let first = |s: &str| s.to_lowercase().split(' ').next().unwrap_or("").to_string();
@@ -204,13 +224,31 @@ pub fn spatial457_correct(truth: &str, pred: &str) -> bool {
 
 fn super_shape(word: &str) -> Option<&'static str> {
     const GROUPS: [(&str, &[&str]); 5] = [
-        ("car", &["suv", "wagon", "minivan", "sedan", "truck", "addi", "car"]),
-        ("bus", &["articulated", "regular", "double", "school", "bus"]),
-        ("motorbike", &["chopper", "dirtbike", "scooter", "cruiser", "motorbike"]),
-        ("aeroplane", &["jet", "fighter", "biplane", "airliner", "aeroplane"]),
-        ("bicycle", &["road", "utility", "mountain", "tandem", "bicycle"]),
+        (
+            "car",
+            &["suv", "wagon", "minivan", "sedan", "truck", "addi", "car"],
+        ),
+        (
+            "bus",
+            &["articulated", "regular", "double", "school", "bus"],
+        ),
+        (
+            "motorbike",
+            &["chopper", "dirtbike", "scooter", "cruiser", "motorbike"],
+        ),
+        (
+            "aeroplane",
+            &["jet", "fighter", "biplane", "airliner", "aeroplane"],
+        ),
+        (
+            "bicycle",
+            &["road", "utility", "mountain", "tandem", "bicycle"],
+        ),
     ];
-    GROUPS.iter().find(|(_, members)| members.contains(&word)).map(|(g, _)| *g)
+    GROUPS
+        .iter()
+        .find(|(_, members)| members.contains(&word))
+        .map(|(g, _)| *g)
 }
 
 /// Spatial457's answer extraction: the boxed answer, else its JSON template
@@ -228,7 +266,10 @@ pub fn extract_spatial457(prediction: &str) -> (String, Rule) {
         }
     }
     if let Some(s) = prediction.find("Answer': ")
-        && let Some(d) = prediction[s + 9..].chars().next().filter(char::is_ascii_digit)
+        && let Some(d) = prediction[s + 9..]
+            .chars()
+            .next()
+            .filter(char::is_ascii_digit)
     {
         return (d.to_string(), Rule::Template);
     }
@@ -246,10 +287,19 @@ mod tests {
     #[test]
     fn boxed_wins_over_letters_in_text() {
         let o = opts(&["left", "right", "front", "back"]);
-        assert_eq!(extract_choice("<think>A seems wrong</think> \\boxed{C}", &o), (Some('C'), Rule::Boxed));
+        assert_eq!(
+            extract_choice("<think>A seems wrong</think> \\boxed{C}", &o),
+            (Some('C'), Rule::Boxed)
+        );
         assert_eq!(extract_choice("\\boxed{(B)}", &o), (Some('B'), Rule::Boxed));
-        assert_eq!(extract_choice("\\boxed{right}", &o), (Some('B'), Rule::Boxed));
-        assert_eq!(extract_choice("<think>..</think>\\boxed{Option D}", &o), (Some('D'), Rule::Boxed));
+        assert_eq!(
+            extract_choice("\\boxed{right}", &o),
+            (Some('B'), Rule::Boxed)
+        );
+        assert_eq!(
+            extract_choice("<think>..</think>\\boxed{Option D}", &o),
+            (Some('D'), Rule::Boxed)
+        );
     }
 
     #[test]
@@ -274,13 +324,19 @@ mod tests {
         // Two different lone letters: ambiguous.
         assert_eq!(extract_choice("between B and C", &o), (None, Rule::None));
         // A lone letter too far from the end is not trusted.
-        assert_eq!(extract_choice("D could be the one but I am not sure at all", &o), (None, Rule::None));
+        assert_eq!(
+            extract_choice("D could be the one but I am not sure at all", &o),
+            (None, Rule::None)
+        );
     }
 
     #[test]
     fn option_text_fallback() {
         let o = opts(&["left", "back-left", "front", "back"]);
-        assert_eq!(extract_choice("it is on the front side", &o), (Some('C'), Rule::OptionText));
+        assert_eq!(
+            extract_choice("it is on the front side", &o),
+            (Some('C'), Rule::OptionText)
+        );
         assert_eq!(extract_choice("somewhere else", &o), (None, Rule::None));
     }
 
@@ -288,12 +344,25 @@ mod tests {
     fn numbers_and_units() {
         assert_eq!(extract_number("\\boxed{3}"), (Some(3.0), Rule::Boxed));
         // VSI-Bench reads the first word when there is no box.
-        assert_eq!(extract_number("4. There are 5 chairs"), (Some(4.0), Rule::Number));
-        assert_eq!(extract_number("I count 2 or maybe 5"), (Some(5.0), Rule::Number));
-        assert_eq!(extract_number("\\boxed{1,250.5 sq m}"), (Some(1250.5), Rule::Boxed));
+        assert_eq!(
+            extract_number("4. There are 5 chairs"),
+            (Some(4.0), Rule::Number)
+        );
+        assert_eq!(
+            extract_number("I count 2 or maybe 5"),
+            (Some(5.0), Rule::Number)
+        );
+        assert_eq!(
+            extract_number("\\boxed{1,250.5 sq m}"),
+            (Some(1250.5), Rule::Boxed)
+        );
         assert_eq!(extract_number("no idea"), (None, Rule::None));
 
-        let cm = |t: &str| extract_length_cm(t).0.map(|v| (v * 1000.0).round() / 1000.0);
+        let cm = |t: &str| {
+            extract_length_cm(t)
+                .0
+                .map(|v| (v * 1000.0).round() / 1000.0)
+        };
         assert_eq!(cm("\\boxed{1.5 m}"), Some(150.0));
         assert_eq!(cm("\\boxed{30 cm}"), Some(30.0));
         assert_eq!(cm("\\boxed{25mm}"), Some(2.5));
@@ -304,9 +373,18 @@ mod tests {
         assert_eq!(cm("\\boxed{0.5 km}"), Some(50_000.0));
         assert_eq!(cm("\\boxed{1 mile}"), Some(160_934.4));
         assert_eq!(cm("\\boxed{5 feet 4 inches}"), Some(162.56));
-        assert_eq!(extract_length_cm("\\scalar{3} \\distance_unit{meters}"), (Some(300.0), Rule::Template));
-        assert_eq!(extract_length_cm("\\scalar{1-2} \\distance_unit{m}"), (Some(150.0), Rule::Template));
-        assert_eq!(extract_length_cm("It is about 2 m wide, so 80 cm."), (Some(80.0), Rule::Number));
+        assert_eq!(
+            extract_length_cm("\\scalar{3} \\distance_unit{meters}"),
+            (Some(300.0), Rule::Template)
+        );
+        assert_eq!(
+            extract_length_cm("\\scalar{1-2} \\distance_unit{m}"),
+            (Some(150.0), Rule::Template)
+        );
+        assert_eq!(
+            extract_length_cm("It is about 2 m wide, so 80 cm."),
+            (Some(80.0), Rule::Number)
+        );
         // A number without a unit is not a length.
         assert_eq!(extract_length_cm("\\boxed{42}"), (None, Rule::None));
     }
@@ -323,7 +401,12 @@ mod tests {
         // rel 0.04 passes every θ up to 0.95 (1-0.95 = 0.05).
         assert_eq!(mean_relative_accuracy(10.4, 10.0), 1.0);
         // Values pinned against VSI-Bench's numpy scorer (boundary cases included).
-        for (p, t, want) in [(5.5, 5.0, 0.9), (11.0, 10.0, 0.9), (12.0, 10.0, 0.6), (10.5, 10.0, 1.0)] {
+        for (p, t, want) in [
+            (5.5, 5.0, 0.9),
+            (11.0, 10.0, 0.9),
+            (12.0, 10.0, 0.6),
+            (10.5, 10.0, 1.0),
+        ] {
             assert_eq!(mean_relative_accuracy(p, t), want, "{p} vs {t}");
         }
         assert_eq!(mean_relative_accuracy(3.0, 0.0), 0.0);
@@ -354,10 +437,22 @@ mod tests {
         assert!(!spatial457_correct("suv", "jet"));
         assert!(!spatial457_correct("2", "3"));
         assert!(!spatial457_correct("no", "1"));
-        assert_eq!(extract_spatial457("{'Reasoning': 'x', 'Answer': 'red'}"), ("red".into(), Rule::Template));
-        assert_eq!(extract_spatial457("{\"Answer\": \"Yes\"}"), ("Yes".into(), Rule::Template));
-        assert_eq!(extract_spatial457("{'Answer': 3}"), ("3".into(), Rule::Template));
-        assert_eq!(extract_spatial457("<think>..</think>\\boxed{ blue }"), ("blue".into(), Rule::Boxed));
+        assert_eq!(
+            extract_spatial457("{'Reasoning': 'x', 'Answer': 'red'}"),
+            ("red".into(), Rule::Template)
+        );
+        assert_eq!(
+            extract_spatial457("{\"Answer\": \"Yes\"}"),
+            ("Yes".into(), Rule::Template)
+        );
+        assert_eq!(
+            extract_spatial457("{'Answer': 3}"),
+            ("3".into(), Rule::Template)
+        );
+        assert_eq!(
+            extract_spatial457("<think>..</think>\\boxed{ blue }"),
+            ("blue".into(), Rule::Boxed)
+        );
         assert_eq!(extract_spatial457("blue"), ("blue".into(), Rule::Whole));
     }
 }

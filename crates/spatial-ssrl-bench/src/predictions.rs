@@ -25,13 +25,25 @@ pub struct Prediction {
 /// Returns the predictions and whether a torn tail was dropped.
 pub fn read_predictions(path: &Path, tolerate_torn_tail: bool) -> Result<(Vec<Prediction>, bool)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
     let mut out = Vec::with_capacity(lines.len());
     for (k, (i, line)) in lines.iter().enumerate() {
         match serde_json::from_str::<Prediction>(line) {
             Ok(p) => out.push(p),
-            Err(_) if tolerate_torn_tail && k + 1 == lines.len() && !text.ends_with('\n') => return Ok((out, true)),
-            Err(source) => return Err(Error::JsonLine { path: path.to_path_buf(), line: i + 1, source }),
+            Err(_) if tolerate_torn_tail && k + 1 == lines.len() && !text.ends_with('\n') => {
+                return Ok((out, true));
+            }
+            Err(source) => {
+                return Err(Error::JsonLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    source,
+                });
+            }
         }
     }
     Ok((out, false))
@@ -39,13 +51,19 @@ pub fn read_predictions(path: &Path, tolerate_torn_tail: bool) -> Result<(Vec<Pr
 
 /// Appends predictions to a JSON Lines file, one flushed line each.
 pub fn append_predictions(path: &Path, preds: &[Prediction]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
     let mut buf = String::new();
     for p in preds {
         buf.push_str(&serde_json::to_string(p).expect("a prediction always serialises"));
         buf.push('\n');
     }
-    f.write_all(buf.as_bytes()).and_then(|()| f.flush()).map_err(|e| Error::io(path, e))
+    f.write_all(buf.as_bytes())
+        .and_then(|()| f.flush())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// A scored run: the report and each item's score (in benchmark order).
@@ -60,18 +78,44 @@ pub struct Evaluation {
 /// Scores predictions against items. Every prediction must name a known index, at most once
 /// (`source` names the predictions file in errors). Items without a prediction are an error
 /// unless `allow_partial`, which scores only the answered items (as VLMEvalKit accepts a subset).
-pub fn evaluate(bench: &dyn Benchmark, items: &[Item], preds: &[Prediction], allow_partial: bool, source: &Path) -> Result<Evaluation> {
-    let known: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
+pub fn evaluate(
+    bench: &dyn Benchmark,
+    items: &[Item],
+    preds: &[Prediction],
+    allow_partial: bool,
+    source: &Path,
+) -> Result<Evaluation> {
+    let known: HashMap<i64, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.index, i))
+        .collect();
     let mut by_item: Vec<Option<&str>> = vec![None; items.len()];
     for (line, p) in preds.iter().enumerate() {
-        let &i = known.get(&p.index).ok_or(Error::UnknownIndex { path: source.to_path_buf(), line: line + 1, index: p.index })?;
+        let &i = known.get(&p.index).ok_or(Error::UnknownIndex {
+            path: source.to_path_buf(),
+            line: line + 1,
+            index: p.index,
+        })?;
         if by_item[i].replace(&p.prediction).is_some() {
-            return Err(Error::DuplicateIndex { path: source.to_path_buf(), index: p.index });
+            return Err(Error::DuplicateIndex {
+                path: source.to_path_buf(),
+                index: p.index,
+            });
         }
     }
-    let missing: Vec<i64> = items.iter().zip(&by_item).filter(|(_, p)| p.is_none()).map(|(it, _)| it.index).collect();
+    let missing: Vec<i64> = items
+        .iter()
+        .zip(&by_item)
+        .filter(|(_, p)| p.is_none())
+        .map(|(it, _)| it.index)
+        .collect();
     if !missing.is_empty() && !allow_partial {
-        return Err(Error::MissingPredictions { missing: missing.len(), total: items.len(), first: missing[0] });
+        return Err(Error::MissingPredictions {
+            missing: missing.len(),
+            total: items.len(),
+            first: missing[0],
+        });
     }
     let mut answered = Vec::new();
     let mut scored = Vec::new();
@@ -86,7 +130,12 @@ pub fn evaluate(bench: &dyn Benchmark, items: &[Item], preds: &[Prediction], all
 }
 
 /// Loads the benchmark at `data` and scores the predictions file at `predictions`.
-pub fn evaluate_files(bench: &dyn Benchmark, data: &Path, predictions: &Path, allow_partial: bool) -> Result<Evaluation> {
+pub fn evaluate_files(
+    bench: &dyn Benchmark,
+    data: &Path,
+    predictions: &Path,
+    allow_partial: bool,
+) -> Result<Evaluation> {
     let items = bench.load(data)?;
     let (preds, _) = read_predictions(predictions, false)?;
     evaluate(bench, &items, &preds, allow_partial, predictions)

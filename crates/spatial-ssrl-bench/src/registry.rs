@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::adapters::{McqTsv, QSpatial, Spatial457, ThreeDsrBench, ViewSpatial, VsiBench, WhatsUp, names};
+use crate::adapters::{
+    McqTsv, QSpatial, Spatial457, ThreeDsrBench, ViewSpatial, VsiBench, WhatsUp, names,
+};
 use crate::benchmark::Benchmark;
 use crate::error::{Error, Result};
 
@@ -23,7 +25,9 @@ pub struct Registry {
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
-        Registry { benches: BTreeMap::new() }
+        Registry {
+            benches: BTreeMap::new(),
+        }
     }
 
     /// The eight built-in benchmarks (`spatial457`, `3dsrbench`, `spatialeval`, `whatsup`,
@@ -48,10 +52,13 @@ impl Registry {
 
     /// The benchmark called `name`.
     pub fn get(&self, name: &str) -> Result<&dyn Benchmark> {
-        self.benches.get(name).map(|b| b.as_ref()).ok_or_else(|| Error::UnknownBenchmark {
-            name: name.to_string(),
-            known: self.names().join(", "),
-        })
+        self.benches
+            .get(name)
+            .map(|b| b.as_ref())
+            .ok_or_else(|| Error::UnknownBenchmark {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
     }
 
     /// Registered names, sorted.

@@ -59,7 +59,10 @@ impl Report {
     /// Reads a report written by [`Report::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Writes the report as pretty JSON.
@@ -71,7 +74,11 @@ impl Report {
     /// A Markdown summary: the headline, one row per category, then extra metrics.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let label = self.label.as_deref().map(|l| format!(" — {l}")).unwrap_or_default();
+        let label = self
+            .label
+            .as_deref()
+            .map(|l| format!(" — {l}"))
+            .unwrap_or_default();
         let _ = writeln!(s, "### {}{}\n", self.benchmark, label);
         let _ = writeln!(s, "| category | n | score (%) |\n|---|---:|---:|");
         for (k, v) in &self.per_category {
@@ -85,8 +92,16 @@ impl Report {
                 let _ = writeln!(s, "| {k} | {v:.2} |");
             }
         }
-        let rules: Vec<String> = self.extraction.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(s, "\nAnswers extracted by rule: {} (no LLM judge).", rules.join(", "));
+        let rules: Vec<String> = self
+            .extraction
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\nAnswers extracted by rule: {} (no LLM judge).",
+            rules.join(", ")
+        );
         s
     }
 }
@@ -116,12 +131,36 @@ pub struct ReferenceRow {
 /// The paper's published numbers (Spatial-SSRL, arXiv 2510.27606, main results table, as
 /// reproduced in the InternLM/Spatial-SSRL README `assets/exp_result.png`).
 pub const PAPER_REFERENCE: [ReferenceRow; 6] = [
-    ReferenceRow { model: "Qwen2.5-VL-3B", scores: [33.70, 50.30, 54.65, 33.66, 85.85, 35.38, 27.84], avg: 45.91 },
-    ReferenceRow { model: "Qwen2.5-VL-3B + reasoning", scores: [34.82, 49.47, 50.55, 30.66, 83.54, 34.23, 30.67], avg: 44.85 },
-    ReferenceRow { model: "Spatial-SSRL-3B", scores: [46.07, 51.72, 59.59, 39.60, 86.71, 36.62, 33.49], avg: 50.54 },
-    ReferenceRow { model: "Qwen2.5-VL-7B", scores: [44.67, 53.39, 62.37, 46.53, 86.95, 36.83, 38.08], avg: 52.69 },
-    ReferenceRow { model: "Qwen2.5-VL-7B + reasoning", scores: [44.88, 54.55, 61.12, 46.53, 70.61, 36.66, 32.69], avg: 49.58 },
-    ReferenceRow { model: "Spatial-SSRL-7B", scores: [53.34, 56.53, 64.03, 54.46, 90.61, 37.81, 39.29], avg: 56.58 },
+    ReferenceRow {
+        model: "Qwen2.5-VL-3B",
+        scores: [33.70, 50.30, 54.65, 33.66, 85.85, 35.38, 27.84],
+        avg: 45.91,
+    },
+    ReferenceRow {
+        model: "Qwen2.5-VL-3B + reasoning",
+        scores: [34.82, 49.47, 50.55, 30.66, 83.54, 34.23, 30.67],
+        avg: 44.85,
+    },
+    ReferenceRow {
+        model: "Spatial-SSRL-3B",
+        scores: [46.07, 51.72, 59.59, 39.60, 86.71, 36.62, 33.49],
+        avg: 50.54,
+    },
+    ReferenceRow {
+        model: "Qwen2.5-VL-7B",
+        scores: [44.67, 53.39, 62.37, 46.53, 86.95, 36.83, 38.08],
+        avg: 52.69,
+    },
+    ReferenceRow {
+        model: "Qwen2.5-VL-7B + reasoning",
+        scores: [44.88, 54.55, 61.12, 46.53, 70.61, 36.66, 32.69],
+        avg: 49.58,
+    },
+    ReferenceRow {
+        model: "Spatial-SSRL-7B",
+        scores: [53.34, 56.53, 64.03, 54.46, 90.61, 37.81, 39.29],
+        avg: 56.58,
+    },
 ];
 
 /// A Markdown table with one row per label (reports grouped by [`Report::label`], in first-seen
@@ -137,7 +176,9 @@ pub fn compare(reports: &[Report], with_reference: bool) -> String {
         if !labels.contains(&label) {
             labels.push(label.clone());
         }
-        if !PAPER_COLUMNS.iter().any(|(n, _)| *n == r.benchmark) && !extra_cols.contains(&r.benchmark) {
+        if !PAPER_COLUMNS.iter().any(|(n, _)| *n == r.benchmark)
+            && !extra_cols.contains(&r.benchmark)
+        {
             extra_cols.push(r.benchmark.clone());
         }
         cells.insert((label, r.benchmark.clone()), r.overall);
@@ -185,7 +226,11 @@ pub fn compare(reports: &[Report], with_reference: bool) -> String {
             }
         }
         if paper.len() == PAPER_COLUMNS.len() {
-            let _ = writeln!(s, " {:.2} |", paper.iter().sum::<f64>() / paper.len() as f64);
+            let _ = writeln!(
+                s,
+                " {:.2} |",
+                paper.iter().sum::<f64>() / paper.len() as f64
+            );
         } else {
             s.push_str(" – |\n");
         }
@@ -201,7 +246,12 @@ mod tests {
     fn reference_rows_average_as_published() {
         for row in PAPER_REFERENCE {
             let avg = row.scores.iter().sum::<f64>() / 7.0;
-            assert!((avg - row.avg).abs() < 0.006, "{}: {avg} vs {}", row.model, row.avg);
+            assert!(
+                (avg - row.avg).abs() < 0.006,
+                "{}: {avg} vs {}",
+                row.model,
+                row.avg
+            );
         }
     }
 
@@ -217,12 +267,19 @@ mod tests {
             extraction: BTreeMap::new(),
             label: Some(label.into()),
         };
-        let reports = vec![mk("vsibench", "ours", 30.0), mk("spatial457", "ours", 40.0), mk("mcq-tsv", "ours", 12.5)];
+        let reports = vec![
+            mk("vsibench", "ours", 30.0),
+            mk("spatial457", "ours", 40.0),
+            mk("mcq-tsv", "ours", 12.5),
+        ];
         let t = compare(&reports, false);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("| Model | Spatial457 | 3DSRBench |"));
         assert!(lines[0].contains("| VSI-Bench | mcq-tsv | Avg. |"));
-        assert_eq!(lines[2], "| ours | 40.00 | – | – | – | – | – | 30.00 | 12.50 | – |");
+        assert_eq!(
+            lines[2],
+            "| ours | 40.00 | – | – | – | – | – | 30.00 | 12.50 | – |"
+        );
         let t = compare(&reports, true);
         assert!(t.contains("| Spatial-SSRL-7B (paper) | 53.34 | 56.53 | 64.03 | 54.46 | 90.61 | 37.81 | 39.29 | | 56.58 |"));
     }

@@ -24,27 +24,47 @@ impl Table {
     pub fn parse(path: &Path, text: &str) -> Result<Table> {
         let mut records = split_records(path, text.strip_prefix('\u{feff}').unwrap_or(text))?;
         if records.is_empty() {
-            return Err(Error::Empty { path: path.to_path_buf() });
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
         }
         let (_, header) = records.remove(0);
         let width = header.len();
         for (line, cells) in &records {
             if cells.len() != width {
-                return Err(Error::RowWidth { path: path.to_path_buf(), line: *line, expected: width, got: cells.len() });
+                return Err(Error::RowWidth {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    expected: width,
+                    got: cells.len(),
+                });
             }
         }
         if records.is_empty() {
-            return Err(Error::Empty { path: path.to_path_buf() });
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
         }
-        let columns = header.into_iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
-        Ok(Table { path: path.to_path_buf(), columns, rows: records })
+        let columns = header
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim().to_string(), i))
+            .collect();
+        Ok(Table {
+            path: path.to_path_buf(),
+            columns,
+            rows: records,
+        })
     }
 
     /// Errors unless every named column exists.
     pub fn require(&self, cols: &[&str]) -> Result<()> {
         for c in cols {
             if !self.columns.contains_key(*c) {
-                return Err(Error::MissingColumn { path: self.path.clone(), column: (*c).to_string() });
+                return Err(Error::MissingColumn {
+                    path: self.path.clone(),
+                    column: (*c).to_string(),
+                });
             }
         }
         Ok(())
@@ -63,7 +83,11 @@ impl Table {
 
     /// A required cell: a missing value is a typed error naming the record.
     pub fn need(&self, r: usize, col: &str) -> Result<&str> {
-        self.get(r, col).ok_or_else(|| Error::MissingField { path: self.path.clone(), record: r, field: col.to_string() })
+        self.get(r, col).ok_or_else(|| Error::MissingField {
+            path: self.path.clone(),
+            record: r,
+            field: col.to_string(),
+        })
     }
 }
 
@@ -92,7 +116,12 @@ fn split_records(path: &Path, text: &str) -> Result<Vec<(usize, Vec<String>)>> {
                             }
                             cell.push(ch);
                         }
-                        None => return Err(Error::UnterminatedQuote { path: path.to_path_buf(), line: quote_line }),
+                        None => {
+                            return Err(Error::UnterminatedQuote {
+                                path: path.to_path_buf(),
+                                line: quote_line,
+                            });
+                        }
                     }
                 }
                 at_cell_start = false;
@@ -131,7 +160,11 @@ mod tests {
 
     #[test]
     fn quoted_cells_keep_tabs_newlines_and_quotes() {
-        let t = Table::parse(Path::new("x.tsv"), "index\tquestion\n1\t\"a\tb\nc \"\"q\"\"\"\n2\tplain\r\n").unwrap();
+        let t = Table::parse(
+            Path::new("x.tsv"),
+            "index\tquestion\n1\t\"a\tb\nc \"\"q\"\"\"\n2\tplain\r\n",
+        )
+        .unwrap();
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.get(0, "question"), Some("a\tb\nc \"q\""));
         assert_eq!(t.rows[1].0, 4);
@@ -143,12 +176,28 @@ mod tests {
         let p = Path::new("x.tsv");
         assert!(matches!(
             Table::parse(p, "a\tb\n1\t2\t3\n"),
-            Err(Error::RowWidth { line: 2, expected: 2, got: 3, .. })
+            Err(Error::RowWidth {
+                line: 2,
+                expected: 2,
+                got: 3,
+                ..
+            })
         ));
-        assert!(matches!(Table::parse(p, "a\tb\n1\t\"oops\n"), Err(Error::UnterminatedQuote { line: 2, .. })));
-        assert!(matches!(Table::parse(p, "a\tb\n"), Err(Error::Empty { .. })));
+        assert!(matches!(
+            Table::parse(p, "a\tb\n1\t\"oops\n"),
+            Err(Error::UnterminatedQuote { line: 2, .. })
+        ));
+        assert!(matches!(
+            Table::parse(p, "a\tb\n"),
+            Err(Error::Empty { .. })
+        ));
         let t = Table::parse(p, "a\tb\n1\t\n").unwrap();
-        assert!(matches!(t.require(&["a", "c"]), Err(Error::MissingColumn { column, .. }) if column == "c"));
-        assert!(matches!(t.need(0, "b"), Err(Error::MissingField { record: 0, .. })));
+        assert!(
+            matches!(t.require(&["a", "c"]), Err(Error::MissingColumn { column, .. }) if column == "c")
+        );
+        assert!(matches!(
+            t.need(0, "b"),
+            Err(Error::MissingField { record: 0, .. })
+        ));
     }
 }

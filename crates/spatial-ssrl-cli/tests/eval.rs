@@ -24,7 +24,15 @@ fn report(path: &Path) -> Value {
 fn offline_eval_writes_json_and_markdown_reports() {
     let dir = tempfile::tempdir().unwrap();
     let preds = dir.path().join("ssrl-7b.jsonl");
-    write_preds(&preds, &[(0, "<think>..</think> \\boxed{A}"), (1, "\\boxed{D}"), (2, "\\boxed{B}"), (3, "B. left")]);
+    write_preds(
+        &preds,
+        &[
+            (0, "<think>..</think> \\boxed{A}"),
+            (1, "\\boxed{D}"),
+            (2, "\\boxed{B}"),
+            (3, "B. left"),
+        ],
+    );
     let out = dir.path().join("viewspatial.json");
     let scores = dir.path().join("scores.jsonl");
     let stdout = run_ok(
@@ -41,14 +49,27 @@ fn offline_eval_writes_json_and_markdown_reports() {
     let r = report(&out);
     assert_eq!(r["overall"], 75.0);
     assert_eq!(r["n"], 4);
-    assert_eq!(r["per_category"]["Person perspective - Object View Orientation"], 100.0);
+    assert_eq!(
+        r["per_category"]["Person perspective - Object View Orientation"],
+        100.0
+    );
     assert_eq!(r["label"], "ssrl-7b");
     let md = fs::read_to_string(dir.path().join("viewspatial.md")).unwrap();
     assert!(md.contains("| **overall** | 4 | **75.00** |"), "{md}");
     assert_eq!(stdout, md);
-    let per_item: Vec<Value> = fs::read_to_string(&scores).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let per_item: Vec<Value> = fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(per_item.len(), 4);
-    assert_eq!((per_item[2]["score"].as_f64(), per_item[2]["extracted"].as_str()), (Some(0.0), Some("B")));
+    assert_eq!(
+        (
+            per_item[2]["score"].as_f64(),
+            per_item[2]["extracted"].as_str()
+        ),
+        (Some(0.0), Some("B"))
+    );
 }
 
 #[test]
@@ -57,7 +78,16 @@ fn offline_eval_then_compare_in_paper_order() {
     let preds = dir.path().join("p3d.jsonl");
     write_preds(
         &preds,
-        &[(0, "\\boxed{A}"), (1, "B"), (2, "\\boxed{A}"), (3, "\\boxed{A}"), (4, "A"), (5, "\\boxed{B}"), (6, "front"), (7, "\\boxed{C}")],
+        &[
+            (0, "\\boxed{A}"),
+            (1, "B"),
+            (2, "\\boxed{A}"),
+            (3, "\\boxed{A}"),
+            (4, "A"),
+            (5, "\\boxed{B}"),
+            (6, "front"),
+            (7, "\\boxed{C}"),
+        ],
     );
     let r3d = dir.path().join("3d.json");
     run_ok(
@@ -74,7 +104,15 @@ fn offline_eval_then_compare_in_paper_order() {
     assert_eq!(r["metrics"]["circular_eval"], 50.0);
 
     let preds = dir.path().join("pqs.jsonl");
-    write_preds(&preds, &[(0, "\\boxed{2 m}"), (1, "\\boxed{30 cm}"), (2, "\\boxed{5 ft}"), (3, "It is 3 feet.")]);
+    write_preds(
+        &preds,
+        &[
+            (0, "\\boxed{2 m}"),
+            (1, "\\boxed{30 cm}"),
+            (2, "\\boxed{5 ft}"),
+            (3, "It is 3 feet."),
+        ],
+    );
     let rqs = dir.path().join("qs.json");
     run_ok(
         cmd()
@@ -86,16 +124,35 @@ fn offline_eval_then_compare_in_paper_order() {
             .arg(&rqs),
     );
     let table_path = dir.path().join("table.md");
-    let table = run_ok(cmd().args(["eval", "compare", "--reports"]).arg(&r3d).arg(&rqs).arg("--out").arg(&table_path));
+    let table = run_ok(
+        cmd()
+            .args(["eval", "compare", "--reports"])
+            .arg(&r3d)
+            .arg(&rqs)
+            .arg("--out")
+            .arg(&table_path),
+    );
     assert_eq!(fs::read_to_string(&table_path).unwrap(), table);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(
         lines[0],
         "| Model | Spatial457 | 3DSRBench | SpatialEval | QSpatial+ | What'sUp | ViewSpatial | VSI-Bench | Avg. |"
     );
-    assert!(lines.iter().any(|l| l.starts_with("| Qwen2.5-VL-7B (paper) | 44.67 | 53.39 |")), "{table}");
-    assert_eq!(*lines.last().unwrap(), "| mine | – | 75.00 | – | 75.00 | – | – | – | – |");
-    let bare = run_ok(cmd().args(["eval", "compare", "--no-reference", "--reports"]).arg(&r3d));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("| Qwen2.5-VL-7B (paper) | 44.67 | 53.39 |")),
+        "{table}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        "| mine | – | 75.00 | – | 75.00 | – | – | – | – |"
+    );
+    let bare = run_ok(
+        cmd()
+            .args(["eval", "compare", "--no-reference", "--reports"])
+            .arg(&r3d),
+    );
     assert_eq!(bare.lines().count(), 3);
 }
 
@@ -130,7 +187,20 @@ fn offline_eval_rejects_incomplete_or_foreign_predictions() {
     let out = c.output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("index 17 is not in the benchmark"));
 
-    let out = cmd().args(["eval", "--bench", "nope", "--data", "x", "--predictions", "y", "--out", "z"]).output().unwrap();
+    let out = cmd()
+        .args([
+            "eval",
+            "--bench",
+            "nope",
+            "--data",
+            "x",
+            "--predictions",
+            "y",
+            "--out",
+            "z",
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark `nope`"));
 }
 
@@ -145,7 +215,16 @@ fn live_eval_with_the_tiny_model_resumes() {
     let run = || {
         run_ok(
             cmd()
-                .args(["eval", "--bench", "spatialeval", "--batch-size", "2", "--max-new-tokens", "4", "--data"])
+                .args([
+                    "eval",
+                    "--bench",
+                    "spatialeval",
+                    "--batch-size",
+                    "2",
+                    "--max-new-tokens",
+                    "4",
+                    "--data",
+                ])
                 .arg(fixtures().join("bench/spatialeval.tsv"))
                 .arg("--model")
                 .arg(fixtures().join("tiny-qwen2_5-vl"))
@@ -154,14 +233,23 @@ fn live_eval_with_the_tiny_model_resumes() {
         )
     };
     run();
-    let lines: Vec<Value> = fs::read_to_string(&preds).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let idx: Vec<i64> = lines.iter().map(|l| l["index"].as_i64().unwrap()).collect();
     assert_eq!(idx, vec![10, 11, 12, 13]);
     let r = report(&out);
     assert_eq!(r["n"], 4);
     assert_eq!(r["label"], "tiny-qwen2_5-vl");
     // Resume: drop the last answer and tear the file mid-line; only that item is regenerated.
-    let kept: String = fs::read_to_string(&preds).unwrap().lines().take(3).map(|l| format!("{l}\n")).collect();
+    let kept: String = fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
     fs::write(&preds, kept.clone() + "{\"index\": 13, \"predi").unwrap();
     run();
     let again = fs::read_to_string(&preds).unwrap();

@@ -53,11 +53,17 @@ pub(crate) fn answer_letter(raw: &str, options: &[String]) -> Option<char> {
         let c_up = c.to_ascii_uppercase();
         let in_range = c_up.is_ascii_uppercase() && ((c_up as u8 - b'A') as usize) < options.len();
         let rest = cs.as_str();
-        if in_range && c.is_ascii_uppercase() && (rest.is_empty() || rest.starts_with(['.', ')', ':', ' '])) {
+        if in_range
+            && c.is_ascii_uppercase()
+            && (rest.is_empty() || rest.starts_with(['.', ')', ':', ' ']))
+        {
             return Some(c_up);
         }
     }
-    options.iter().position(|o| o.trim().eq_ignore_ascii_case(t)).map(Item::letter)
+    options
+        .iter()
+        .position(|o| o.trim().eq_ignore_ascii_case(t))
+        .map(Item::letter)
 }
 
 /// Strips a leading `"A. "` / `"A) "` label some files put inside option texts.
@@ -77,19 +83,30 @@ pub(crate) fn read_records(path: &Path) -> Result<Vec<serde_json::Map<String, Va
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let values: Vec<Value> = if trimmed.starts_with('[') {
-        serde_json::from_str(trimmed).map_err(|source| Error::Json { path: path.to_path_buf(), source })?
+        serde_json::from_str(trimmed).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?
     } else {
         let mut v = Vec::new();
         for (i, line) in trimmed.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            v.push(serde_json::from_str(line).map_err(|source| Error::JsonLine { path: path.to_path_buf(), line: i + 1, source })?);
+            v.push(
+                serde_json::from_str(line).map_err(|source| Error::JsonLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    source,
+                })?,
+            );
         }
         v
     };
     if values.is_empty() {
-        return Err(Error::Empty { path: path.to_path_buf() });
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
     }
     values
         .into_iter()
@@ -118,14 +135,27 @@ pub(crate) fn field(rec: &serde_json::Map<String, Value>, key: &str) -> Option<S
 }
 
 /// The first present field among `keys`, or a typed error naming the first key.
-pub(crate) fn need_field(path: &Path, record: usize, rec: &serde_json::Map<String, Value>, keys: &[&str]) -> Result<String> {
+pub(crate) fn need_field(
+    path: &Path,
+    record: usize,
+    rec: &serde_json::Map<String, Value>,
+    keys: &[&str],
+) -> Result<String> {
     keys.iter()
         .find_map(|k| field(rec, k))
-        .ok_or_else(|| Error::MissingField { path: path.to_path_buf(), record, field: keys[0].to_string() })
+        .ok_or_else(|| Error::MissingField {
+            path: path.to_path_buf(),
+            record,
+            field: keys[0].to_string(),
+        })
 }
 
 pub(crate) fn truncate(s: &str) -> String {
-    if s.len() <= 80 { s.to_string() } else { format!("{}…", &s[..s.floor_char_boundary(80)]) }
+    if s.len() <= 80 {
+        s.to_string()
+    } else {
+        format!("{}…", &s[..s.floor_char_boundary(80)])
+    }
 }
 
 /// Resolves a published relative path against the data file's folder (or the folder above,
@@ -154,7 +184,10 @@ pub(crate) fn base_dir(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn extension(path: &Path) -> String {
-    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// Splits a VLMEvalKit `image` cell: one base64 string, or a list of them written as JSON
@@ -173,7 +206,10 @@ pub(crate) fn image_cell(cell: &str) -> Vec<String> {
 
 /// Options from the `A`..`Z` columns of a TSV row (stops at the first absent letter).
 fn tsv_options(t: &Table, r: usize) -> Vec<String> {
-    (0..26).map(Item::letter).map_while(|l| t.get(r, &l.to_string()).map(|s| s.trim().to_string())).collect()
+    (0..26)
+        .map(Item::letter)
+        .map_while(|l| t.get(r, &l.to_string()).map(|s| s.trim().to_string()))
+        .collect()
 }
 
 /// Items of a VLMEvalKit multiple-choice TSV (`index`, `question`, `A`.., `answer`, optional
@@ -218,11 +254,20 @@ pub(crate) fn load_tsv_rows(
                 value: truncate(raw),
                 reason: "not an integer",
             })?,
-            None if t.has("index") => return Err(Error::MissingField { path: t.path.clone(), record: r, field: "index".into() }),
+            None if t.has("index") => {
+                return Err(Error::MissingField {
+                    path: t.path.clone(),
+                    record: r,
+                    field: "index".into(),
+                });
+            }
             None => r as i64,
         };
         if seen.insert(index, r).is_some() {
-            return Err(Error::DuplicateIndex { path: t.path.clone(), index });
+            return Err(Error::DuplicateIndex {
+                path: t.path.clone(),
+                index,
+            });
         }
         let question = t.need(r, "question")?.to_string();
         let (options, answer) = answer_of(r, index)?;
@@ -234,20 +279,37 @@ pub(crate) fn load_tsv_rows(
         let mut extra = BTreeMap::new();
         for (name, &i) in &t.columns {
             let is_option = name.len() == 1 && name.chars().all(|c| c.is_ascii_uppercase());
-            if !is_option && !matches!(name.as_str(), "index" | "question" | "answer" | "image" | "image_path" | "category") {
+            if !is_option
+                && !matches!(
+                    name.as_str(),
+                    "index" | "question" | "answer" | "image" | "image_path" | "category"
+                )
+            {
                 let v = &t.rows[r].1[i];
                 if !v.is_empty() {
                     extra.insert(name.clone(), v.clone());
                 }
             }
         }
-        items.push(Item { index, question, options, answer, category, visuals: Vec::new(), extra });
+        items.push(Item {
+            index,
+            question,
+            options,
+            answer,
+            category,
+            visuals: Vec::new(),
+            extra,
+        });
     }
     // Visuals in a second pass: image cells may point at any other row.
-    let by_index: HashMap<String, usize> = items.iter().enumerate().map(|(r, it)| (it.index.to_string(), r)).collect();
+    let by_index: HashMap<String, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(r, it)| (it.index.to_string(), r))
+        .collect();
     let base = base_dir(&t.path);
-    for r in 0..items.len() {
-        let visuals = if let Some(cell) = t.get(r, "image") {
+    for (r, item) in items.iter_mut().enumerate() {
+        item.visuals = if let Some(cell) = t.get(r, "image") {
             let mut cell = cell;
             // Follow at most a few references (a reference to a reference is legal, a cycle is not).
             for _ in 0..4 {
@@ -261,11 +323,13 @@ pub(crate) fn load_tsv_rows(
             }
             image_cell(cell).into_iter().map(Visual::Base64).collect()
         } else if let Some(cell) = t.get(r, "image_path") {
-            image_cell(cell).into_iter().map(|p| Visual::File(resolve(&base, &p))).collect()
+            image_cell(cell)
+                .into_iter()
+                .map(|p| Visual::File(resolve(&base, &p)))
+                .collect()
         } else {
             Vec::new()
         };
-        items[r].visuals = visuals;
     }
     Ok(items)
 }
@@ -276,7 +340,10 @@ mod tests {
 
     #[test]
     fn answer_letters() {
-        let o: Vec<String> = ["left", "right", "front", "back"].iter().map(|s| s.to_string()).collect();
+        let o: Vec<String> = ["left", "right", "front", "back"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(answer_letter("B", &o), Some('B'));
         assert_eq!(answer_letter("(C)", &o), Some('C'));
         assert_eq!(answer_letter("D. back", &o), Some('D'));

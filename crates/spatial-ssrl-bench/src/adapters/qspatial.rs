@@ -92,7 +92,10 @@ impl Benchmark for QSpatial {
                     None => r as i64,
                 };
                 if !seen.insert(index) {
-                    return Err(Error::DuplicateIndex { path: path.to_path_buf(), index });
+                    return Err(Error::DuplicateIndex {
+                        path: path.to_path_buf(),
+                        index,
+                    });
                 }
                 let visuals = match rec.get("image") {
                     Some(Value::String(b64)) => vec![Visual::Base64(b64.clone())],
@@ -100,7 +103,9 @@ impl Benchmark for QSpatial {
                         Some(Value::String(b64)) => vec![Visual::Base64(b64.clone())],
                         _ => Vec::new(),
                     },
-                    _ => field(&rec, "image_path").map(|p| vec![Visual::File(resolve(&base, &p))]).unwrap_or_default(),
+                    _ => field(&rec, "image_path")
+                        .map(|p| vec![Visual::File(resolve(&base, &p))])
+                        .unwrap_or_default(),
                 };
                 Ok(Item {
                     index,
@@ -131,7 +136,11 @@ impl Benchmark for QSpatial {
             .iter()
             .zip(scores)
             .map(|(it, s)| {
-                let pred = s.extracted.as_deref().and_then(|e| e.strip_suffix(" cm")).and_then(|v| v.parse::<f64>().ok());
+                let pred = s
+                    .extracted
+                    .as_deref()
+                    .and_then(|e| e.strip_suffix(" cm"))
+                    .and_then(|v| v.parse::<f64>().ok());
                 match (pred, &it.answer) {
                     (Some(p), Answer::LengthCm(t)) => f64::from(u8::from(within_ratio(p, *t, 1.5))),
                     _ => 0.0,
@@ -139,7 +148,9 @@ impl Benchmark for QSpatial {
             })
             .collect();
         let n = hits.len().max(1) as f64;
-        report.metrics.insert("delta_1.5".into(), 100.0 * hits.iter().sum::<f64>() / n);
+        report
+            .metrics
+            .insert("delta_1.5".into(), 100.0 * hits.iter().sum::<f64>() / n);
         report
     }
 }

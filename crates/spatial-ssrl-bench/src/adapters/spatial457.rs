@@ -22,8 +22,12 @@ fn level_hint(category: &str) -> &'static str {
         "L3_2d_spatial" => "Consider the objects' attributes and their 2D layout in the picture.",
         "L4_occ" => "Consider the objects' attributes and which objects occlude others.",
         "L4_pose" => "Consider the objects' attributes and the 3D direction each one faces.",
-        "L5_6d_spatial" => "Consider the objects' attributes and their 3D relations from the objects' own viewpoints.",
-        "L5_collision" => "Consider the objects' attributes and whether they would collide when moving in their facing direction.",
+        "L5_6d_spatial" => {
+            "Consider the objects' attributes and their 3D relations from the objects' own viewpoints."
+        }
+        "L5_collision" => {
+            "Consider the objects' attributes and whether they would collide when moving in their facing direction."
+        }
         _ => "Identify the relevant objects to answer.",
     }
 }
@@ -41,7 +45,13 @@ impl Benchmark for Spatial457 {
             Ok((Vec::new(), Answer::Text(a)))
         })
         .and_then(|items| {
-            if items.is_empty() { Err(Error::Empty { path: path.to_path_buf() }) } else { Ok(items) }
+            if items.is_empty() {
+                Err(Error::Empty {
+                    path: path.to_path_buf(),
+                })
+            } else {
+                Ok(items)
+            }
         })
     }
 

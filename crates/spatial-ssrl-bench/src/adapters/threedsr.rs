@@ -32,7 +32,10 @@ fn flip_circ_key(qid: &str) -> String {
 /// Accuracy over the rows whose `qid` is itself a group key, each row's hit being the
 /// product of the hits of its whole group (VLMEvalKit's `_3DSRBench.evaluate`).
 fn grouped(items: &[Item], hits: &[f64], key: fn(&str) -> String) -> (f64, BTreeMap<String, f64>) {
-    let qids: Vec<&str> = items.iter().map(|it| it.extra.get("qid").map_or("", String::as_str)).collect();
+    let qids: Vec<&str> = items
+        .iter()
+        .map(|it| it.extra.get("qid").map_or("", String::as_str))
+        .collect();
     let keys: HashSet<String> = qids.iter().map(|q| key(q)).collect();
     let mut group_hit: HashMap<String, f64> = HashMap::new();
     for (q, h) in qids.iter().zip(hits) {

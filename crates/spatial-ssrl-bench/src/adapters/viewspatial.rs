@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{answer_letter, base_dir, field, need_field, read_records, resolve, strip_label, truncate};
+use super::{
+    answer_letter, base_dir, field, need_field, read_records, resolve, strip_label, truncate,
+};
 use crate::benchmark::{Benchmark, mcq_prompt};
 use crate::error::{Error, Result};
 use crate::item::{Answer, Item, Visual};
@@ -20,12 +22,26 @@ pub struct ViewSpatial;
 /// Options from a `choices` string (one `X. text` per line) or from `A`..`Z` fields.
 pub(crate) fn options_of(rec: &serde_json::Map<String, Value>) -> Vec<String> {
     if let Some(Value::Array(list)) = rec.get("options").or_else(|| rec.get("choices")) {
-        return list.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|s| strip_label(s, i))).collect();
+        return list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_str().map(|s| strip_label(s, i)))
+            .collect();
     }
     if let Some(choices) = field(rec, "choices") {
-        return choices.lines().filter(|l| !l.trim().is_empty()).enumerate().map(|(i, l)| strip_label(l, i)).collect();
+        return choices
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| strip_label(l, i))
+            .collect();
     }
-    (0..26).map(Item::letter).map_while(|l| field(rec, &l.to_string())).enumerate().map(|(i, s)| strip_label(&s, i)).collect()
+    (0..26)
+        .map(Item::letter)
+        .map_while(|l| field(rec, &l.to_string()))
+        .enumerate()
+        .map(|(i, s)| strip_label(&s, i))
+        .collect()
 }
 
 impl Benchmark for ViewSpatial {
@@ -43,7 +59,11 @@ impl Benchmark for ViewSpatial {
                 let category = need_field(path, r, &rec, &["question_type"])?;
                 let options = options_of(&rec);
                 if options.is_empty() {
-                    return Err(Error::MissingField { path: path.to_path_buf(), record: r, field: "choices".into() });
+                    return Err(Error::MissingField {
+                        path: path.to_path_buf(),
+                        record: r,
+                        field: "choices".into(),
+                    });
                 }
                 let raw = need_field(path, r, &rec, &["answer"])?;
                 let letter = answer_letter(&raw, &options).ok_or_else(|| Error::BadValue {
@@ -54,11 +74,19 @@ impl Benchmark for ViewSpatial {
                     reason: "not one of the option letters",
                 })?;
                 let visuals = match rec.get("image_path") {
-                    Some(Value::Array(list)) => {
-                        list.iter().filter_map(Value::as_str).map(|p| Visual::File(resolve(&base, p))).collect()
-                    }
+                    Some(Value::Array(list)) => list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|p| Visual::File(resolve(&base, p)))
+                        .collect(),
                     Some(Value::String(p)) => vec![Visual::File(resolve(&base, p))],
-                    _ => return Err(Error::MissingField { path: path.to_path_buf(), record: r, field: "image_path".into() }),
+                    _ => {
+                        return Err(Error::MissingField {
+                            path: path.to_path_buf(),
+                            record: r,
+                            field: "image_path".into(),
+                        });
+                    }
                 };
                 Ok(Item {
                     index: r as i64,

@@ -57,19 +57,35 @@ impl Benchmark for VsiBench {
                     reason,
                 };
                 let answer = if options.is_empty() {
-                    let v: f64 = raw.trim().parse().map_err(|_| bad("a question without options needs a numeric answer"))?;
+                    let v: f64 = raw
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("a question without options needs a numeric answer"))?;
                     Answer::Number(v)
                 } else {
-                    Answer::Choice(answer_letter(&raw, &options).ok_or_else(|| bad("not one of the option letters"))?)
+                    Answer::Choice(
+                        answer_letter(&raw, &options)
+                            .ok_or_else(|| bad("not one of the option letters"))?,
+                    )
                 };
                 // frames/<dataset>/<scene>: from the official fields, or from the video path.
                 let (dataset, scene) = match (field(&rec, "dataset"), field(&rec, "scene_name")) {
                     (Some(d), Some(s)) => (d, s),
                     _ => {
-                        let video = need_field(path, r, &rec, &["mp4_path", "video_path", "video"])?;
+                        let video =
+                            need_field(path, r, &rec, &["mp4_path", "video_path", "video"])?;
                         let p = Path::new(&video);
-                        let scene = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-                        let dataset = p.parent().and_then(|d| d.file_name()).and_then(|s| s.to_str()).unwrap_or("").to_string();
+                        let scene = p
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("")
+                            .to_string();
+                        let dataset = p
+                            .parent()
+                            .and_then(|d| d.file_name())
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("")
+                            .to_string();
                         (dataset, scene)
                     }
                 };
@@ -93,7 +109,10 @@ impl Benchmark for VsiBench {
         let mut it = item.clone();
         it.question = format!("These are frames of a video.\n{}", item.question.trim());
         match item.answer {
-            Answer::Number(_) => mcq_prompt(&it, Some("The final answer should be a number (integer or decimal).")),
+            Answer::Number(_) => mcq_prompt(
+                &it,
+                Some("The final answer should be a number (integer or decimal)."),
+            ),
             _ => mcq_prompt(&it, None),
         }
     }
@@ -103,12 +122,22 @@ impl Benchmark for VsiBench {
         // Official headline: the three relative-direction levels count as one type.
         let mut types: HashMap<String, Vec<f64>> = HashMap::new();
         for (k, v) in &report.per_category {
-            let key = if k.starts_with("object_rel_direction") { "object_rel_direction".to_string() } else { k.clone() };
+            let key = if k.starts_with("object_rel_direction") {
+                "object_rel_direction".to_string()
+            } else {
+                k.clone()
+            };
             types.entry(key).or_default().push(*v);
         }
         if !types.is_empty() {
-            let means: Vec<f64> = types.values().map(|v| v.iter().sum::<f64>() / v.len() as f64).collect();
-            report.metrics.insert("official_overall".into(), means.iter().sum::<f64>() / means.len() as f64);
+            let means: Vec<f64> = types
+                .values()
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+                .collect();
+            report.metrics.insert(
+                "official_overall".into(),
+                means.iter().sum::<f64>() / means.len() as f64,
+            );
         }
         report
     }

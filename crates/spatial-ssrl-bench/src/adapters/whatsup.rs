@@ -52,11 +52,19 @@ impl Benchmark for WhatsUp {
                     .map(|(r, rec)| {
                         let image = need_field(path, r, &rec, &["image_path"])?;
                         let options: Vec<String> = match rec.get("caption_options") {
-                            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                            Some(Value::Array(a)) => a
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect(),
                             _ => Vec::new(),
                         };
                         if options.len() < 2 {
-                            return Err(Error::MissingField { path: path.to_path_buf(), record: r, field: "caption_options".into() });
+                            return Err(Error::MissingField {
+                                path: path.to_path_buf(),
+                                record: r,
+                                field: "caption_options".into(),
+                            });
                         }
                         Ok(Item {
                             index: r as i64,
@@ -87,9 +95,18 @@ impl Benchmark for WhatsUp {
 mod tests {
     #[test]
     fn prepositions_from_file_names() {
-        assert_eq!(super::preposition("data/controlled_images/mug_left_of_plate.jpeg"), "left_of");
-        assert_eq!(super::preposition("data/controlled_images/mug_on_plate.jpeg"), "on");
-        assert_eq!(super::preposition("controlled_clevr/cube_in-front_of_sphere.jpeg"), "in-front_of");
+        assert_eq!(
+            super::preposition("data/controlled_images/mug_left_of_plate.jpeg"),
+            "left_of"
+        );
+        assert_eq!(
+            super::preposition("data/controlled_images/mug_on_plate.jpeg"),
+            "on"
+        );
+        assert_eq!(
+            super::preposition("controlled_clevr/cube_in-front_of_sphere.jpeg"),
+            "in-front_of"
+        );
         assert_eq!(super::preposition("x/can_under_table.jpeg"), "under");
     }
 }

@@ -75,23 +75,35 @@ struct CompareArgs {
 }
 
 fn file_label(p: &Path) -> String {
-    p.file_stem().or_else(|| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .or_else(|| p.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Sub::Compare(c)) = args.sub {
         return run_compare(c);
     }
-    let (Some(name), Some(data), Some(out)) = (args.bench.as_deref(), args.data.as_deref(), args.out.as_deref()) else {
+    let (Some(name), Some(data), Some(out)) = (
+        args.bench.as_deref(),
+        args.data.as_deref(),
+        args.out.as_deref(),
+    ) else {
         bail!("--bench, --data and --out are required");
     };
     let registry = Registry::builtin();
     let bench = registry.get(name)?;
-    let items = bench.load(data).with_context(|| format!("cannot load {name} from {}", data.display()))?;
+    let items = bench
+        .load(data)
+        .with_context(|| format!("cannot load {name} from {}", data.display()))?;
 
     let (preds, preds_path, default_label) = match &args.model {
         Some(model) => {
-            let path = args.predictions.clone().unwrap_or_else(|| out.with_extension("predictions.jsonl"));
+            let path = args
+                .predictions
+                .clone()
+                .unwrap_or_else(|| out.with_extension("predictions.jsonl"));
             let preds = live(&args, model, bench, &items, &path)?;
             (preds, path, file_label(model))
         }
@@ -149,7 +161,9 @@ fn live(
     _: &[spatial_ssrl_bench::Item],
     _: &Path,
 ) -> anyhow::Result<Vec<spatial_ssrl_bench::Prediction>> {
-    bail!("live evaluation needs the `ml` feature (build with default features); offline scoring works with --predictions")
+    bail!(
+        "live evaluation needs the `ml` feature (build with default features); offline scoring works with --predictions"
+    )
 }
 
 #[cfg(feature = "ml")]
@@ -164,11 +178,23 @@ fn live(
     let mut responder = qwen::QwenResponder::load(model_dir, args.max_new_tokens)?;
     let bar = indicatif::ProgressBar::new(items.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}")
-            .expect("a valid progress template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items, {elapsed} elapsed, eta {eta}",
+        )
+        .expect("a valid progress template"),
     );
-    let cfg = LiveConfig { batch_size: args.batch_size.max(1), max_frames: args.max_frames };
-    let preds = run_live(bench, items, &mut responder, preds_path, cfg, &mut |done, _| bar.set_position(done as u64))?;
+    let cfg = LiveConfig {
+        batch_size: args.batch_size.max(1),
+        max_frames: args.max_frames,
+    };
+    let preds = run_live(
+        bench,
+        items,
+        &mut responder,
+        preds_path,
+        cfg,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
     Ok(preds)
 }
@@ -182,7 +208,9 @@ mod qwen {
     use anyhow::Context;
     use spatial_ssrl_bench::{Prompt, Responder};
     use spatial_ssrl_model::burn::tensor::Device;
-    use spatial_ssrl_model::{ContentPart, GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch};
+    use spatial_ssrl_model::{
+        ContentPart, GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch,
+    };
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -206,21 +234,30 @@ mod qwen {
 
     impl QwenResponder {
         pub fn load(dir: &Path, max_new_tokens: usize) -> anyhow::Result<Self> {
-            let processor =
-                Processor::from_dir(dir).with_context(|| format!("cannot load the processor of {}", dir.display()))?;
+            let processor = Processor::from_dir(dir)
+                .with_context(|| format!("cannot load the processor of {}", dir.display()))?;
             let model = Qwen2_5VlForCausalLm::from_pretrained(dir, &device())
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?;
             let mut cfg = GenerationConfig::greedy(max_new_tokens);
             if let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) {
-                let v: serde_json::Value = serde_json::from_str(&text).context("cannot parse generation_config.json")?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).context("cannot parse generation_config.json")?;
                 match &v["eos_token_id"] {
-                    serde_json::Value::Number(n) => cfg.stop_tokens = n.as_i64().into_iter().collect(),
-                    serde_json::Value::Array(a) => cfg.stop_tokens = a.iter().filter_map(|x| x.as_i64()).collect(),
+                    serde_json::Value::Number(n) => {
+                        cfg.stop_tokens = n.as_i64().into_iter().collect()
+                    }
+                    serde_json::Value::Array(a) => {
+                        cfg.stop_tokens = a.iter().filter_map(|x| x.as_i64()).collect()
+                    }
                     _ => {}
                 }
             }
             cfg.pad_token_id = i64::from(processor.pad_id());
-            Ok(QwenResponder { processor, model, cfg })
+            Ok(QwenResponder {
+                processor,
+                model,
+                cfg,
+            })
         }
     }
 
@@ -230,20 +267,29 @@ mod qwen {
             for p in prompts {
                 let mut parts = Vec::with_capacity(p.images.len() + 1);
                 for bytes in &p.images {
-                    let img = image::load_from_memory(bytes).map_err(|e| format!("item {}: {e}", p.index))?;
+                    let img = image::load_from_memory(bytes)
+                        .map_err(|e| format!("item {}: {e}", p.index))?;
                     parts.push(ContentPart::Image(Arc::new(img)));
                 }
                 parts.push(ContentPart::Text(p.text.clone()));
                 convs.push(vec![Message::user(parts)]);
             }
             let refs: Vec<&[Message]> = convs.iter().map(Vec::as_slice).collect();
-            let inputs = self.processor.prepare_batch(&refs, true).map_err(|e| format!("{e:#}"))?;
+            let inputs = self
+                .processor
+                .prepare_batch(&refs, true)
+                .map_err(|e| format!("{e:#}"))?;
             let batch = VlBatch::from_processed(&inputs).map_err(|e| format!("{e:#}"))?;
-            let out = self.model.generate_batch(&batch, &self.cfg, |_, _| {}).map_err(|e| format!("{e:#}"))?;
+            let out = self
+                .model
+                .generate_batch(&batch, &self.cfg, |_, _| {})
+                .map_err(|e| format!("{e:#}"))?;
             out.iter()
                 .map(|g| {
                     let ids: Vec<u32> = g.tokens.iter().map(|&t| t as u32).collect();
-                    self.processor.decode(&ids, true).map_err(|e| BoxError::from(format!("{e:#}")))
+                    self.processor
+                        .decode(&ids, true)
+                        .map_err(|e| BoxError::from(format!("{e:#}")))
                 })
                 .collect()
         }
