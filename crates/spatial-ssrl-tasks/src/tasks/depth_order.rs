@@ -136,12 +136,20 @@ impl DepthOrder {
 
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
-        let bad = |message: String| Err(Error::InvalidConfig { task: NAME, message });
+        let bad = |message: String| {
+            Err(Error::InvalidConfig {
+                task: NAME,
+                message,
+            })
+        };
         if !(0.0..=100.0).contains(&c.low_percentile)
             || !(0.0..=100.0).contains(&c.high_percentile)
             || c.low_percentile >= c.high_percentile
         {
-            return bad(format!("percentiles {} and {} must satisfy 0 <= low < high <= 100", c.low_percentile, c.high_percentile));
+            return bad(format!(
+                "percentiles {} and {} must satisfy 0 <= low < high <= 100",
+                c.low_percentile, c.high_percentile
+            ));
         }
         if c.patch == 0 || c.fallback_patch == 0 {
             return bad("patch sides must be positive".into());
@@ -154,27 +162,41 @@ impl DepthOrder {
 
     /// Pixel indices, in scan order, of the pixels of each band whose centred `side` patch is
     /// valid and spans less than `range` after normalisation.
-    fn band_members(depth: &DepthMap, norm: Normaliser, bands: &[[f32; 2]; 3], side: u32, range: f32) -> [Vec<u32>; 3] {
+    fn band_members(
+        depth: &DepthMap,
+        norm: Normaliser,
+        bands: &[[f32; 2]; 3],
+        side: u32,
+        range: f32,
+    ) -> [Vec<u32>; 3] {
         let mut out: [Vec<u32>; 3] = Default::default();
         let (w, h) = (depth.width() as usize, depth.height() as usize);
         let k = window_side(side);
         let half = k / 2;
         let values = depth.values();
-        depth_stats::for_each_window_row(values, w, h, k, NanRule::Spoil, |v| norm.apply(v), |y0, mins, maxs| {
-            for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
-                // A spoiled (invalid) window has an infinite range and fails here.
-                if !(hi - lo < range) {
-                    continue;
-                }
-                let idx = (y0 + half) * w + x0 + half;
-                let v = norm.apply(values[idx]);
-                for (b, band) in bands.iter().enumerate() {
-                    if v >= band[0] && v <= band[1] {
-                        out[b].push(idx as u32);
+        depth_stats::for_each_window_row(
+            values,
+            w,
+            h,
+            k,
+            NanRule::Spoil,
+            |v| norm.apply(v),
+            |y0, mins, maxs| {
+                for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
+                    // A spoiled (invalid) window has an infinite range and fails here.
+                    if !(hi - lo < range) {
+                        continue;
+                    }
+                    let idx = (y0 + half) * w + x0 + half;
+                    let v = norm.apply(values[idx]);
+                    for (b, band) in bands.iter().enumerate() {
+                        if v >= band[0] && v <= band[1] {
+                            out[b].push(idx as u32);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         out
     }
 }
@@ -186,7 +208,11 @@ fn pick(members: &[u32], w: usize, patch: usize, rng: &mut TaskRng) -> Option<Pi
         return None;
     }
     let idx = members[rng.random_range(0..members.len())] as usize;
-    Some(Pick { x: idx % w, y: idx / w, patch })
+    Some(Pick {
+        x: idx % w,
+        y: idx / w,
+        patch,
+    })
 }
 
 /// Window side of a patch of nominal side `side`: the reference spans `side / 2` each way.
@@ -196,7 +222,10 @@ fn window_side(side: u32) -> usize {
 
 /// Validates the scene's depth for an RGB-D task: present, the image's size, some valid pixel.
 pub(crate) fn scene_depth<'a>(task: &'static str, scene: &'a Scene) -> Result<&'a DepthMap> {
-    let depth = scene.depth.as_deref().ok_or_else(|| Error::MissingDepth { task, scene: scene.id.clone() })?;
+    let depth = scene.depth.as_deref().ok_or_else(|| Error::MissingDepth {
+        task,
+        scene: scene.id.clone(),
+    })?;
     let (w, h) = scene.rgb.dimensions();
     if depth.width() != w || depth.height() != h {
         return Err(Error::SizeMismatch {
@@ -209,7 +238,11 @@ pub(crate) fn scene_depth<'a>(task: &'static str, scene: &'a Scene) -> Result<&'
     }
     let valid = depth.valid_count();
     if valid == 0 {
-        return Err(Error::InvalidDepth { task, scene: scene.id.clone(), valid });
+        return Err(Error::InvalidDepth {
+            task,
+            scene: scene.id.clone(),
+            valid,
+        });
     }
     Ok(depth)
 }
@@ -231,23 +264,34 @@ impl PretextTask for DepthOrder {
         let min_side = window_side(c.patch.min(c.fallback_patch));
         if w < min_side || h < min_side {
             let m = min_side as u32;
-            return Err(Error::TooSmall { task: NAME, w: w as u32, h: h as u32, min_w: m, min_h: m });
+            return Err(Error::TooSmall {
+                task: NAME,
+                w: w as u32,
+                h: h as u32,
+                min_w: m,
+                min_h: m,
+            });
         }
 
-        let mut valid: Vec<f32> = depth.values().iter().copied().filter(|v| !v.is_nan()).collect();
-        let (lo, hi) = depth_stats::percentiles(&mut valid, c.low_percentile, c.high_percentile)
+        let valid = depth.values().iter().copied().filter(|v| !v.is_nan());
+        let (lo, hi) = depth_stats::percentiles(valid, c.low_percentile, c.high_percentile)
             .unwrap_or((f64::NAN, f64::NAN));
-        let norm = Normaliser::Clipped { lo: lo as f32, hi: hi as f32 };
+        let norm = Normaliser::Clipped {
+            lo: lo as f32,
+            hi: hi as f32,
+        };
 
         // One filter pass per patch size serves all three bands; the fallback is rarely needed.
-        let members = |side: u32, range: f32| Self::band_members(depth, norm, &c.bands, side, range);
+        let members =
+            |side: u32, range: f32| Self::band_members(depth, norm, &c.bands, side, range);
         let main = members(c.patch, c.patch_range);
         let mut fallback: Option<[Vec<u32>; 3]> = None;
         let mut picks = Vec::with_capacity(3);
         for (b, band) in c.bands.iter().enumerate() {
             let mut p = pick(&main[b], w, window_side(c.patch), rng);
             if p.is_none() {
-                let fb = fallback.get_or_insert_with(|| members(c.fallback_patch, c.fallback_range));
+                let fb =
+                    fallback.get_or_insert_with(|| members(c.fallback_patch, c.fallback_range));
                 p = pick(&fb[b], w, window_side(c.fallback_patch), rng);
             }
             match p {
@@ -258,7 +302,11 @@ impl PretextTask for DepthOrder {
                         n >= band[0] && n <= band[1]
                     };
                     let tries = depth.values().iter().filter(in_band).count();
-                    return Err(Error::NoCandidate { task: NAME, scene: scene.id.clone(), tries });
+                    return Err(Error::NoCandidate {
+                        task: NAME,
+                        scene: scene.id.clone(),
+                        tries,
+                    });
                 }
             }
         }
@@ -277,7 +325,13 @@ impl PretextTask for DepthOrder {
         let mut points = Vec::with_capacity(3);
         for (label0, &band) in band_of.iter().enumerate() {
             let p = picks[band];
-            marker::draw_marker(&mut img, p.x as u32, p.y as u32, &(label0 + 1).to_string(), text_h);
+            marker::draw_marker(
+                &mut img,
+                p.x as u32,
+                p.y as u32,
+                &(label0 + 1).to_string(),
+                text_h,
+            );
             points.push(json!({
                 "label": label0 + 1,
                 "x": p.x,
@@ -289,13 +343,21 @@ impl PretextTask for DepthOrder {
             }));
         }
 
-        let problem = template::render(&c.prompt, &[("labels", "1, 2 and 3"), ("example", "2-3-1")]);
+        let problem =
+            template::render(&c.prompt, &[("labels", "1, 2 and 3"), ("example", "2-3-1")]);
         template::check_images(NAME, &problem, 1)?;
         let mut metadata = BTreeMap::new();
         metadata.insert("points".to_owned(), json!(points));
         metadata.insert("clip_depth".to_owned(), json!([lo, hi]));
         metadata.insert("marker_height".to_owned(), json!(text_h));
-        Ok(vec![Sample { task: NAME.to_owned(), source: scene.id.clone(), problem, answer, images: vec![img], metadata }])
+        Ok(vec![Sample {
+            task: NAME.to_owned(),
+            source: scene.id.clone(),
+            problem,
+            answer,
+            images: vec![img],
+            metadata,
+        }])
     }
 }
 
@@ -308,7 +370,10 @@ mod tests {
     use super::*;
 
     fn scene(w: u32, h: u32, f: impl Fn(u32, u32) -> f32) -> Scene {
-        let values = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| f(x, y)).collect();
+        let values = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| f(x, y))
+            .collect();
         Scene {
             id: "t".into(),
             rgb: Arc::new(image::RgbImage::new(w, h)),
@@ -321,11 +386,23 @@ mod tests {
         // Three vertical strips at depths 1, 5, 9 from left to right.
         let s = scene(120, 60, |x, _| 1.0 + (x / 40) as f32 * 4.0);
         for seed in 0..20 {
-            let out = DepthOrder::default().generate(&s, &mut TaskRng::seed_from_u64(seed)).unwrap();
+            let out = DepthOrder::default()
+                .generate(&s, &mut TaskRng::seed_from_u64(seed))
+                .unwrap();
             let m = &out[0].metadata["points"];
-            let labels: Vec<usize> = out[0].answer.split('-').map(|t| t.parse().unwrap()).collect();
-            let xs: Vec<u64> = labels.iter().map(|l| m[l - 1]["x"].as_u64().unwrap()).collect();
-            assert!(xs[0] < 40 && (40..80).contains(&xs[1]) && xs[2] >= 80, "{xs:?}");
+            let labels: Vec<usize> = out[0]
+                .answer
+                .split('-')
+                .map(|t| t.parse().unwrap())
+                .collect();
+            let xs: Vec<u64> = labels
+                .iter()
+                .map(|l| m[l - 1]["x"].as_u64().unwrap())
+                .collect();
+            assert!(
+                xs[0] < 40 && (40..80).contains(&xs[1]) && xs[2] >= 80,
+                "{xs:?}"
+            );
             // The full 25 px patch fits inside every strip.
             assert!(m.as_array().unwrap().iter().all(|p| p["patch"] == 25));
         }
@@ -335,8 +412,16 @@ mod tests {
     fn narrow_strips_fall_back_to_small_patch() {
         // Strips 16 px wide: no 25 px patch is uniform, an 11 px one is.
         let s = scene(48, 40, |x, _| 1.0 + (x / 16) as f32);
-        let out = DepthOrder::default().generate(&s, &mut TaskRng::seed_from_u64(3)).unwrap();
-        assert!(out[0].metadata["points"].as_array().unwrap().iter().all(|p| p["patch"] == 11));
+        let out = DepthOrder::default()
+            .generate(&s, &mut TaskRng::seed_from_u64(3))
+            .unwrap();
+        assert!(
+            out[0].metadata["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["patch"] == 11)
+        );
     }
 
     #[test]
@@ -344,14 +429,33 @@ mod tests {
         let t = DepthOrder::default();
         let mut rng = TaskRng::seed_from_u64(0);
         let flat = scene(64, 64, |_, _| 2.0);
-        assert!(matches!(t.generate(&flat, &mut rng), Err(Error::NoCandidate { .. })));
+        assert!(matches!(
+            t.generate(&flat, &mut rng),
+            Err(Error::NoCandidate { .. })
+        ));
         let invalid = scene(64, 64, |_, _| f32::NAN);
-        assert!(matches!(t.generate(&invalid, &mut rng), Err(Error::InvalidDepth { valid: 0, .. })));
+        assert!(matches!(
+            t.generate(&invalid, &mut rng),
+            Err(Error::InvalidDepth { valid: 0, .. })
+        ));
         let tiny = scene(10, 64, |x, _| x as f32 + 1.0);
-        assert!(matches!(t.generate(&tiny, &mut rng), Err(Error::TooSmall { .. })));
+        assert!(matches!(
+            t.generate(&tiny, &mut rng),
+            Err(Error::TooSmall { .. })
+        ));
         let none = Scene::rgb("x", image::RgbImage::new(64, 64));
-        assert!(matches!(t.generate(&none, &mut rng), Err(Error::MissingDepth { .. })));
-        let bad = DepthOrder::new(DepthOrderConfig { low_percentile: 60.0, high_percentile: 50.0, ..Default::default() });
-        assert!(matches!(bad.generate(&flat, &mut rng), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            t.generate(&none, &mut rng),
+            Err(Error::MissingDepth { .. })
+        ));
+        let bad = DepthOrder::new(DepthOrderConfig {
+            low_percentile: 60.0,
+            high_percentile: 50.0,
+            ..Default::default()
+        });
+        assert!(matches!(
+            bad.generate(&flat, &mut rng),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 }

@@ -72,7 +72,12 @@ pub enum Facing {
 
 impl Facing {
     /// All four, in the order of [`RelativePositionConfig::facing_weights`].
-    pub const ALL: [Facing; 4] = [Facing::Left, Facing::Right, Facing::TowardViewer, Facing::AwayFromViewer];
+    pub const ALL: [Facing; 4] = [
+        Facing::Left,
+        Facing::Right,
+        Facing::TowardViewer,
+        Facing::AwayFromViewer,
+    ];
 
     /// Unit facing vector `(lateral, depth)` in the camera frame: lateral grows to the image's
     /// right, depth grows away from the photographer.
@@ -242,7 +247,12 @@ impl RelativePosition {
 
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
-        let bad = |message: String| Err(Error::InvalidConfig { task: NAME, message });
+        let bad = |message: String| {
+            Err(Error::InvalidConfig {
+                task: NAME,
+                message,
+            })
+        };
         if c.block == 0 || c.min_distance_divisor == 0 {
             return bad("block and min_distance_divisor must be positive".into());
         }
@@ -250,7 +260,10 @@ impl RelativePosition {
             return bad("facing_weights are all zero".into());
         }
         if !(0.0..=1.0).contains(&c.near_probability) {
-            return bad(format!("near_probability {} is not in [0, 1]", c.near_probability));
+            return bad(format!(
+                "near_probability {} is not in [0, 1]",
+                c.near_probability
+            ));
         }
         if !(c.center_margin >= 0.0) {
             return bad(format!("center_margin {} is negative", c.center_margin));
@@ -282,32 +295,52 @@ fn collect_blocks(depth: &DepthMap, norm: Normaliser, k: usize, inner: f32, marg
         rows: vec![0; h + 1],
         row_span: vec![],
     };
-    let empty_span = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+    let empty_span = [
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
     b.row_span = vec![empty_span; h];
     if x0 < x1 && y0 < y1 {
-        depth_stats::for_each_window_row(depth.values(), w, h, k, NanRule::Skip, |v| norm.apply(v), |top, mins, maxs| {
-            let y = top as i64 + half;
-            if y < y0 || y >= y1 {
-                return;
-            }
-            let dy2 = (y - yc).pow(2) as u64;
-            let cols = (x0 - half) as usize..(x1 - half) as usize;
-            let span = &mut b.row_span[y as usize];
-            for (left, (&lo, &hi)) in cols.clone().zip(mins[cols.clone()].iter().zip(&maxs[cols])) {
-                // All-invalid windows have lo = +inf > hi, and fail here as well.
-                if lo <= hi && hi - lo <= inner {
-                    let x = left as i64 + half;
-                    let d2 = dy2 + (x - xc).pow(2) as u64;
-                    b.x.push(x as u32);
-                    b.y.push(y as u32);
-                    b.lo.push(lo);
-                    b.hi.push(hi);
-                    b.key.push(d2 << 32 | (y as u64 * w as u64 + x as u64));
-                    *span = [span[0].min(lo), span[1].max(lo), span[2].min(hi), span[3].max(hi)];
+        depth_stats::for_each_window_row(
+            depth.values(),
+            w,
+            h,
+            k,
+            NanRule::Skip,
+            |v| norm.apply(v),
+            |top, mins, maxs| {
+                let y = top as i64 + half;
+                if y < y0 || y >= y1 {
+                    return;
                 }
-            }
-            b.rows[y as usize + 1] = b.x.len();
-        });
+                let dy2 = (y - yc).pow(2) as u64;
+                let cols = (x0 - half) as usize..(x1 - half) as usize;
+                let span = &mut b.row_span[y as usize];
+                for (left, (&lo, &hi)) in
+                    cols.clone().zip(mins[cols.clone()].iter().zip(&maxs[cols]))
+                {
+                    // All-invalid windows have lo = +inf > hi, and fail here as well.
+                    if lo <= hi && hi - lo <= inner {
+                        let x = left as i64 + half;
+                        let d2 = dy2 + (x - xc).pow(2) as u64;
+                        b.x.push(x as u32);
+                        b.y.push(y as u32);
+                        b.lo.push(lo);
+                        b.hi.push(hi);
+                        b.key.push(d2 << 32 | (y as u64 * w as u64 + x as u64));
+                        *span = [
+                            span[0].min(lo),
+                            span[1].max(lo),
+                            span[2].min(hi),
+                            span[3].max(hi),
+                        ];
+                    }
+                }
+                b.rows[y as usize + 1] = b.x.len();
+            },
+        );
     }
     // Rows without blocks end where the previous row ended.
     for y in 1..=h {
@@ -332,7 +365,13 @@ impl<'a> RankOrder<'a> {
     const CHUNK: usize = 512;
 
     fn new(b: &'a Blocks) -> Self {
-        Self { key: &b.key, done_d2: 0, chunk: Vec::new(), pos: 0, left: b.key.len() }
+        Self {
+            key: &b.key,
+            done_d2: 0,
+            chunk: Vec::new(),
+            pos: 0,
+            left: b.key.len(),
+        }
     }
 
     fn refill(&mut self) {
@@ -340,7 +379,11 @@ impl<'a> RankOrder<'a> {
         loop {
             hi_d2 = hi_d2.saturating_mul(2);
             let (lo, hi) = (self.done_d2, hi_d2);
-            let count = self.key.iter().filter(|&&k| (lo..hi).contains(&(k >> 32))).count();
+            let count = self
+                .key
+                .iter()
+                .filter(|&&k| (lo..hi).contains(&(k >> 32)))
+                .count();
             if count >= Self::CHUNK.min(self.left) {
                 break;
             }
@@ -348,7 +391,11 @@ impl<'a> RankOrder<'a> {
         let (lo, hi) = (self.done_d2, hi_d2);
         self.chunk.clear();
         self.chunk.extend(
-            self.key.iter().enumerate().filter(|(_, k)| (lo..hi).contains(&(*k >> 32))).map(|(i, &k)| (k, i as u32)),
+            self.key
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| (lo..hi).contains(&(*k >> 32)))
+                .map(|(i, &k)| (k, i as u32)),
         );
         self.chunk.sort_unstable();
         self.done_d2 = hi_d2;
@@ -433,7 +480,10 @@ impl Rules<'_> {
                 possible.then_some((0, b.rows.len() - 2))
             }
             PairKind::Near => {
-                let possible = extremes[1] >= hi - t && extremes[0] <= hi + t && extremes[3] >= lo - t && extremes[2] <= lo + t;
+                let possible = extremes[1] >= hi - t
+                    && extremes[0] <= hi + t
+                    && extremes[3] >= lo - t
+                    && extremes[2] <= lo + t;
                 let y = b.y[i] as usize;
                 let reach = self.near_max_dy.saturating_sub(1) as usize;
                 possible.then_some((y.saturating_sub(reach), (y + reach).min(b.rows.len() - 2)))
@@ -462,13 +512,25 @@ impl Rules<'_> {
     /// every partner of `i` ranks after it: the search may look for the lowest-ranked partner
     /// among all blocks, in scan order, without ranking them (rows that cannot hold one skipped).
     fn search(&self, b: &Blocks) -> std::result::Result<Pair, u64> {
-        let mut extremes = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+        let mut extremes = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
         for s in &b.row_span {
-            extremes = [extremes[0].min(s[0]), extremes[1].max(s[1]), extremes[2].min(s[2]), extremes[3].max(s[3])];
+            extremes = [
+                extremes[0].min(s[0]),
+                extremes[1].max(s[1]),
+                extremes[2].min(s[2]),
+                extremes[3].max(s[3]),
+            ];
         }
         let mut steps = 0u64;
         for i in RankOrder::new(b) {
-            let Some((y_first, y_last)) = self.partner_rows(b, i, &extremes) else { continue };
+            let Some((y_first, y_last)) = self.partner_rows(b, i, &extremes) else {
+                continue;
+            };
             let mut best: Option<usize> = None;
             for y in y_first..=y_last {
                 if !self.row_may_pair(b, i, y) {
@@ -476,7 +538,8 @@ impl Rules<'_> {
                 }
                 for j in b.rows[y]..b.rows[y + 1] {
                     steps += 1;
-                    if j != i && best.is_none_or(|bj| b.key[j] < b.key[bj]) && self.accepts(b, i, j) {
+                    if j != i && best.is_none_or(|bj| b.key[j] < b.key[bj]) && self.accepts(b, i, j)
+                    {
                         best = Some(j);
                     }
                 }
@@ -539,14 +602,31 @@ impl PretextTask for RelativePosition {
         let (w, h) = (depth.width(), depth.height());
         let k = 2 * (c.block / 2) + 1;
         if w < k || h < k {
-            return Err(Error::TooSmall { task: NAME, w, h, min_w: k, min_h: k });
+            return Err(Error::TooSmall {
+                task: NAME,
+                w,
+                h,
+                min_w: k,
+                min_h: k,
+            });
         }
-        let norm = Normaliser::min_max(depth.values())
-            .ok_or_else(|| Error::InvalidDepth { task: NAME, scene: scene.id.clone(), valid: 0 })?;
+        let norm = Normaliser::min_max(depth.values()).ok_or_else(|| Error::InvalidDepth {
+            task: NAME,
+            scene: scene.id.clone(),
+            valid: 0,
+        })?;
         let blocks = collect_blocks(depth, norm, k as usize, c.inner_threshold, c.center_margin);
 
-        let first = if rng.random_bool(c.near_probability) { PairKind::Near } else { PairKind::Far };
-        let second = if first == PairKind::Near { PairKind::Far } else { PairKind::Near };
+        let first = if rng.random_bool(c.near_probability) {
+            PairKind::Near
+        } else {
+            PairKind::Far
+        };
+        let second = if first == PairKind::Near {
+            PairKind::Far
+        } else {
+            PairKind::Near
+        };
         let mut rules = Rules {
             kind: first,
             inter: c.inter_threshold,
@@ -572,7 +652,10 @@ impl PretextTask for RelativePosition {
             }
         };
         let kind = rules.kind;
-        let centres = [(blocks.x[pair.a], blocks.y[pair.a]), (blocks.x[pair.b], blocks.y[pair.b])];
+        let centres = [
+            (blocks.x[pair.a], blocks.y[pair.a]),
+            (blocks.x[pair.b], blocks.y[pair.b]),
+        ];
         let z = centres.map(|(x, y)| block_depth(depth, x, y, k / 2));
 
         // Draw order as in the reference: labels, facing, option order, observer/target.
@@ -588,7 +671,8 @@ impl PretextTask for RelativePosition {
             false
         });
         let facing = Facing::ALL[facing_idx.unwrap_or(3)];
-        let diagonal = kind == PairKind::Far && centres[0].0.abs_diff(centres[1].0) > c.diagonal_min_dx;
+        let diagonal =
+            kind == PairKind::Far && centres[0].0.abs_diff(centres[1].0) > c.diagonal_min_dx;
         let mut options: Vec<&str> = if diagonal {
             vec!["Left-Front", "Right-Front", "Right-Back", "Left-Back"]
         } else {
@@ -606,10 +690,13 @@ impl PretextTask for RelativePosition {
             (PairKind::Far, false) => answer_text(facing, None, Some(farther)),
             (PairKind::Far, true) => answer_text(facing, Some(right_in_image), Some(farther)),
         };
-        let slot = options.iter().position(|o| *o == text).ok_or_else(|| Error::InvalidConfig {
-            task: NAME,
-            message: format!("answer {text:?} is not among the options"),
-        })?;
+        let slot = options
+            .iter()
+            .position(|o| *o == text)
+            .ok_or_else(|| Error::InvalidConfig {
+                task: NAME,
+                message: format!("answer {text:?} is not among the options"),
+            })?;
         let answer = LETTERS[slot].to_owned();
 
         let mut img = (*scene.rgb).clone();
@@ -617,10 +704,19 @@ impl PretextTask for RelativePosition {
         for (i, &(x, y)) in centres.iter().enumerate() {
             marker::draw_marker(&mut img, x, y, &labels[i].to_string(), text_h);
         }
-        let option_list =
-            options.iter().zip(LETTERS).map(|(o, l)| format!("{l}. {o}")).collect::<Vec<_>>().join(" ");
-        let facing_phrase = &c.facing_phrases[Facing::ALL.iter().position(|f| *f == facing).unwrap_or(0)];
-        let template_text = if kind == PairKind::Near { &c.prompt_near } else { &c.prompt_far };
+        let option_list = options
+            .iter()
+            .zip(LETTERS)
+            .map(|(o, l)| format!("{l}. {o}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let facing_phrase =
+            &c.facing_phrases[Facing::ALL.iter().position(|f| *f == facing).unwrap_or(0)];
+        let template_text = if kind == PairKind::Near {
+            &c.prompt_near
+        } else {
+            &c.prompt_far
+        };
         let problem = template::render(
             template_text,
             &[
@@ -633,7 +729,11 @@ impl PretextTask for RelativePosition {
         template::check_images(NAME, &problem, 1)?;
 
         let region = |i: usize| {
-            let (lo, hi) = if i == 0 { (blocks.lo[pair.a], blocks.hi[pair.a]) } else { (blocks.lo[pair.b], blocks.hi[pair.b]) };
+            let (lo, hi) = if i == 0 {
+                (blocks.lo[pair.a], blocks.hi[pair.a])
+            } else {
+                (blocks.lo[pair.b], blocks.hi[pair.b])
+            };
             json!({
                 "label": labels[i],
                 "x": centres[i].0,
@@ -653,7 +753,14 @@ impl PretextTask for RelativePosition {
         metadata.insert("candidates".to_owned(), json!(blocks.x.len()));
         metadata.insert("search_steps".to_owned(), json!(total + pair.steps));
         metadata.insert("marker_height".to_owned(), json!(text_h));
-        Ok(vec![Sample { task: NAME.to_owned(), source: scene.id.clone(), problem, answer, images: vec![img], metadata }])
+        Ok(vec![Sample {
+            task: NAME.to_owned(),
+            source: scene.id.clone(),
+            problem,
+            answer,
+            images: vec![img],
+            metadata,
+        }])
     }
 }
 
@@ -700,7 +807,11 @@ mod tests {
             (AwayFromViewer, true, false, "Right-Back"),
             (AwayFromViewer, false, true, "Left-Front"),
         ] {
-            assert_eq!(answer_text(f, Some(right), Some(farther)), want, "{f:?} {right} {farther}");
+            assert_eq!(
+                answer_text(f, Some(right), Some(farther)),
+                want,
+                "{f:?} {right} {farther}"
+            );
         }
     }
 
@@ -709,7 +820,15 @@ mod tests {
         let n = 3000u64;
         // Keys in a scrambled order; ranks must come out by increasing key.
         let key: Vec<u64> = (0..n).map(|i| (i * 7919) % n).collect();
-        let b = Blocks { x: vec![], y: vec![], lo: vec![], hi: vec![], key: key.clone(), rows: vec![], row_span: vec![] };
+        let b = Blocks {
+            x: vec![],
+            y: vec![],
+            lo: vec![],
+            hi: vec![],
+            key: key.clone(),
+            rows: vec![],
+            row_span: vec![],
+        };
         let order: Vec<usize> = RankOrder::new(&b).collect();
         assert_eq!(order.len(), n as usize);
         assert!(order.windows(2).all(|w| key[w[0]] < key[w[1]]));
