@@ -10,11 +10,16 @@
 //!
 //! Uses `../shared/fixtures/reference_inputs/RGB_img.png` when present (the original file),
 //! else the repository copy.
+//!
+//! Time is the benchmark thread's own CPU time (Linux `schedstat`), not wall time: the
+//! development machines are shared 2-core boxes where wall time mostly measures the other
+//! jobs. Set `RGB_BENCH_WALL=1` for wall-clock time.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use image::RgbImage;
 use rand::SeedableRng;
@@ -23,14 +28,78 @@ use spatial_ssrl_tasks::tasks::flip::Flip;
 use spatial_ssrl_tasks::tasks::shuffle::Shuffle;
 use spatial_ssrl_tasks::{PretextTask, Scene, TaskRng};
 
+/// CPU time consumed by the calling thread, in ns (Linux `/proc/thread-self/schedstat`; the
+/// kernel updates it at scheduler ticks, so a few ms of lag per criterion sample, each of
+/// which runs for hundreds of ms). Falls back to wall time where the file is missing.
+struct ThreadCpu {
+    wall: bool,
+    origin: std::time::Instant,
+}
+
+impl ThreadCpu {
+    fn new() -> Self {
+        let wall = std::env::var_os("RGB_BENCH_WALL").is_some() || std::fs::metadata(SCHEDSTAT).is_err();
+        Self { wall, origin: std::time::Instant::now() }
+    }
+
+    fn now(&self) -> u64 {
+        if self.wall {
+            return self.origin.elapsed().as_nanos() as u64;
+        }
+        std::fs::read_to_string(SCHEDSTAT)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+const SCHEDSTAT: &str = "/proc/thread-self/schedstat";
+/// Durations print the same whichever clock measured them.
+static DURATION_FORMAT: WallTime = WallTime;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = Duration;
+
+    fn start(&self) -> u64 {
+        self.now()
+    }
+
+    fn end(&self, start: u64) -> Duration {
+        Duration::from_nanos(self.now().saturating_sub(start))
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        DURATION_FORMAT.formatter()
+    }
+}
+
 fn input_path() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let shared = root.join("../shared/fixtures/reference_inputs/RGB_img.png");
-    if shared.exists() { shared } else { root.join("tests/fixtures/reference_inputs/RGB_img.png") }
+    if shared.exists() {
+        shared
+    } else {
+        root.join("tests/fixtures/reference_inputs/RGB_img.png")
+    }
 }
 
 fn decode(bytes: &[u8]) -> RgbImage {
-    image::load_from_memory(bytes).expect("decodable reference input").to_rgb8()
+    image::load_from_memory(bytes)
+        .expect("decodable reference input")
+        .to_rgb8()
 }
 
 /// Encodes every image of every sample as JPEG, quality 90 (the exporter's JPEG setting).
@@ -38,25 +107,40 @@ fn encode_all(samples: &[spatial_ssrl_tasks::Sample]) -> usize {
     let mut bytes = 0;
     for img in samples.iter().flat_map(|s| &s.images) {
         let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img).expect("jpeg encode");
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(img)
+            .expect("jpeg encode");
         bytes += out.len();
     }
     bytes
 }
 
 fn tasks() -> Vec<Box<dyn PretextTask>> {
-    vec![Box::new(Shuffle::default()), Box::new(Flip::default()), Box::new(Crop::default())]
+    vec![
+        Box::new(Shuffle::default()),
+        Box::new(Flip::default()),
+        Box::new(Crop::default()),
+    ]
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<ThreadCpu>) {
     let path = input_path();
     let file = std::fs::read(&path).expect("reference input");
     let scene = Scene::rgb("RGB_img", decode(&file));
-    eprintln!("input {} ({}x{})", path.display(), scene.rgb.width(), scene.rgb.height());
+    eprintln!(
+        "input {} ({}x{})",
+        path.display(),
+        scene.rgb.width(),
+        scene.rgb.height()
+    );
 
     let mut g = c.benchmark_group("rgb");
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    g.bench_function("decode_png", |b| b.iter(|| decode(black_box(&std::fs::read(&path).unwrap()))));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    g.bench_function("decode_png", |b| {
+        b.iter(|| decode(black_box(&std::fs::read(&path).unwrap())))
+    });
     for task in tasks() {
         let name = task.name().to_owned();
         let mut seed = 0u64;
@@ -81,5 +165,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpu::new());
+    targets = bench
+}
 criterion_main!(benches);

@@ -14,7 +14,9 @@ use spatial_ssrl_tasks::tasks::shuffle::{Shuffle, ShuffleConfig, ShuffleMix, Shu
 use spatial_ssrl_tasks::{Error, PretextTask, Sample, Scene, TaskRng};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/reference_inputs").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reference_inputs")
+        .join(name)
 }
 
 /// The reference inputs the RGB tasks run on (RGBA PNG and JPEG, portrait and landscape).
@@ -23,7 +25,8 @@ fn reference_scenes() -> Vec<Scene> {
         .iter()
         .map(|name| {
             let path = fixture(name);
-            let img = image::open(&path).unwrap_or_else(|e| panic!("cannot open fixture {}: {e}", path.display()));
+            let img = image::open(&path)
+                .unwrap_or_else(|e| panic!("cannot open fixture {}: {e}", path.display()));
             Scene::rgb(*name, img.to_rgb8())
         })
         .collect()
@@ -37,17 +40,27 @@ fn noise_scene(w: u32, h: u32, seed: u64) -> Scene {
 }
 
 fn one(task: &dyn PretextTask, scene: &Scene, seed: u64) -> Sample {
-    let mut out = task.generate(scene, &mut TaskRng::seed_from_u64(seed)).unwrap();
+    let mut out = task
+        .generate(scene, &mut TaskRng::seed_from_u64(seed))
+        .unwrap();
     assert_eq!(out.len(), 1);
     out.pop().unwrap()
 }
 
 fn meta_u32(s: &Sample, key: &str) -> u32 {
-    s.metadata[key].as_u64().unwrap_or_else(|| panic!("metadata {key} in {:?}", s.metadata)) as u32
+    s.metadata[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("metadata {key} in {:?}", s.metadata)) as u32
 }
 
 fn parse_sequence(answer: &str) -> Vec<usize> {
-    answer.split('-').map(|t| t.parse().unwrap_or_else(|_| panic!("bad answer {answer:?}"))).collect()
+    answer
+        .split('-')
+        .map(|t| {
+            t.parse()
+                .unwrap_or_else(|_| panic!("bad answer {answer:?}"))
+        })
+        .collect()
 }
 
 fn sub(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
@@ -55,8 +68,19 @@ fn sub(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
 }
 
 /// Asserts the `w x h` rectangles at `a` in `left` and `b` in `right` are equal.
-fn assert_same(left: &RgbImage, a: (u32, u32), right: &RgbImage, b: (u32, u32), w: u32, h: u32, what: &str) {
-    assert!(sub(left, a.0, a.1, w, h) == sub(right, b.0, b.1, w, h), "{what}: rectangles differ");
+fn assert_same(
+    left: &RgbImage,
+    a: (u32, u32),
+    right: &RgbImage,
+    b: (u32, u32),
+    w: u32,
+    h: u32,
+    what: &str,
+) {
+    assert!(
+        sub(left, a.0, a.1, w, h) == sub(right, b.0, b.1, w, h),
+        "{what}: rectangles differ"
+    );
 }
 
 // ---------------------------------------------------------------- shuffle
@@ -75,19 +99,42 @@ fn check_shuffle(s: &Sample, scene: &Scene, annotated: bool) {
     let n = (rows * cols) as usize;
     let mut sorted = answer.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "answer {} is not a permutation", s.answer);
+    assert_eq!(
+        sorted,
+        (0..n).collect::<Vec<_>>(),
+        "answer {} is not a permutation",
+        s.answer
+    );
     let masked = s.metadata["masked_slot"].as_u64().map(|k| k as usize);
     assert_eq!(masked.is_some(), s.metadata["variant"] == "masked_2x2");
     let at = |k: usize| ((k as u32 % cols) * tw, (k as u32 / cols) * th);
     for (pos, &slot) in answer.iter().enumerate() {
         let (src, dst) = (at(pos), at(slot));
-        let what = format!("{} {} position {pos} <- slot {slot}", s.source, s.metadata["variant"]);
-        let (ox, oy, rw, rh) = if annotated { (tw / 2, th / 2, tw / 2 - 2, th / 2 - 2) } else { (0, 0, tw, th) };
+        let what = format!(
+            "{} {} position {pos} <- slot {slot}",
+            s.source, s.metadata["variant"]
+        );
+        let (ox, oy, rw, rh) = if annotated {
+            (tw / 2, th / 2, tw / 2 - 2, th / 2 - 2)
+        } else {
+            (0, 0, tw, th)
+        };
         if masked == Some(slot) {
             let tile = sub(shown, dst.0 + ox, dst.1 + oy, rw, rh);
-            assert!(tile.pixels().all(|p| *p == Rgb([255, 255, 255])), "{what}: masked tile not white");
+            assert!(
+                tile.pixels().all(|p| *p == Rgb([255, 255, 255])),
+                "{what}: masked tile not white"
+            );
         } else {
-            assert_same(shown, (dst.0 + ox, dst.1 + oy), &scene.rgb, (src.0 + ox, src.1 + oy), rw, rh, &what);
+            assert_same(
+                shown,
+                (dst.0 + ox, dst.1 + oy),
+                &scene.rgb,
+                (src.0 + ox, src.1 + oy),
+                rw,
+                rh,
+                &what,
+            );
         }
     }
 }
@@ -97,7 +144,11 @@ fn shuffle_answers_reassemble_the_reference_inputs() {
     for scene in reference_scenes() {
         for variant in ShuffleVariant::ALL {
             for annotate in [false, true] {
-                let task = Shuffle::new(ShuffleConfig { mix: ShuffleMix::only(variant), annotate, ..Default::default() });
+                let task = Shuffle::new(ShuffleConfig {
+                    mix: ShuffleMix::only(variant),
+                    annotate,
+                    ..Default::default()
+                });
                 for seed in 0..3 {
                     check_shuffle(&one(&task, &scene, seed), &scene, annotate);
                 }
@@ -110,7 +161,11 @@ fn shuffle_answers_reassemble_the_reference_inputs() {
 fn shuffle_answers_reassemble_synthetic_scenes() {
     for (w, h) in [(64, 64), (97, 131), (300, 41), (33, 200)] {
         let scene = noise_scene(w, h, 7);
-        let task = Shuffle::new(ShuffleConfig { annotate: false, min_tile: 8, ..Default::default() });
+        let task = Shuffle::new(ShuffleConfig {
+            annotate: false,
+            min_tile: 8,
+            ..Default::default()
+        });
         for seed in 0..20 {
             check_shuffle(&one(&task, &scene, seed), &scene, false);
         }
@@ -124,14 +179,22 @@ fn shuffle_default_mix_is_the_released_one_and_permutations_are_uniform() {
     let mut variants: HashMap<String, u32> = HashMap::new();
     for seed in 0..400 {
         let s = one(&task, &scene, seed);
-        *variants.entry(s.metadata["variant"].as_str().unwrap().to_owned()).or_default() += 1;
+        *variants
+            .entry(s.metadata["variant"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     assert_eq!(variants.len(), 4, "{variants:?}");
     assert!(!variants.contains_key("grid_3x3"));
-    assert!(variants.values().all(|&c| (60..=140).contains(&c)), "{variants:?}");
+    assert!(
+        variants.values().all(|&c| (60..=140).contains(&c)),
+        "{variants:?}"
+    );
 
     // 2x2: 24 permutations, 2,400 samples, 100 expected each (5 sigma ~ 49).
-    let task = Shuffle::new(ShuffleConfig { mix: ShuffleMix::only(ShuffleVariant::Grid2x2), ..Default::default() });
+    let task = Shuffle::new(ShuffleConfig {
+        mix: ShuffleMix::only(ShuffleVariant::Grid2x2),
+        ..Default::default()
+    });
     let mut perms: HashMap<String, u32> = HashMap::new();
     let mut first: HashMap<usize, u32> = HashMap::new();
     for seed in 0..2_400 {
@@ -140,8 +203,14 @@ fn shuffle_default_mix_is_the_released_one_and_permutations_are_uniform() {
         *perms.entry(s.answer).or_default() += 1;
     }
     assert_eq!(perms.len(), 24);
-    assert!(perms.values().all(|&c| (51..=149).contains(&c)), "{perms:?}");
-    assert!(first.values().all(|&c| c <= 720), "first label > 30%: {first:?}");
+    assert!(
+        perms.values().all(|&c| (51..=149).contains(&c)),
+        "{perms:?}"
+    );
+    assert!(
+        first.values().all(|&c| c <= 720),
+        "first label > 30%: {first:?}"
+    );
 }
 
 // ---------------------------------------------------------------- flip
@@ -151,7 +220,10 @@ fn shuffle_default_mix_is_the_released_one_and_permutations_are_uniform() {
 fn check_flip(s: &Sample, scene: &Scene, annotated: bool) {
     let (tw, th) = (meta_u32(s, "tile_width"), meta_u32(s, "tile_height"));
     let (rows, cols) = (meta_u32(s, "rows"), meta_u32(s, "cols"));
-    let (label, dir) = s.answer.split_once('-').unwrap_or_else(|| panic!("bad answer {}", s.answer));
+    let (label, dir) = s
+        .answer
+        .split_once('-')
+        .unwrap_or_else(|| panic!("bad answer {}", s.answer));
     let label: u32 = label.parse().unwrap();
     assert!(label < rows * cols);
     assert_eq!(s.metadata["tile"], label);
@@ -166,11 +238,27 @@ fn check_flip(s: &Sample, scene: &Scene, annotated: bool) {
                 other => panic!("direction {other}"),
             };
             // The flip must be visible.
-            assert!(tile != sub(&img, x, y, tw, th), "{}: invisible flip", s.source);
+            assert!(
+                tile != sub(&img, x, y, tw, th),
+                "{}: invisible flip",
+                s.source
+            );
         }
         image::imageops::replace(&mut img, &tile, i64::from(x), i64::from(y));
-        let (ox, oy, rw, rh) = if annotated { (tw / 4, th / 4, tw / 2, th / 2) } else { (0, 0, tw, th) };
-        assert_same(&img, (x + ox, y + oy), &scene.rgb, (x + ox, y + oy), rw, rh, &format!("{} tile {k}", s.source));
+        let (ox, oy, rw, rh) = if annotated {
+            (tw / 4, th / 4, tw / 2, th / 2)
+        } else {
+            (0, 0, tw, th)
+        };
+        assert_same(
+            &img,
+            (x + ox, y + oy),
+            &scene.rgb,
+            (x + ox, y + oy),
+            rw,
+            rh,
+            &format!("{} tile {k}", s.source),
+        );
     }
 }
 
@@ -178,7 +266,10 @@ fn check_flip(s: &Sample, scene: &Scene, annotated: bool) {
 fn flip_answers_unflip_to_the_reference_inputs() {
     for scene in reference_scenes() {
         for annotate in [false, true] {
-            let task = Flip::new(FlipConfig { annotate, ..Default::default() });
+            let task = Flip::new(FlipConfig {
+                annotate,
+                ..Default::default()
+            });
             for seed in 0..6 {
                 check_flip(&one(&task, &scene, seed), &scene, annotate);
             }
@@ -189,7 +280,10 @@ fn flip_answers_unflip_to_the_reference_inputs() {
 #[test]
 fn flip_answers_unflip_synthetic_scenes_and_are_balanced() {
     let scene = noise_scene(50, 40, 3);
-    let task = Flip::new(FlipConfig { annotate: false, ..Default::default() });
+    let task = Flip::new(FlipConfig {
+        annotate: false,
+        ..Default::default()
+    });
     let mut answers: HashMap<String, u32> = HashMap::new();
     for seed in 0..2_000 {
         let s = one(&task, &scene, seed);
@@ -198,8 +292,15 @@ fn flip_answers_unflip_synthetic_scenes_and_are_balanced() {
     }
     // 8 answers, 250 expected each; no tile above 30%, both directions near half.
     assert_eq!(answers.len(), 8, "{answers:?}");
-    assert!(answers.values().all(|&c| (180..=320).contains(&c)), "{answers:?}");
-    let upside: u32 = answers.iter().filter(|(a, _)| a.ends_with("-0")).map(|(_, c)| c).sum();
+    assert!(
+        answers.values().all(|&c| (180..=320).contains(&c)),
+        "{answers:?}"
+    );
+    let upside: u32 = answers
+        .iter()
+        .filter(|(a, _)| a.ends_with("-0"))
+        .map(|(_, c)| c)
+        .sum();
     assert!((900..=1100).contains(&upside), "{upside}");
 }
 
@@ -213,20 +314,39 @@ fn check_crop(s: &Sample, scene: &Scene) {
     let (x, y, side) = (meta_u32(s, "x"), meta_u32(s, "y"), meta_u32(s, "side"));
     let (w, h) = scene.rgb.dimensions();
     assert_eq!(side, w.min(h) / 2);
-    let k = LETTERS.iter().position(|l| l.to_string() == s.answer).unwrap_or_else(|| panic!("answer {}", s.answer));
+    let k = LETTERS
+        .iter()
+        .position(|l| l.to_string() == s.answer)
+        .unwrap_or_else(|| panic!("answer {}", s.answer));
     assert_eq!(s.metadata["answer_index"], k);
     let truth = sub(&scene.rgb, x, y, side, side);
-    assert!(s.images[1 + k] == truth, "{}: answered candidate is not the cut-out square", s.source);
+    assert!(
+        s.images[1 + k] == truth,
+        "{}: answered candidate is not the cut-out square",
+        s.source
+    );
     let blacked = &s.images[0];
     assert_eq!(blacked.dimensions(), (w, h));
-    assert!(sub(blacked, x, y, side, side).pixels().all(|p| *p == Rgb([0, 0, 0])));
+    assert!(
+        sub(blacked, x, y, side, side)
+            .pixels()
+            .all(|p| *p == Rgb([0, 0, 0]))
+    );
     let mut outside = blacked.clone();
     image::imageops::replace(&mut outside, &truth, i64::from(x), i64::from(y));
-    assert!(outside == *scene.rgb, "{}: pixels outside the square changed", s.source);
+    assert!(
+        outside == *scene.rgb,
+        "{}: pixels outside the square changed",
+        s.source
+    );
 
-    let kinds: Vec<CropCandidate> = serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
+    let kinds: Vec<CropCandidate> =
+        serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
     assert_eq!(kinds[k], CropCandidate::Original);
-    let mut distractors: Vec<_> = kinds.iter().filter(|c| **c != CropCandidate::Original).collect();
+    let mut distractors: Vec<_> = kinds
+        .iter()
+        .filter(|c| **c != CropCandidate::Original)
+        .collect();
     distractors.sort_by_key(|c| c.as_str());
     distractors.dedup();
     assert_eq!(distractors.len(), 3);
@@ -239,7 +359,12 @@ fn check_crop(s: &Sample, scene: &Scene) {
             _ => {}
         }
         if j != k {
-            assert!(*img != truth, "{}: distractor {} equals the truth", s.source, kind.as_str());
+            assert!(
+                *img != truth,
+                "{}: distractor {} equals the truth",
+                s.source,
+                kind.as_str()
+            );
         }
     }
 }
@@ -267,7 +392,10 @@ fn crop_letters_and_distractors_are_balanced() {
         }
     }
     assert_eq!(letters.len(), 4);
-    assert!(letters.values().all(|&c| c <= 600), "a letter above 30%: {letters:?}");
+    assert!(
+        letters.values().all(|&c| c <= 600),
+        "a letter above 30%: {letters:?}"
+    );
     // Each of the five distractors is used 2000 * 3 / 5 = 1200 times in expectation.
     assert_eq!(kinds["original"], 2_000);
     for kind in CropCandidate::DISTRACTORS {
@@ -278,21 +406,37 @@ fn crop_letters_and_distractors_are_balanced() {
 
 #[test]
 fn crop_respects_a_custom_distractor_pool() {
-    let pool = vec![CropCandidate::RotatedLeft, CropCandidate::RotatedRight, CropCandidate::GrownHalf];
-    let task = Crop::new(CropConfig { distractors: pool.clone(), ..Default::default() });
+    let pool = vec![
+        CropCandidate::RotatedLeft,
+        CropCandidate::RotatedRight,
+        CropCandidate::GrownHalf,
+    ];
+    let task = Crop::new(CropConfig {
+        distractors: pool.clone(),
+        ..Default::default()
+    });
     let scene = noise_scene(60, 60, 9);
     for seed in 0..20 {
         let s = one(&task, &scene, seed);
         check_crop(&s, &scene);
-        let kinds: Vec<CropCandidate> = serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
-        assert!(kinds.iter().all(|k| *k == CropCandidate::Original || pool.contains(k)));
+        let kinds: Vec<CropCandidate> =
+            serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
+        assert!(
+            kinds
+                .iter()
+                .all(|k| *k == CropCandidate::Original || pool.contains(k))
+        );
     }
 }
 
 // ---------------------------------------------------------------- all three
 
 fn all_tasks() -> Vec<Box<dyn PretextTask>> {
-    vec![Box::new(Shuffle::default()), Box::new(Flip::default()), Box::new(Crop::default())]
+    vec![
+        Box::new(Shuffle::default()),
+        Box::new(Flip::default()),
+        Box::new(Crop::default()),
+    ]
 }
 
 #[test]
@@ -315,13 +459,29 @@ fn names_inputs_and_determinism() {
 
 #[test]
 fn configs_round_trip_through_json() {
-    let shuffle = ShuffleConfig { strips: 5, ..Default::default() };
-    let back: ShuffleConfig = serde_json::from_str(&serde_json::to_string(&shuffle).unwrap()).unwrap();
+    let shuffle = ShuffleConfig {
+        strips: 5,
+        ..Default::default()
+    };
+    let back: ShuffleConfig =
+        serde_json::from_str(&serde_json::to_string(&shuffle).unwrap()).unwrap();
     assert_eq!(back, shuffle);
-    let flip = FlipConfig { rows: 3, ..Default::default() };
-    assert_eq!(serde_json::from_str::<FlipConfig>(&serde_json::to_string(&flip).unwrap()).unwrap(), flip);
-    let crop = CropConfig { min_side: 40, ..Default::default() };
-    assert_eq!(serde_json::from_str::<CropConfig>(&serde_json::to_string(&crop).unwrap()).unwrap(), crop);
+    let flip = FlipConfig {
+        rows: 3,
+        ..Default::default()
+    };
+    assert_eq!(
+        serde_json::from_str::<FlipConfig>(&serde_json::to_string(&flip).unwrap()).unwrap(),
+        flip
+    );
+    let crop = CropConfig {
+        min_side: 40,
+        ..Default::default()
+    };
+    assert_eq!(
+        serde_json::from_str::<CropConfig>(&serde_json::to_string(&crop).unwrap()).unwrap(),
+        crop
+    );
     assert!(serde_json::from_str::<CropConfig>(r#"{"side": 3}"#).is_err());
     assert!(serde_json::from_str::<FlipConfig>(r#"{"directions": {"upside": 1}}"#).is_err());
 }

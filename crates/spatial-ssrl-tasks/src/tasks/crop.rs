@@ -54,8 +54,13 @@ pub enum CropCandidate {
 
 impl CropCandidate {
     /// The reference's five distractors.
-    pub const DISTRACTORS: [CropCandidate; 5] =
-        [Self::RotatedLeft, Self::RotatedRight, Self::Interior, Self::GrownQuarter, Self::GrownHalf];
+    pub const DISTRACTORS: [CropCandidate; 5] = [
+        Self::RotatedLeft,
+        Self::RotatedRight,
+        Self::Interior,
+        Self::GrownQuarter,
+        Self::GrownHalf,
+    ];
 
     /// The name used in metadata and configuration files (`"rotated_left"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -150,10 +155,13 @@ impl Crop {
         let mut distinct = pool.clone();
         distinct.sort_by_key(|c| *c as u8);
         distinct.dedup();
-        if pool.contains(&CropCandidate::Original) || distinct.len() != pool.len() || pool.len() < 3 {
+        if pool.contains(&CropCandidate::Original) || distinct.len() != pool.len() || pool.len() < 3
+        {
             return Err(Error::InvalidConfig {
                 task: NAME,
-                message: format!("distractors must be at least three distinct non-original candidates, got {pool:?}"),
+                message: format!(
+                    "distractors must be at least three distinct non-original candidates, got {pool:?}"
+                ),
             });
         }
         Ok(())
@@ -170,7 +178,12 @@ impl Crop {
                 *slot = pool.remove(rng.random_range(0..pool.len()));
             }
         }
-        Draw { x, y, slots, answer }
+        Draw {
+            x,
+            y,
+            slots,
+            answer,
+        }
     }
 
     fn sample(&self, scene: &Scene, rng: &mut TaskRng) -> Result<Sample> {
@@ -181,7 +194,13 @@ impl Crop {
         let side = w.min(h) / 2;
         if side < cfg.min_side.max(1) {
             let min = cfg.min_side.max(1) * 2;
-            return Err(Error::TooSmall { task: NAME, w, h, min_w: min, min_h: min });
+            return Err(Error::TooSmall {
+                task: NAME,
+                w,
+                h,
+                min_w: min,
+                min_h: min,
+            });
         }
         let problem = cfg.prompt.clone();
         template::check_images(NAME, &problem, 1 + LETTERS.len())?;
@@ -189,10 +208,17 @@ impl Crop {
         for _ in 0..MAX_DRAWS {
             let d = self.draw(w, h, side, rng);
             let truth = grid::crop(src, d.x, d.y, side, side);
-            let candidates: Vec<RgbImage> =
-                d.slots.iter().map(|&c| candidate(src, &truth, d.x, d.y, side, c)).collect();
+            let candidates: Vec<RgbImage> = d
+                .slots
+                .iter()
+                .map(|&c| candidate(src, &truth, d.x, d.y, side, c))
+                .collect();
             // A distractor identical to the truth would make two options correct: redraw.
-            if candidates.iter().enumerate().any(|(j, c)| j != d.answer && *c == truth) {
+            if candidates
+                .iter()
+                .enumerate()
+                .any(|(j, c)| j != d.answer && *c == truth)
+            {
                 continue;
             }
             let mut blacked = src.clone();
@@ -205,7 +231,10 @@ impl Crop {
             metadata.insert("x".into(), json!(d.x));
             metadata.insert("y".into(), json!(d.y));
             metadata.insert("side".into(), json!(side));
-            metadata.insert("candidates".into(), json!(d.slots.iter().map(|c| c.as_str()).collect::<Vec<_>>()));
+            metadata.insert(
+                "candidates".into(),
+                json!(d.slots.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+            );
             metadata.insert("answer_index".into(), json!(d.answer));
             return Ok(Sample {
                 task: NAME.into(),
@@ -216,12 +245,23 @@ impl Crop {
                 metadata,
             });
         }
-        Err(Error::NoCandidate { task: NAME, scene: scene.id.clone(), tries: MAX_DRAWS })
+        Err(Error::NoCandidate {
+            task: NAME,
+            scene: scene.id.clone(),
+            tries: MAX_DRAWS,
+        })
     }
 }
 
 /// Builds one `side x side` candidate for the square at `(x, y)` whose pixels are `truth`.
-fn candidate(src: &RgbImage, truth: &RgbImage, x: u32, y: u32, side: u32, kind: CropCandidate) -> RgbImage {
+fn candidate(
+    src: &RgbImage,
+    truth: &RgbImage,
+    x: u32,
+    y: u32,
+    side: u32,
+    kind: CropCandidate,
+) -> RgbImage {
     // The window grown by `margin` on every side, clipped to the image, scaled to the side.
     let grown = |margin: u32| {
         let (x0, y0) = (x.saturating_sub(margin), y.saturating_sub(margin));
@@ -262,21 +302,31 @@ mod tests {
     use rand::SeedableRng;
 
     fn scene(w: u32, h: u32) -> Scene {
-        Scene::rgb("s", RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])))
+        Scene::rgb(
+            "s",
+            RgbImage::from_fn(w, h, |x, y| {
+                Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])
+            }),
+        )
     }
 
     #[test]
     fn answer_is_the_cut_out_square() {
         let sc = scene(90, 70);
         for seed in 0..30 {
-            let s = Crop::default().sample(&sc, &mut TaskRng::seed_from_u64(seed)).unwrap();
+            let s = Crop::default()
+                .sample(&sc, &mut TaskRng::seed_from_u64(seed))
+                .unwrap();
             let (x, y, side) = (
                 s.metadata["x"].as_u64().unwrap() as u32,
                 s.metadata["y"].as_u64().unwrap() as u32,
                 s.metadata["side"].as_u64().unwrap() as u32,
             );
             assert_eq!(side, 35);
-            let k = LETTERS.iter().position(|l| l.to_string() == s.answer).unwrap();
+            let k = LETTERS
+                .iter()
+                .position(|l| l.to_string() == s.answer)
+                .unwrap();
             let truth = grid::crop(&sc.rgb, x, y, side, side);
             assert_eq!(s.images[1 + k], truth);
             // The blacked image is the source with exactly that square zeroed.
@@ -288,7 +338,8 @@ mod tests {
                 }
             }
             // Slots name three distinct distractors and the original at the answer.
-            let kinds: Vec<String> = serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
+            let kinds: Vec<String> =
+                serde_json::from_value(s.metadata["candidates"].clone()).unwrap();
             assert_eq!(kinds[k], "original");
             let mut others: Vec<&String> = kinds.iter().filter(|k| *k != "original").collect();
             others.dedup();
@@ -322,7 +373,10 @@ mod tests {
         assert_eq!(grown, want);
         // Grown by side/2 = 15 is clipped at the top-left corner: window 0..55 x 0..57.
         let half = candidate(&sc.rgb, &truth, x, y, side, CropCandidate::GrownHalf);
-        assert_eq!(half, grid::resize_bilinear(&grid::crop(&sc.rgb, 0, 0, 55, 57), 30, 30));
+        assert_eq!(
+            half,
+            grid::resize_bilinear(&grid::crop(&sc.rgb, 0, 0, 55, 57), 30, 30)
+        );
     }
 
     #[test]
@@ -330,19 +384,46 @@ mod tests {
         let t = Crop::default();
         assert!(matches!(
             t.sample(&scene(31, 200), &mut TaskRng::seed_from_u64(0)),
-            Err(Error::TooSmall { min_w: 32, min_h: 32, .. })
+            Err(Error::TooSmall {
+                min_w: 32,
+                min_h: 32,
+                ..
+            })
         ));
         let flat = Scene::rgb("flat", RgbImage::from_pixel(64, 64, Rgb([1, 2, 3])));
-        assert!(matches!(t.sample(&flat, &mut TaskRng::seed_from_u64(0)), Err(Error::NoCandidate { .. })));
+        assert!(matches!(
+            t.sample(&flat, &mut TaskRng::seed_from_u64(0)),
+            Err(Error::NoCandidate { .. })
+        ));
         for pool in [
             vec![CropCandidate::RotatedLeft, CropCandidate::RotatedRight],
-            vec![CropCandidate::RotatedLeft, CropCandidate::RotatedLeft, CropCandidate::Interior],
-            vec![CropCandidate::Original, CropCandidate::RotatedLeft, CropCandidate::Interior],
+            vec![
+                CropCandidate::RotatedLeft,
+                CropCandidate::RotatedLeft,
+                CropCandidate::Interior,
+            ],
+            vec![
+                CropCandidate::Original,
+                CropCandidate::RotatedLeft,
+                CropCandidate::Interior,
+            ],
         ] {
-            let t = Crop::new(CropConfig { distractors: pool, ..Default::default() });
-            assert!(matches!(t.sample(&scene(64, 64), &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
+            let t = Crop::new(CropConfig {
+                distractors: pool,
+                ..Default::default()
+            });
+            assert!(matches!(
+                t.sample(&scene(64, 64), &mut TaskRng::seed_from_u64(0)),
+                Err(Error::InvalidConfig { .. })
+            ));
         }
-        let t = Crop::new(CropConfig { prompt: "<image> A or B?".into(), ..Default::default() });
-        assert!(matches!(t.sample(&scene(64, 64), &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
+        let t = Crop::new(CropConfig {
+            prompt: "<image> A or B?".into(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            t.sample(&scene(64, 64), &mut TaskRng::seed_from_u64(0)),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 }

@@ -65,7 +65,10 @@ pub struct FlipMix {
 
 impl Default for FlipMix {
     fn default() -> Self {
-        Self { upside_down: 1, mirrored: 1 }
+        Self {
+            upside_down: 1,
+            mirrored: 1,
+        }
     }
 }
 
@@ -153,16 +156,29 @@ impl Flip {
 
     fn sample(&self, scene: &Scene, rng: &mut TaskRng) -> Result<Sample> {
         let cfg = &self.config;
-        let invalid = |message: String| Error::InvalidConfig { task: NAME, message };
+        let invalid = |message: String| Error::InvalidConfig {
+            task: NAME,
+            message,
+        };
         if cfg.rows * cfg.cols < 2 {
-            return Err(invalid(format!("a {}x{} grid has fewer than two patches", cfg.rows, cfg.cols)));
+            return Err(invalid(format!(
+                "a {}x{} grid has fewer than two patches",
+                cfg.rows, cfg.cols
+            )));
         }
         let weights = [cfg.directions.upside_down, cfg.directions.mirrored];
         if weights == [0, 0] {
             return Err(invalid("both direction weights are zero".into()));
         }
         let src = scene.rgb.as_ref();
-        let grid = Grid::fit(NAME, src.width(), src.height(), cfg.rows, cfg.cols, cfg.min_tile)?;
+        let grid = Grid::fit(
+            NAME,
+            src.width(),
+            src.height(),
+            cfg.rows,
+            cfg.cols,
+            cfg.min_tile,
+        )?;
         let n = grid.len();
 
         let mut img = grid::crop(src, 0, 0, grid.width(), grid.height());
@@ -188,18 +204,33 @@ impl Flip {
             drawn = Some((tile, dir));
             break;
         }
-        let (tile, dir) =
-            drawn.ok_or_else(|| Error::NoCandidate { task: NAME, scene: scene.id.clone(), tries: MAX_DRAWS })?;
+        let (tile, dir) = drawn.ok_or_else(|| Error::NoCandidate {
+            task: NAME,
+            scene: scene.id.clone(),
+            tries: MAX_DRAWS,
+        })?;
         if cfg.annotate {
-            TileStyle { border_thickness: cfg.border_thickness, border_color: Rgb(cfg.border_color) }
-                .annotate(&mut img, &grid);
+            TileStyle {
+                border_thickness: cfg.border_thickness,
+                border_color: Rgb(cfg.border_color),
+            }
+            .annotate(&mut img, &grid);
         }
 
-        let (rows_s, cols_s, count, last) =
-            (cfg.rows.to_string(), cfg.cols.to_string(), n.to_string(), (n - 1).to_string());
+        let (rows_s, cols_s, count, last) = (
+            cfg.rows.to_string(),
+            cfg.cols.to_string(),
+            n.to_string(),
+            (n - 1).to_string(),
+        );
         let problem = template::render(
             &cfg.prompt,
-            &[("rows", &rows_s), ("cols", &cols_s), ("count", &count), ("last", &last)],
+            &[
+                ("rows", &rows_s),
+                ("cols", &cols_s),
+                ("count", &count),
+                ("last", &last),
+            ],
         );
         template::check_images(NAME, &problem, 1)?;
 
@@ -242,12 +273,20 @@ mod tests {
     use rand::SeedableRng;
 
     fn scene(w: u32, h: u32) -> Scene {
-        Scene::rgb("s", RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])))
+        Scene::rgb(
+            "s",
+            RgbImage::from_fn(w, h, |x, y| {
+                Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])
+            }),
+        )
     }
 
     #[test]
     fn unflipping_the_answer_restores_the_source() {
-        let task = Flip::new(FlipConfig { annotate: false, ..Default::default() });
+        let task = Flip::new(FlipConfig {
+            annotate: false,
+            ..Default::default()
+        });
         let sc = scene(101, 77);
         for seed in 0..40 {
             let s = task.sample(&sc, &mut TaskRng::seed_from_u64(seed)).unwrap();
@@ -270,33 +309,65 @@ mod tests {
     fn symmetric_tiles_are_skipped_and_flat_images_refused() {
         // Left half flat, right half a vertical ramp: only right tiles can be flipped visibly,
         // and only upside down (each row of the right half is uniform).
-        let img = RgbImage::from_fn(64, 64, |x, y| if x < 32 { Rgb([9, 9, 9]) } else { Rgb([y as u8 * 4, 0, 0]) });
+        let img = RgbImage::from_fn(64, 64, |x, y| {
+            if x < 32 {
+                Rgb([9, 9, 9])
+            } else {
+                Rgb([y as u8 * 4, 0, 0])
+            }
+        });
         let sc = Scene::rgb("half", img);
         for seed in 0..20 {
-            let s = Flip::default().sample(&sc, &mut TaskRng::seed_from_u64(seed)).unwrap();
+            let s = Flip::default()
+                .sample(&sc, &mut TaskRng::seed_from_u64(seed))
+                .unwrap();
             assert!(s.answer == "1-0" || s.answer == "3-0", "{}", s.answer);
         }
         let flat = Scene::rgb("flat", RgbImage::from_pixel(64, 64, Rgb([5, 6, 7])));
         assert!(matches!(
             Flip::default().sample(&flat, &mut TaskRng::seed_from_u64(0)),
-            Err(Error::NoCandidate { tries: MAX_DRAWS, .. })
+            Err(Error::NoCandidate {
+                tries: MAX_DRAWS,
+                ..
+            })
         ));
     }
 
     #[test]
     fn directions_follow_weights() {
         let sc = scene(64, 64);
-        let only_mirror = Flip::new(FlipConfig { directions: FlipMix { upside_down: 0, mirrored: 3 }, ..Default::default() });
+        let only_mirror = Flip::new(FlipConfig {
+            directions: FlipMix {
+                upside_down: 0,
+                mirrored: 3,
+            },
+            ..Default::default()
+        });
         for seed in 0..10 {
-            let s = only_mirror.sample(&sc, &mut TaskRng::seed_from_u64(seed)).unwrap();
+            let s = only_mirror
+                .sample(&sc, &mut TaskRng::seed_from_u64(seed))
+                .unwrap();
             assert!(s.answer.ends_with("-1"));
             assert_eq!(s.metadata["direction"], json!("mirrored"));
         }
-        let none = Flip::new(FlipConfig { directions: FlipMix { upside_down: 0, mirrored: 0 }, ..Default::default() });
-        assert!(matches!(none.sample(&sc, &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
+        let none = Flip::new(FlipConfig {
+            directions: FlipMix {
+                upside_down: 0,
+                mirrored: 0,
+            },
+            ..Default::default()
+        });
+        assert!(matches!(
+            none.sample(&sc, &mut TaskRng::seed_from_u64(0)),
+            Err(Error::InvalidConfig { .. })
+        ));
         assert!(matches!(
             Flip::default().sample(&scene(31, 100), &mut TaskRng::seed_from_u64(0)),
-            Err(Error::TooSmall { min_w: 32, min_h: 32, .. })
+            Err(Error::TooSmall {
+                min_w: 32,
+                min_h: 32,
+                ..
+            })
         ));
     }
 }

@@ -30,7 +30,14 @@ pub(crate) struct Grid {
 impl Grid {
     /// Fits the grid to a `width x height` image, or [`Error::TooSmall`] when a tile would
     /// be narrower or shorter than `min_tile` px.
-    pub fn fit(task: &'static str, width: u32, height: u32, rows: u32, cols: u32, min_tile: u32) -> Result<Self> {
+    pub fn fit(
+        task: &'static str,
+        width: u32,
+        height: u32,
+        rows: u32,
+        cols: u32,
+        min_tile: u32,
+    ) -> Result<Self> {
         let min_tile = min_tile.max(1);
         let (tile_w, tile_h) = (width / cols.max(1), height / rows.max(1));
         if rows == 0 || cols == 0 || tile_w < min_tile || tile_h < min_tile {
@@ -42,7 +49,12 @@ impl Grid {
                 min_h: rows.max(1).saturating_mul(min_tile),
             });
         }
-        Ok(Self { rows, cols, tile_w, tile_h })
+        Ok(Self {
+            rows,
+            cols,
+            tile_w,
+            tile_h,
+        })
     }
 
     /// Number of tiles.
@@ -67,18 +79,25 @@ impl Grid {
     }
 }
 
-/// Copies the `w x h` rectangle at `(sx, sy)` of `src` to `(dx, dy)` of `dst`, row by row.
+/// Copies the `size = (w, h)` rectangle at `from = (x, y)` of `src` to `to = (x, y)` of
+/// `dst`, row by row.
 ///
 /// Both rectangles must lie inside their images (callers derive them from a [`Grid`] or a
 /// clamped window, so a violation is a bug and panics).
-pub(crate) fn copy_rect(src: &RgbImage, sx: u32, sy: u32, w: u32, h: u32, dst: &mut RgbImage, dx: u32, dy: u32) {
+pub(crate) fn copy_rect(
+    src: &RgbImage,
+    from: (u32, u32),
+    size: (u32, u32),
+    dst: &mut RgbImage,
+    to: (u32, u32),
+) {
     let (ss, ds) = (src.width() as usize * PX, dst.width() as usize * PX);
-    let len = w as usize * PX;
+    let len = size.0 as usize * PX;
     let s: &[u8] = src;
     let d: &mut [u8] = dst;
-    for r in 0..h as usize {
-        let so = (sy as usize + r) * ss + sx as usize * PX;
-        let dof = (dy as usize + r) * ds + dx as usize * PX;
+    for r in 0..size.1 as usize {
+        let so = (from.1 as usize + r) * ss + from.0 as usize * PX;
+        let dof = (to.1 as usize + r) * ds + to.0 as usize * PX;
         d[dof..dof + len].copy_from_slice(&s[so..so + len]);
     }
 }
@@ -86,7 +105,7 @@ pub(crate) fn copy_rect(src: &RgbImage, sx: u32, sy: u32, w: u32, h: u32, dst: &
 /// The `w x h` rectangle at `(x, y)` as a new image.
 pub(crate) fn crop(src: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
     let mut out = RgbImage::new(w, h);
-    copy_rect(src, x, y, w, h, &mut out, 0, 0);
+    copy_rect(src, (x, y), (w, h), &mut out, (0, 0));
     out
 }
 
@@ -94,9 +113,8 @@ pub(crate) fn crop(src: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
 pub(crate) fn compose(src: &RgbImage, grid: &Grid, order: &[usize]) -> RgbImage {
     let mut out = RgbImage::new(grid.width(), grid.height());
     for (slot, &tile) in order.iter().enumerate() {
-        let (sx, sy) = grid.origin(tile);
-        let (dx, dy) = grid.origin(slot);
-        copy_rect(src, sx, sy, grid.tile_w, grid.tile_h, &mut out, dx, dy);
+        let size = (grid.tile_w, grid.tile_h);
+        copy_rect(src, grid.origin(tile), size, &mut out, grid.origin(slot));
     }
     out
 }
@@ -169,7 +187,10 @@ pub(crate) fn is_symmetric_horizontally(img: &RgbImage, x: u32, y: u32, w: u32, 
     (0..h as usize).all(|r| {
         let o = (y as usize + r) * stride + x as usize * PX;
         let row = &d[o..o + len];
-        row.chunks_exact(PX).zip(row.chunks_exact(PX).rev()).take(w as usize / 2).all(|(a, b)| a == b)
+        row.chunks_exact(PX)
+            .zip(row.chunks_exact(PX).rev())
+            .take(w as usize / 2)
+            .all(|(a, b)| a == b)
     })
 }
 
@@ -332,14 +353,30 @@ impl TileStyle {
         for k in 0..grid.len() {
             let (x, y) = grid.origin(k);
             let (x1, y1) = (x + grid.tile_w - 1, y + grid.tile_h - 1);
-            draw::draw_rect(img, x as i32, y as i32, x1 as i32, y1 as i32, self.border_thickness, self.border_color);
+            draw::draw_rect(
+                img,
+                x as i32,
+                y as i32,
+                x1 as i32,
+                y1 as i32,
+                self.border_thickness,
+                self.border_color,
+            );
             let text = k.to_string();
             let (tw, th) = draw::label_size(&text, height);
             // Inset by the border and the label's background padding, plus a small gap.
             let inset = self.border_thickness + pad + 2;
             let cx = x + inset + tw / 2;
             let cy = y + inset + th / 2;
-            draw::draw_label(img, cx as i32, cy as i32, &text, height, draw::WHITE, Some(draw::BLACK));
+            draw::draw_label(
+                img,
+                cx as i32,
+                cy as i32,
+                &text,
+                height,
+                draw::WHITE,
+                Some(draw::BLACK),
+            );
         }
     }
 }
@@ -350,18 +387,27 @@ mod tests {
     use rand::SeedableRng;
 
     fn ramp(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 + y) as u8, (y * 5 + x * 3) as u8, (x ^ y) as u8]))
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 7 + y) as u8, (y * 5 + x * 3) as u8, (x ^ y) as u8])
+        })
     }
 
     #[test]
     fn grid_fits_and_refuses() {
         let g = Grid::fit("t", 902, 1186, 2, 2, 16).unwrap();
-        assert_eq!((g.tile_w, g.tile_h, g.width(), g.height()), (451, 593, 902, 1186));
+        assert_eq!(
+            (g.tile_w, g.tile_h, g.width(), g.height()),
+            (451, 593, 902, 1186)
+        );
         assert_eq!(g.origin(3), (451, 593));
         let g = Grid::fit("t", 100, 31, 3, 1, 10).unwrap();
         assert_eq!((g.tile_w, g.tile_h, g.height()), (100, 10, 30));
         match Grid::fit("t", 100, 29, 3, 1, 10) {
-            Err(Error::TooSmall { min_h: 30, min_w: 10, .. }) => {}
+            Err(Error::TooSmall {
+                min_h: 30,
+                min_w: 10,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
         assert!(Grid::fit("t", 100, 100, 0, 2, 1).is_err());
@@ -459,7 +505,10 @@ mod tests {
         }
         assert_eq!(counts.len(), 24);
         // Expected 1000 each; 5 sigma is about 155.
-        assert!(counts.values().all(|&c| (840..=1160).contains(&c)), "{counts:?}");
+        assert!(
+            counts.values().all(|&c| (840..=1160).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

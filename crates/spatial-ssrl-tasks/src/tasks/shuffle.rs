@@ -48,8 +48,13 @@ pub enum ShuffleVariant {
 
 impl ShuffleVariant {
     /// Every variant, in the order of [`ShuffleMix`]'s fields.
-    pub const ALL: [ShuffleVariant; 5] =
-        [Self::Grid2x2, Self::Masked2x2, Self::Grid3x3, Self::HorizontalStrips, Self::VerticalStrips];
+    pub const ALL: [ShuffleVariant; 5] = [
+        Self::Grid2x2,
+        Self::Masked2x2,
+        Self::Grid3x3,
+        Self::HorizontalStrips,
+        Self::VerticalStrips,
+    ];
 
     /// The name used in metadata and configuration files (`"grid_2x2"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -94,7 +99,13 @@ pub struct ShuffleMix {
 
 impl Default for ShuffleMix {
     fn default() -> Self {
-        Self { grid_2x2: 1, masked_2x2: 1, grid_3x3: 0, horizontal_strips: 1, vertical_strips: 1 }
+        Self {
+            grid_2x2: 1,
+            masked_2x2: 1,
+            grid_3x3: 0,
+            horizontal_strips: 1,
+            vertical_strips: 1,
+        }
     }
 }
 
@@ -106,14 +117,26 @@ impl ShuffleMix {
     /// assert_eq!(ShuffleMix::only(ShuffleVariant::Grid3x3).weights(), [0, 0, 1, 0, 0]);
     /// ```
     pub fn only(variant: ShuffleVariant) -> Self {
-        let mut mix = Self { grid_2x2: 0, masked_2x2: 0, grid_3x3: 0, horizontal_strips: 0, vertical_strips: 0 };
+        let mut mix = Self {
+            grid_2x2: 0,
+            masked_2x2: 0,
+            grid_3x3: 0,
+            horizontal_strips: 0,
+            vertical_strips: 0,
+        };
         *mix.weight_mut(variant) = 1;
         mix
     }
 
     /// The weights in the order of [`ShuffleVariant::ALL`].
     pub fn weights(&self) -> [u32; 5] {
-        [self.grid_2x2, self.masked_2x2, self.grid_3x3, self.horizontal_strips, self.vertical_strips]
+        [
+            self.grid_2x2,
+            self.masked_2x2,
+            self.grid_3x3,
+            self.horizontal_strips,
+            self.vertical_strips,
+        ]
     }
 
     fn weight_mut(&mut self, variant: ShuffleVariant) -> &mut u32 {
@@ -257,7 +280,10 @@ impl Shuffle {
     }
 
     fn invalid(message: impl Into<String>) -> Error {
-        Error::InvalidConfig { task: NAME, message: message.into() }
+        Error::InvalidConfig {
+            task: NAME,
+            message: message.into(),
+        }
     }
 
     /// Makes one puzzle.
@@ -266,8 +292,15 @@ impl Shuffle {
         let variant = grid::pick_weighted(&cfg.mix.weights(), rng)
             .map(|i| ShuffleVariant::ALL[i])
             .ok_or_else(|| Self::invalid("every variant weight is zero"))?;
-        if matches!(variant, ShuffleVariant::HorizontalStrips | ShuffleVariant::VerticalStrips) && cfg.strips < 2 {
-            return Err(Self::invalid(format!("strips must be at least 2, got {}", cfg.strips)));
+        if matches!(
+            variant,
+            ShuffleVariant::HorizontalStrips | ShuffleVariant::VerticalStrips
+        ) && cfg.strips < 2
+        {
+            return Err(Self::invalid(format!(
+                "strips must be at least 2, got {}",
+                cfg.strips
+            )));
         }
         let (rows, cols) = variant.shape(cfg.strips);
         let src = scene.rgb.as_ref();
@@ -281,11 +314,21 @@ impl Shuffle {
         let masked_slot = (variant == ShuffleVariant::Masked2x2).then(|| {
             let k = rng.random_range(0..n);
             let (x, y) = grid.origin(k);
-            grid::fill_rect(&mut img, x, y, grid.tile_w, grid.tile_h, Rgb([255, 255, 255]));
+            grid::fill_rect(
+                &mut img,
+                x,
+                y,
+                grid.tile_w,
+                grid.tile_h,
+                Rgb([255, 255, 255]),
+            );
             k
         });
         if cfg.annotate {
-            let style = TileStyle { border_thickness: cfg.border_thickness, border_color: Rgb(cfg.border_color) };
+            let style = TileStyle {
+                border_thickness: cfg.border_thickness,
+                border_color: Rgb(cfg.border_color),
+            };
             style.annotate(&mut img, &grid);
         }
 
@@ -301,11 +344,22 @@ impl Shuffle {
             ShuffleVariant::HorizontalStrips => &cfg.prompts.horizontal_strips,
             ShuffleVariant::VerticalStrips => &cfg.prompts.vertical_strips,
         };
-        let (rows_s, cols_s, count, last) = (rows.to_string(), cols.to_string(), n.to_string(), (n - 1).to_string());
+        let (rows_s, cols_s, count, last) = (
+            rows.to_string(),
+            cols.to_string(),
+            n.to_string(),
+            (n - 1).to_string(),
+        );
         let example = template::example_sequence(n);
         let problem = template::render(
             template,
-            &[("rows", &rows_s), ("cols", &cols_s), ("count", &count), ("last", &last), ("example", &example)],
+            &[
+                ("rows", &rows_s),
+                ("cols", &cols_s),
+                ("count", &count),
+                ("last", &last),
+                ("example", &example),
+            ],
         );
         template::check_images(NAME, &problem, 1)?;
 
@@ -356,7 +410,12 @@ mod tests {
     use rand::SeedableRng;
 
     fn scene(w: u32, h: u32) -> Scene {
-        Scene::rgb("s", RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])))
+        Scene::rgb(
+            "s",
+            RgbImage::from_fn(w, h, |x, y| {
+                Rgb([(x * 3 + y) as u8, (y * 7) as u8, (x * y) as u8])
+            }),
+        )
     }
 
     fn parse(answer: &str) -> Vec<usize> {
@@ -366,7 +425,11 @@ mod tests {
     #[test]
     fn every_variant_reassembles_to_the_source() {
         for variant in ShuffleVariant::ALL {
-            let task = Shuffle::new(ShuffleConfig { mix: ShuffleMix::only(variant), annotate: false, ..Default::default() });
+            let task = Shuffle::new(ShuffleConfig {
+                mix: ShuffleMix::only(variant),
+                annotate: false,
+                ..Default::default()
+            });
             let sc = scene(97, 131);
             for seed in 0..10 {
                 let s = task.sample(&sc, &mut TaskRng::seed_from_u64(seed)).unwrap();
@@ -378,10 +441,12 @@ mod tests {
                 if variant == ShuffleVariant::Masked2x2 {
                     // Everything but the white tile's original position matches.
                     let k = s.metadata["masked_slot"].as_u64().unwrap() as usize;
-                    let slots: Vec<usize> = serde_json::from_value(s.metadata["slots"].clone()).unwrap();
+                    let slots: Vec<usize> =
+                        serde_json::from_value(s.metadata["slots"].clone()).unwrap();
                     let (mx, my) = grid.origin(slots[k]);
                     for (x, y, p) in got.enumerate_pixels() {
-                        let inside = (mx..mx + grid.tile_w).contains(&x) && (my..my + grid.tile_h).contains(&y);
+                        let inside = (mx..mx + grid.tile_w).contains(&x)
+                            && (my..my + grid.tile_h).contains(&y);
                         if inside {
                             assert_eq!(*p, Rgb([255, 255, 255]));
                         } else {
@@ -398,7 +463,9 @@ mod tests {
     #[test]
     fn labels_and_borders_are_drawn() {
         let sc = scene(200, 160);
-        let s = Shuffle::default().sample(&sc, &mut TaskRng::seed_from_u64(0)).unwrap();
+        let s = Shuffle::default()
+            .sample(&sc, &mut TaskRng::seed_from_u64(0))
+            .unwrap();
         let img = &s.images[0];
         // Top-left pixels are border red (2 px); the label box starts 2 px further in and is
         // black with white digits.
@@ -412,27 +479,57 @@ mod tests {
     #[test]
     fn bad_configs_are_typed_errors() {
         let sc = scene(100, 100);
-        let zero = ShuffleMix { grid_2x2: 0, masked_2x2: 0, grid_3x3: 0, horizontal_strips: 0, vertical_strips: 0 };
-        let t = Shuffle::new(ShuffleConfig { mix: zero, ..Default::default() });
-        assert!(matches!(t.sample(&sc, &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
+        let zero = ShuffleMix {
+            grid_2x2: 0,
+            masked_2x2: 0,
+            grid_3x3: 0,
+            horizontal_strips: 0,
+            vertical_strips: 0,
+        };
+        let t = Shuffle::new(ShuffleConfig {
+            mix: zero,
+            ..Default::default()
+        });
+        assert!(matches!(
+            t.sample(&sc, &mut TaskRng::seed_from_u64(0)),
+            Err(Error::InvalidConfig { .. })
+        ));
         let t = Shuffle::new(ShuffleConfig {
             mix: ShuffleMix::only(ShuffleVariant::HorizontalStrips),
             strips: 1,
             ..Default::default()
         });
-        assert!(matches!(t.sample(&sc, &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            t.sample(&sc, &mut TaskRng::seed_from_u64(0)),
+            Err(Error::InvalidConfig { .. })
+        ));
         let mut cfg = ShuffleConfig::default();
         cfg.prompts.grid = "no placeholder".into();
         cfg.mix = ShuffleMix::only(ShuffleVariant::Grid2x2);
-        assert!(matches!(Shuffle::new(cfg).sample(&sc, &mut TaskRng::seed_from_u64(0)), Err(Error::InvalidConfig { .. })));
-        let t = Shuffle::new(ShuffleConfig { mix: ShuffleMix::only(ShuffleVariant::Grid3x3), ..Default::default() });
-        assert!(matches!(t.sample(&scene(47, 100), &mut TaskRng::seed_from_u64(0)), Err(Error::TooSmall { min_w: 48, .. })));
+        assert!(matches!(
+            Shuffle::new(cfg).sample(&sc, &mut TaskRng::seed_from_u64(0)),
+            Err(Error::InvalidConfig { .. })
+        ));
+        let t = Shuffle::new(ShuffleConfig {
+            mix: ShuffleMix::only(ShuffleVariant::Grid3x3),
+            ..Default::default()
+        });
+        assert!(matches!(
+            t.sample(&scene(47, 100), &mut TaskRng::seed_from_u64(0)),
+            Err(Error::TooSmall { min_w: 48, .. })
+        ));
     }
 
     #[test]
     fn prompts_are_filled() {
-        let t = Shuffle::new(ShuffleConfig { mix: ShuffleMix::only(ShuffleVariant::VerticalStrips), strips: 4, ..Default::default() });
-        let s = t.sample(&scene(120, 60), &mut TaskRng::seed_from_u64(1)).unwrap();
+        let t = Shuffle::new(ShuffleConfig {
+            mix: ShuffleMix::only(ShuffleVariant::VerticalStrips),
+            strips: 4,
+            ..Default::default()
+        });
+        let s = t
+            .sample(&scene(120, 60), &mut TaskRng::seed_from_u64(1))
+            .unwrap();
         assert!(s.problem.contains("4 vertical strips"), "{}", s.problem);
         assert!(s.problem.contains("0 to 3"));
         assert!(s.problem.contains("1-0-3-2"));

@@ -26,7 +26,9 @@ pub(crate) fn check_images(task: &'static str, problem: &str, images: usize) -> 
     } else {
         Err(Error::InvalidConfig {
             task,
-            message: format!("prompt template has {found} {IMAGE} placeholders, the sample has {images} images"),
+            message: format!(
+                "prompt template has {found} {IMAGE} placeholders, the sample has {images} images"
+            ),
         })
     }
 }
@@ -43,7 +45,11 @@ pub(crate) fn example_sequence(n: usize) -> String {
 
 /// Numbers joined by hyphens, the answer format of sequence tasks.
 pub(crate) fn join(values: &[usize]) -> String {
-    values.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]
@@ -52,10 +58,16 @@ mod tests {
 
     #[test]
     fn renders_and_checks() {
-        let p = render("<image>{count} patches, 0 to {last}; {other}", &[("count", "4"), ("last", "3")]);
+        let p = render(
+            "<image>{count} patches, 0 to {last}; {other}",
+            &[("count", "4"), ("last", "3")],
+        );
         assert_eq!(p, "<image>4 patches, 0 to 3; {other}");
         assert!(check_images("t", &p, 1).is_ok());
-        assert!(matches!(check_images("t", &p, 2), Err(Error::InvalidConfig { task: "t", .. })));
+        assert!(matches!(
+            check_images("t", &p, 2),
+            Err(Error::InvalidConfig { task: "t", .. })
+        ));
         assert_eq!(example_sequence(4), "1-0-3-2");
         assert_eq!(example_sequence(3), "1-0-2");
         assert_eq!(join(&[2, 0, 1]), "2-0-1");
