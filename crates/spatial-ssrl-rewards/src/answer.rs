@@ -93,7 +93,10 @@ pub fn answers_match(extracted: &str, ground_truth: &str, strictness: Strictness
                         let truth = integers(ground_truth);
                         !truth.is_empty() && lenient_integers(extracted, &truth) == truth
                     }
-                    AnswerKind::Letter => match (parse_letter_form(extracted, true), parse_letter_form(ground_truth, true)) {
+                    AnswerKind::Letter => match (
+                        parse_letter_form(extracted, true),
+                        parse_letter_form(ground_truth, true),
+                    ) {
                         (Some(a), Some(b)) => a == b,
                         _ => false,
                     },
@@ -219,14 +222,29 @@ mod tests {
     #[test]
     fn lenient_sequences() {
         let l = Strictness::Lenient(AnswerKind::Permutation);
-        for ok in ["0 2 3 1", "0, 2, 3, 1", "[0,2,3,1]", "0\u{2013}2\u{2013}3\u{2013}1", "0231", "0-2-3-1"] {
+        for ok in [
+            "0 2 3 1",
+            "0, 2, 3, 1",
+            "[0,2,3,1]",
+            "0\u{2013}2\u{2013}3\u{2013}1",
+            "0231",
+            "0-2-3-1",
+        ] {
             assert!(answers_match(ok, "0-2-3-1", l), "{ok}");
         }
         for bad in ["0-2-3", "0-2-3-1-4", "023", "", "none", "1-2-3-0"] {
             assert!(!answers_match(bad, "0-2-3-1", l), "{bad}");
         }
-        assert!(answers_match("10 2", "10-2", Strictness::Lenient(AnswerKind::Sequence)));
-        assert!(!answers_match("102", "10-2", Strictness::Lenient(AnswerKind::Sequence)));
+        assert!(answers_match(
+            "10 2",
+            "10-2",
+            Strictness::Lenient(AnswerKind::Sequence)
+        ));
+        assert!(!answers_match(
+            "102",
+            "10-2",
+            Strictness::Lenient(AnswerKind::Sequence)
+        ));
     }
 
     #[test]

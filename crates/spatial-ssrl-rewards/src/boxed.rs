@@ -6,14 +6,23 @@
 //! by a single forward (or backward) pass with the same result on every input.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
-use memchr::{memchr, memchr2, memchr3, memmem};
+use memchr::{memchr, memchr3, memmem};
 
 use crate::whitespace::{is_python_whitespace, python_strip};
 
 const BOXED_OPEN: &str = "\\boxed{";
 const THINK_OPEN: &str = "<think>";
 const THINK_CLOSE: &str = "</think>";
+
+// Searchers built once: building one per call costs as much as scanning a short response.
+static FIND_THINK_CLOSE: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(THINK_CLOSE));
+static FIND_BOXED: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(BOXED_OPEN));
+static RFIND_BOXED: LazyLock<memmem::FinderRev<'static>> =
+    LazyLock::new(|| memmem::FinderRev::new(BOXED_OPEN));
 
 /// Removes every whitespace run that touches a `<`, `>` or `/`, as the reference does first.
 ///
@@ -79,8 +88,14 @@ pub fn normalize_tags(text: &str) -> Cow<'_, str> {
 /// Whether the tag character at byte `p` has whitespace right before or right after it.
 #[inline]
 fn touches_space(text: &str, p: usize) -> bool {
-    text[..p].chars().next_back().is_some_and(is_python_whitespace)
-        || text[p + 1..].chars().next().is_some_and(is_python_whitespace)
+    text[..p]
+        .chars()
+        .next_back()
+        .is_some_and(is_python_whitespace)
+        || text[p + 1..]
+            .chars()
+            .next()
+            .is_some_and(is_python_whitespace)
 }
 
 /// The reference format check, applied to a [`normalize_tags`]-normalised response.
@@ -101,11 +116,11 @@ pub fn has_reference_format(normalized: &str) -> bool {
         return false;
     };
     // Taking the earliest occurrence of each piece is always optimal for `.*` gaps.
-    let Some(close) = memmem::find(rest.as_bytes(), THINK_CLOSE.as_bytes()) else {
+    let Some(close) = FIND_THINK_CLOSE.find(rest.as_bytes()) else {
         return false;
     };
     let rest = &rest.as_bytes()[close + THINK_CLOSE.len()..];
-    let Some(open) = memmem::find(rest, BOXED_OPEN.as_bytes()) else {
+    let Some(open) = FIND_BOXED.find(rest) else {
         return false;
     };
     memchr(b'}', &rest[open + BOXED_OPEN.len()..]).is_some()
@@ -125,20 +140,18 @@ pub fn has_reference_format(normalized: &str) -> bool {
 /// assert_eq!(extract_boxed("\\boxed {A}"), None);
 /// ```
 pub fn extract_boxed(text: &str) -> Option<&str> {
-    let start = memmem::rfind(text.as_bytes(), BOXED_OPEN.as_bytes())? + BOXED_OPEN.len();
+    let start = RFIND_BOXED.rfind(text.as_bytes())? + BOXED_OPEN.len();
     let content = &text.as_bytes()[start..];
+    // A plain byte loop: braces after the last box are often dense (nested `{{{`), where
+    // a memchr-style skip would pay its setup cost on every byte.
     let mut depth: usize = 0;
-    let mut at = 0;
-    while let Some(i) = memchr2(b'{', b'}', &content[at..]) {
-        let p = at + i;
-        if content[p] == b'{' {
-            depth += 1;
-        } else if depth == 0 {
-            return Some(python_strip(&text[start..start + p]));
-        } else {
-            depth -= 1;
+    for (p, &b) in content.iter().enumerate() {
+        match b {
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return Some(python_strip(&text[start..start + p])),
+            b'}' => depth -= 1,
+            _ => {}
         }
-        at = p + 1;
     }
     None
 }
@@ -167,12 +180,18 @@ mod tests {
         assert_eq!(normalize_tags(" / "), "/");
         assert_eq!(normalize_tags("x\u{200b}/\u{feff}y"), "x\u{200b}/\u{feff}y");
         assert_eq!(normalize_tags("<<  <"), "<<<");
-        assert_eq!(normalize_tags("a\n\n</think>\n\n\\boxed{ A / B }"), "a</think>\\boxed{ A/B }");
+        assert_eq!(
+            normalize_tags("a\n\n</think>\n\n\\boxed{ A / B }"),
+            "a</think>\\boxed{ A/B }"
+        );
     }
 
     #[test]
     fn normalize_borrows_when_unchanged() {
-        assert!(matches!(normalize_tags("<think>a</think>"), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_tags("<think>a</think>"),
+            Cow::Borrowed(_)
+        ));
         assert!(matches!(normalize_tags("<think> a</think>"), Cow::Owned(_)));
     }
 

@@ -64,7 +64,11 @@ pub struct Choice {
 /// assert_eq!(pick("no idea"), None);
 /// ```
 pub fn extract_choice(response: &str, options: &[&str]) -> Option<Choice> {
-    let n_letters = if options.is_empty() { 26 } else { options.len().min(26) };
+    let n_letters = if options.is_empty() {
+        26
+    } else {
+        options.len().min(26)
+    };
     let valid = |c: char| c.is_ascii_uppercase() && ((c as u8 - b'A') as usize) < n_letters;
     let choice = |letter: char, rule| {
         valid(letter).then(|| Choice {
@@ -75,7 +79,9 @@ pub fn extract_choice(response: &str, options: &[&str]) -> Option<Choice> {
     };
 
     if let Some(content) = extract_boxed(response) {
-        if let Some(c) = parse_letter_form(content, true).and_then(|l| choice(l, ExtractRule::Boxed)) {
+        if let Some(c) =
+            parse_letter_form(content, true).and_then(|l| choice(l, ExtractRule::Boxed))
+        {
             return Some(c);
         }
         if let Some(i) = option_equal(content, options) {
@@ -87,10 +93,14 @@ pub fn extract_choice(response: &str, options: &[&str]) -> Option<Choice> {
     if let Some(c) = whole_response_letter(whole).and_then(|(l, rule)| choice(l, rule)) {
         return Some(c);
     }
-    if let Some(c) = answer_prefix(response, &valid).and_then(|l| choice(l, ExtractRule::AnswerPrefix)) {
+    if let Some(c) =
+        answer_prefix(response, &valid).and_then(|l| choice(l, ExtractRule::AnswerPrefix))
+    {
         return Some(c);
     }
-    if let Some(c) = unique_parenthesized(response, &valid).and_then(|l| choice(l, ExtractRule::Parenthesized)) {
+    if let Some(c) =
+        unique_parenthesized(response, &valid).and_then(|l| choice(l, ExtractRule::Parenthesized))
+    {
         return Some(c);
     }
     option_mentioned(response, options).and_then(|i| choice(letter_of(i), ExtractRule::OptionText))
@@ -135,11 +145,14 @@ fn whole_response_letter(whole: &str) -> Option<(char, ExtractRule)> {
     let bytes = whole.as_bytes();
     match bytes {
         [l] | [l, b'.'] if l.is_ascii_uppercase() => Some((*l as char, ExtractRule::BareLetter)),
-        [b'(', l, b')', ..] if l.is_ascii_uppercase() && !bytes.get(3).is_some_and(u8::is_ascii_alphanumeric) => {
+        [b'(', l, b')', ..]
+            if l.is_ascii_uppercase() && !bytes.get(3).is_some_and(u8::is_ascii_alphanumeric) =>
+        {
             Some((*l as char, ExtractRule::Parenthesized))
         }
         [l, b'.' | b')' | b':', rest @ ..]
-            if l.is_ascii_uppercase() && rest.first().is_none_or(|b| !b.is_ascii_alphanumeric()) =>
+            if l.is_ascii_uppercase()
+                && rest.first().is_none_or(|b| !b.is_ascii_alphanumeric()) =>
         {
             Some((*l as char, ExtractRule::LetterDot))
         }
@@ -176,12 +189,12 @@ fn unique_parenthesized(response: &str, valid: &dyn Fn(char) -> bool) -> Option<
     let bytes = response.as_bytes();
     let mut found: Option<u8> = None;
     for at in memchr_iter(b'(', bytes) {
-        if let [b'(', l, b')', ..] = &bytes[at..] {
-            if valid(*l as char) {
-                match found {
-                    Some(prev) if prev != *l => return None,
-                    _ => found = Some(*l),
-                }
+        if let [b'(', l, b')', ..] = &bytes[at..]
+            && valid(*l as char)
+        {
+            match found {
+                Some(prev) if prev != *l => return None,
+                _ => found = Some(*l),
             }
         }
     }
@@ -212,7 +225,10 @@ fn option_texts(options: &[&str]) -> Vec<String> {
 fn option_equal(text: &str, options: &[&str]) -> Option<usize> {
     let text = canonical_text(text);
     let texts = option_texts(options);
-    let mut hits = texts.iter().enumerate().filter(|(_, o)| !o.is_empty() && **o == text);
+    let mut hits = texts
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !o.is_empty() && **o == text);
     let first = hits.next()?.0;
     hits.next().is_none().then_some(first)
 }
@@ -234,7 +250,11 @@ fn option_mentioned(response: &str, options: &[&str]) -> Option<usize> {
     let kept: Vec<usize> = hits
         .iter()
         .copied()
-        .filter(|&i| !hits.iter().any(|&j| j != i && texts[j].len() > texts[i].len() && texts[j].contains(texts[i].as_str())))
+        .filter(|&i| {
+            !hits.iter().any(|&j| {
+                j != i && texts[j].len() > texts[i].len() && texts[j].contains(texts[i].as_str())
+            })
+        })
         .collect();
     match kept.as_slice() {
         [only] => Some(*only),
@@ -275,18 +295,36 @@ mod tests {
     fn rule_order_and_fallthrough() {
         let opts = ["left", "upper left", "right", "below"];
         // Box content that is no letter nor option falls through to the text.
-        assert_eq!(pick("\\boxed{maybe} answer: D", &opts), Some(('D', ExtractRule::AnswerPrefix)));
-        assert_eq!(pick("\\boxed{Upper Left}", &opts), Some(('B', ExtractRule::Boxed)));
+        assert_eq!(
+            pick("\\boxed{maybe} answer: D", &opts),
+            Some(('D', ExtractRule::AnswerPrefix))
+        );
+        assert_eq!(
+            pick("\\boxed{Upper Left}", &opts),
+            Some(('B', ExtractRule::Boxed))
+        );
         // The last "answer" wins.
-        assert_eq!(pick("answer: A ... final answer is (C).", &opts), Some(('C', ExtractRule::AnswerPrefix)));
+        assert_eq!(
+            pick("answer: A ... final answer is (C).", &opts),
+            Some(('C', ExtractRule::AnswerPrefix))
+        );
         // "answer" without is/: is not a prefix; lower-case article is not a letter.
         assert_eq!(pick("the answer is a mystery", &opts), None);
         // Two different parenthesised letters are ambiguous.
         assert_eq!(pick("maybe (A) or (B)", &opts), None);
-        assert_eq!(pick("I pick (B), yes (B)", &opts), Some(('B', ExtractRule::Parenthesized)));
+        assert_eq!(
+            pick("I pick (B), yes (B)", &opts),
+            Some(('B', ExtractRule::Parenthesized))
+        );
         // "upper left" dominates "left"; "left" alone is option A.
-        assert_eq!(pick("It is in the upper left corner", &opts), Some(('B', ExtractRule::OptionText)));
-        assert_eq!(pick("to the left", &opts), Some(('A', ExtractRule::OptionText)));
+        assert_eq!(
+            pick("It is in the upper left corner", &opts),
+            Some(('B', ExtractRule::OptionText))
+        );
+        assert_eq!(
+            pick("to the left", &opts),
+            Some(('A', ExtractRule::OptionText))
+        );
         assert_eq!(pick("left or right", &opts), None);
         assert_eq!(pick("leftover", &opts), None);
     }

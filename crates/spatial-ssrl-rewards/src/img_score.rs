@@ -101,7 +101,11 @@ impl ImgScore {
     }
 
     fn combine(&self, normalized: &str, extracted: &str, ground_truth: &str) -> RewardBreakdown {
-        let format = if has_reference_format(normalized) { 1.0 } else { 0.0 };
+        let format = if has_reference_format(normalized) {
+            1.0
+        } else {
+            0.0
+        };
         let accuracy = if answers_match(extracted, ground_truth, self.strictness) {
             1.0
         } else {
@@ -120,7 +124,11 @@ impl ImgScore {
 impl RewardFn for ImgScore {
     fn score(&self, response: &str, ground_truth: &str) -> RewardBreakdown {
         let normalized = normalize_tags(response);
-        self.combine(&normalized, extract_boxed_or_none(&normalized), ground_truth)
+        self.combine(
+            &normalized,
+            extract_boxed_or_none(&normalized),
+            ground_truth,
+        )
     }
 }
 
@@ -134,7 +142,9 @@ mod tests {
         assert!(ImgScore::new(-0.1).is_err());
         assert!(ImgScore::new(1.5).is_err());
         assert!(ImgScore::new(f64::NAN).is_err());
-        let r = ImgScore::new(0.5).unwrap().score("<think>x</think>\\boxed{A}", "B");
+        let r = ImgScore::new(0.5)
+            .unwrap()
+            .score("<think>x</think>\\boxed{A}", "B");
         assert_eq!(r.overall, 0.5);
     }
 
@@ -150,13 +160,26 @@ mod tests {
         // Python whitespace (U+001F) is stripped from the answer, U+200B is not.
         assert_eq!(s.score("\\boxed{B\u{1f}}", "B").accuracy, 1.0);
         assert_eq!(s.score("\\boxed{B\u{200b}}", "B").accuracy, 0.0);
-        assert_eq!(s.score("<think>\u{2028}x\u{3000}</think>\\boxed{B}", "B").format, 1.0);
+        assert_eq!(
+            s.score("<think>\u{2028}x\u{3000}</think>\\boxed{B}", "B")
+                .format,
+            1.0
+        );
     }
 
     #[test]
     fn lenient_mode_accepts_other_spellings() {
         let s = ImgScore::default().with_strictness(Strictness::Lenient(AnswerKind::Permutation));
-        assert_eq!(s.score("<think>x</think>\\boxed{0 2 3 1}", "0-2-3-1").overall, 1.0);
-        assert_eq!(ImgScore::default().score("<think>x</think>\\boxed{0 2 3 1}", "0-2-3-1").overall, 0.1);
+        assert_eq!(
+            s.score("<think>x</think>\\boxed{0 2 3 1}", "0-2-3-1")
+                .overall,
+            1.0
+        );
+        assert_eq!(
+            ImgScore::default()
+                .score("<think>x</think>\\boxed{0 2 3 1}", "0-2-3-1")
+                .overall,
+            0.1
+        );
     }
 }

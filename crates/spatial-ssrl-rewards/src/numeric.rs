@@ -54,10 +54,14 @@ fn numbers(text: &str) -> Vec<Number> {
             }
         }
         // Overlong digit strings parse to infinity: not a usable answer.
-        if let Ok(value) = clean.parse::<f64>().map(|v| v.is_finite().then_some(v)) {
-            if let Some(value) = value {
-                out.push(Number { start, end: i, value });
-            }
+        if let Ok(value) = clean.parse::<f64>()
+            && value.is_finite()
+        {
+            out.push(Number {
+                start,
+                end: i,
+                value,
+            });
         }
     }
     out
@@ -110,16 +114,29 @@ fn lengths(text: &str) -> Vec<Length> {
     let mut out: Vec<(Length, f64)> = Vec::new(); // (length, factor of its last unit)
     for n in numbers(text) {
         // Foot and inch marks attach directly to the number.
-        let mark = text[n.end..].chars().next().filter(|c| matches!(c, '\'' | '"' | '\u{2032}' | '\u{2033}'));
+        let mark = text[n.end..]
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '\'' | '"' | '\u{2032}' | '\u{2033}'));
         let (factor, end) = if let Some(m) = mark {
             (unit_cm(m.encode_utf8(&mut [0; 4])), n.end + m.len_utf8())
         } else {
-            let word_start = n.end + text[n.end..].len() - text[n.end..].trim_start_matches(is_python_whitespace).len();
-            let word_len = b[word_start..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+            let word_start = n.end + text[n.end..].len()
+                - text[n.end..].trim_start_matches(is_python_whitespace).len();
+            let word_len = b[word_start..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count();
             let word = text[word_start..word_start + word_len].to_ascii_lowercase();
             // The unit must end at a word boundary (`3 m.` yes, `3 mangoes` no).
-            let boundary = text[word_start + word_len..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-            (unit_cm(&word).filter(|_| word_len > 0 && boundary), word_start + word_len)
+            let boundary = text[word_start + word_len..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric());
+            (
+                unit_cm(&word).filter(|_| word_len > 0 && boundary),
+                word_start + word_len,
+            )
         };
         let Some(factor) = factor else { continue };
         let cm = n.value * factor;
@@ -127,7 +144,8 @@ fn lengths(text: &str) -> Vec<Length> {
             continue;
         }
         if let Some((prev, prev_factor)) = out.last_mut() {
-            let gap = text[prev.end..n.start].trim_matches(|c: char| is_python_whitespace(c) || c == ',');
+            let gap =
+                text[prev.end..n.start].trim_matches(|c: char| is_python_whitespace(c) || c == ',');
             if factor < *prev_factor && (gap.is_empty() || gap.eq_ignore_ascii_case("and")) {
                 prev.end = end;
                 prev.cm += cm;
@@ -193,7 +211,11 @@ pub fn mean_relative_accuracy(pred: f64, truth: f64) -> f64 {
     let step = (END - START) / (N - 1) as f64;
     let hits = (0..N)
         .filter(|&i| {
-            let theta = if i == N - 1 { END } else { START + i as f64 * step };
+            let theta = if i == N - 1 {
+                END
+            } else {
+                START + i as f64 * step
+            };
             rel <= 1.0 - theta
         })
         .count();
@@ -211,7 +233,10 @@ mod tests {
     #[test]
     fn number_grammar() {
         assert_eq!(values("0-2-3-1"), [0.0, 2.0, 3.0, 1.0]);
-        assert_eq!(values("x-1 -1 +2.5 1,234,567 1,23 3."), [1.0, -1.0, 2.5, 1_234_567.0, 1.0, 23.0, 3.0]);
+        assert_eq!(
+            values("x-1 -1 +2.5 1,234,567 1,23 3."),
+            [1.0, -1.0, 2.5, 1_234_567.0, 1.0, 23.0, 3.0]
+        );
         assert_eq!(values("v2.0.1"), [2.0, 0.1]);
         assert!(values("no digits").is_empty());
         assert!(values(&"9".repeat(400)).is_empty());
@@ -221,13 +246,19 @@ mod tests {
     fn lengths_and_units() {
         let close = |t: &str, want: f64| {
             let got = parse_length_cm(t).unwrap_or(f64::NAN);
-            assert!((got - want).abs() < 1e-9 * want.abs().max(1.0), "{t}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-9 * want.abs().max(1.0),
+                "{t}: {got} vs {want}"
+            );
         };
         close("12 mm", 1.2);
         close("12mm", 1.2);
         close("0.5 Miles", 80_467.2);
         assert_eq!(parse_length_cm("1 m and 20 cm"), Some(120.0));
-        assert_eq!(parse_length_cm("5 feet 3 inches"), Some(5.0 * 30.48 + 3.0 * 2.54));
+        assert_eq!(
+            parse_length_cm("5 feet 3 inches"),
+            Some(5.0 * 30.48 + 3.0 * 2.54)
+        );
         assert_eq!(parse_length_cm("2 yards"), Some(182.88));
         // Increasing units are separate lengths: the last one is the answer.
         assert_eq!(parse_length_cm("3 cm then 2 m"), Some(200.0));

@@ -179,7 +179,12 @@ impl TaskRouter {
     }
 
     /// Scores one response of task `task`.
-    pub fn score_task(&self, task: Option<&str>, response: &str, ground_truth: &str) -> RewardBreakdown {
+    pub fn score_task(
+        &self,
+        task: Option<&str>,
+        response: &str,
+        ground_truth: &str,
+    ) -> RewardBreakdown {
         self.reward_for(task).score(response, ground_truth)
     }
 

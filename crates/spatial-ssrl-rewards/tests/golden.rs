@@ -23,19 +23,25 @@ struct Case {
 }
 
 fn golden_path() -> PathBuf {
-    std::env::var_os("SSRL_REWARD_GOLDEN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/reward-golden/img_score_golden.jsonl")
-    })
+    std::env::var_os("SSRL_REWARD_GOLDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/reward-golden/img_score_golden.jsonl")
+        })
 }
 
 fn cases() -> Vec<Case> {
     let path = golden_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -73,10 +79,18 @@ fn img_score_agrees_with_reference_on_every_case() {
 #[test]
 fn batch_scoring_preserves_order_and_values() {
     let cases = cases();
-    let pairs: Vec<(&str, &str)> = cases.iter().map(|c| (c.response.as_str(), c.ground_truth.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|c| (c.response.as_str(), c.ground_truth.as_str()))
+        .collect();
     let batch = ImgScore::default().score_batch(&pairs);
     assert_eq!(batch.len(), cases.len());
     for (c, b) in cases.iter().zip(&batch) {
-        assert_eq!((b.overall, b.format, b.accuracy), (c.overall, c.format, c.accuracy), "{}", c.id);
+        assert_eq!(
+            (b.overall, b.format, b.accuracy),
+            (c.overall, c.format, c.accuracy),
+            "{}",
+            c.id
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use spatial_ssrl_rewards::{
-    extract_boxed, extract_choice, extract_number, has_reference_format, is_python_whitespace, mean_relative_accuracy,
-    normalize_tags, parse_length_cm, python_strip, ImgScore, RewardFn,
+    ImgScore, RewardFn, extract_boxed, extract_choice, extract_number, has_reference_format,
+    is_python_whitespace, mean_relative_accuracy, normalize_tags, parse_length_cm, python_strip,
 };
 
 /// Text built from the pieces that matter to the rules, plus arbitrary characters.
@@ -28,8 +28,10 @@ fn soup() -> impl Strategy<Value = String> {
         Just("(B)".to_owned()),
         Just("answer: C".to_owned()),
         Just("3.5 ft".to_owned()),
-        prop::sample::select(vec![" ", "\t", "\n", "\u{1c}", "\u{1f}", "\u{85}", "\u{a0}", "\u{2028}", "\u{3000}"])
-            .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            " ", "\t", "\n", "\u{1c}", "\u{1f}", "\u{85}", "\u{a0}", "\u{2028}", "\u{3000}"
+        ])
+        .prop_map(str::to_owned),
         any::<char>().prop_map(String::from),
         "[A-Da-d0-9 -]{0,6}",
     ];
@@ -62,9 +64,13 @@ fn model_normalize(s: &str) -> String {
 
 /// `re.fullmatch(r"<think>.*</think>.*\\boxed\{.*\}.*", s, re.DOTALL)` by exhaustive search.
 fn model_format(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("<think>") else { return false };
+    let Some(rest) = s.strip_prefix("<think>") else {
+        return false;
+    };
     rest.match_indices("</think>").any(|(i, _)| {
-        rest[i + 8..].match_indices("\\boxed{").any(|(j, _)| rest[i + 8 + j + 7..].contains('}'))
+        rest[i + 8..]
+            .match_indices("\\boxed{")
+            .any(|(j, _)| rest[i + 8 + j + 7..].contains('}'))
     })
 }
 
@@ -150,10 +156,22 @@ fn score_within(name: &str, text: &str, limit: Duration) {
 fn one_megabyte_adversarial_inputs_are_fast() {
     const MB: usize = 1 << 20;
     let limit = Duration::from_secs(3);
-    score_within("nested boxes", &format!("<think></think>\\boxed{}", "{".repeat(MB)), limit);
+    score_within(
+        "nested boxes",
+        &format!("<think></think>\\boxed{}", "{".repeat(MB)),
+        limit,
+    );
     score_within("many boxes", &"\\boxed{".repeat(MB / 7), limit);
-    score_within("whitespace run", &format!("<think>{}x", " ".repeat(MB)), limit);
-    score_within("unicode whitespace", &"\u{3000}\u{2028}a".repeat(MB / 7), limit);
+    score_within(
+        "whitespace run",
+        &format!("<think>{}x", " ".repeat(MB)),
+        limit,
+    );
+    score_within(
+        "unicode whitespace",
+        &"\u{3000}\u{2028}a".repeat(MB / 7),
+        limit,
+    );
     score_within("spaced tags", &" < / > ".repeat(MB / 7), limit);
     score_within("lone braces", &"}{".repeat(MB / 2), limit);
     score_within("nul and rtl", &"\0\u{202e}\u{5d0}".repeat(MB / 6), limit);
