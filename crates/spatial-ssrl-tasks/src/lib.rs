@@ -91,6 +91,12 @@ struct TasksGuide;
 
 // TASK TYPES (one `pub use` line per built-in task module, e.g.
 // `pub use crate::tasks::flip::{Flip, FlipConfig};`)
+pub use crate::tasks::crop::{Crop, CropCandidate, CropConfig};
 pub use crate::tasks::depth_order::{DepthOrder, DepthOrderConfig};
-pub use crate::tasks::relative_position::{Facing, PairKind, RelativePosition, RelativePositionConfig};
-
+pub use crate::tasks::flip::{Flip, FlipConfig, FlipDirection, FlipMix};
+pub use crate::tasks::relative_position::{
+    Facing, PairKind, RelativePosition, RelativePositionConfig,
+};
+pub use crate::tasks::shuffle::{
+    Shuffle, ShuffleConfig, ShuffleMix, ShufflePrompts, ShuffleVariant,
+};
