@@ -169,5 +169,29 @@ def main():
     )
 
 
+def parquet_copies():
+    """The same VSI-Bench and QSpatial rows as parquet, as the Hugging Face releases ship them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(l) for l in open(os.path.join(ROOT, "vsibench_official.jsonl"))]
+    cols = {k: [r[k] for r in rows] for k in ["dataset", "scene_name", "question_type", "question", "ground_truth"]}
+    cols["id"] = pa.array([r["id"] for r in rows], pa.int64())
+    cols["options"] = pa.array([r["options"] for r in rows], pa.list_(pa.string()))
+    pq.write_table(pa.table(cols), os.path.join(ROOT, "vsibench_official.parquet"), compression="snappy")
+
+    rows = [json.loads(l) for l in open(os.path.join(ROOT, "qspatial.jsonl"))]
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    cols = {
+        "image": pa.array([{"bytes": base64.b64decode(r["image"]["bytes"]), "path": None} for r in rows], image_type),
+        "question": [r["question"] for r in rows],
+        "answer_value": pa.array([float(r["answer_value"]) for r in rows]),
+        "answer_unit": [r["answer_unit"] for r in rows],
+        "question_type": [r["question_type"] for r in rows],
+    }
+    pq.write_table(pa.table(cols), os.path.join(ROOT, "qspatial.parquet"), compression="snappy")
+
+
 if __name__ == "__main__":
     main()
+    parquet_copies()

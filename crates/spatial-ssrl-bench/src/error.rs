@@ -28,6 +28,14 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A parquet file could not be read.
+    #[error("{path}: cannot read parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
     /// A line of a JSON Lines file did not parse.
     #[error("{path}:{line}: invalid JSON line")]
     JsonLine {

@@ -256,14 +256,14 @@ fn vsibench_mcq_accuracy_and_mra() {
     // official: counting 100, abs 60, room 10, rel_direction (100 + 0) / 2, route 100
     close(r.metrics["official_overall"], 64.0, "official");
 
-    let (items, r) = run(
-        "vsibench",
-        "vsibench_official.jsonl",
-        &[(0, "\\boxed{180}"), (1, "\\boxed{B}")],
-    );
-    assert_eq!(items[1].options[1], "chair, lamp, tv");
-    assert_images(&items[0], 2);
-    close(r.overall, 95.0, "official layout");
+    // The official layout, as JSON Lines and as the parquet Hugging Face serves.
+    for file in ["vsibench_official.jsonl", "vsibench_official.parquet"] {
+        let (items, r) = run("vsibench", file, &[(0, "\\boxed{180}"), (1, "\\boxed{B}")]);
+        assert_eq!(items[0].answer, Answer::Number(200.0), "{file}");
+        assert_eq!(items[1].options[1], "chair, lamp, tv", "{file}");
+        assert_images(&items[0], 2);
+        close(r.overall, 95.0, file);
+    }
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn qspatial_units_and_ratio_thresholds() {
         (2, "\\scalar{5} \\distance_unit{feet}"), // 152.4 vs 91.44 cm: 1.67
         (3, "It is 3 feet."),                     // 91.44 vs 101.6 cm: 1.11
     ];
-    for file in ["qspatial.jsonl", "qspatial.tsv"] {
+    for file in ["qspatial.jsonl", "qspatial.tsv", "qspatial.parquet"] {
         let (items, r) = run("qspatial", file, preds);
         assert_eq!(items[0].answer, Answer::LengthCm(150.0));
         assert_eq!(items[3].answer, Answer::LengthCm(40.0 * 2.54));

@@ -78,8 +78,26 @@ pub(crate) fn strip_label(opt: &str, i: usize) -> String {
     t.to_string()
 }
 
-/// Reads a JSON array of objects, or JSON Lines (one object per line).
+/// Rows of a parquet file (as Hugging Face datasets publish them) as JSON values: binary
+/// cells become base64 strings, lists arrays, structs objects.
+fn read_parquet(path: &Path) -> Result<Vec<Value>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let err = |e: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(err)?;
+    let rows = reader.get_row_iter(None).map_err(err)?;
+    rows.map(|row| row.map(|r| r.to_json_value()).map_err(err))
+        .collect()
+}
+
+/// Reads a JSON array of objects, JSON Lines (one object per line) or a parquet table.
 pub(crate) fn read_records(path: &Path) -> Result<Vec<serde_json::Map<String, Value>>> {
+    if extension(path) == "parquet" {
+        return to_objects(path, read_parquet(path)?);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let values: Vec<Value> = if trimmed.starts_with('[') {
@@ -103,6 +121,10 @@ pub(crate) fn read_records(path: &Path) -> Result<Vec<serde_json::Map<String, Va
         }
         v
     };
+    to_objects(path, values)
+}
+
+fn to_objects(path: &Path, values: Vec<Value>) -> Result<Vec<serde_json::Map<String, Value>>> {
     if values.is_empty() {
         return Err(Error::Empty {
             path: path.to_path_buf(),
