@@ -55,6 +55,13 @@ fn load(img: &str, depth: &str, mask: Option<&str>) -> Scene {
     }
 }
 
+/// Bench name, task, and its inputs: image, depth, optional mask.
+type Case<'a> = (
+    &'a str,
+    &'a dyn PretextTask,
+    (&'a str, &'a str, Option<&'a str>),
+);
+
 fn one(task: &dyn PretextTask, scene: &Scene, seed: u64) -> Vec<u8> {
     let s = task
         .generate(scene, &mut TaskRng::seed_from_u64(seed))
@@ -123,7 +130,7 @@ fn benches(c: &mut Criterion<ThreadCpu>) {
         near_probability: 0.0,
         ..Default::default()
     });
-    let cases: [(&str, &dyn PretextTask, (&str, &str, Option<&str>)); 3] = [
+    let cases: [Case; 3] = [
         (
             "depth/img3",
             &depth,

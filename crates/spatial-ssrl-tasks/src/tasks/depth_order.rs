@@ -154,7 +154,7 @@ impl DepthOrder {
         if c.patch == 0 || c.fallback_patch == 0 {
             return bad("patch sides must be positive".into());
         }
-        if c.bands.iter().any(|b| !(b[0] <= b[1])) {
+        if !c.bands.iter().all(|b| b[0] <= b[1]) {
             return bad(format!("bands {:?} must have low <= high", c.bands));
         }
         Ok(())
@@ -183,15 +183,15 @@ impl DepthOrder {
             |v| norm.apply(v),
             |y0, mins, maxs| {
                 for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
-                    // A spoiled (invalid) window has an infinite range and fails here.
-                    if !(hi - lo < range) {
-                        continue;
-                    }
-                    let idx = (y0 + half) * w + x0 + half;
-                    let v = norm.apply(values[idx]);
-                    for (b, band) in bands.iter().enumerate() {
-                        if v >= band[0] && v <= band[1] {
-                            out[b].push(idx as u32);
+                    // A spoiled (invalid) window has an infinite (or NaN) range and fails here.
+                    let uniform = hi - lo < range;
+                    if uniform {
+                        let idx = (y0 + half) * w + x0 + half;
+                        let v = norm.apply(values[idx]);
+                        for (b, band) in bands.iter().enumerate() {
+                            if v >= band[0] && v <= band[1] {
+                                out[b].push(idx as u32);
+                            }
                         }
                     }
                 }

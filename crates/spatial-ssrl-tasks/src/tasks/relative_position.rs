@@ -265,7 +265,7 @@ impl RelativePosition {
                 c.near_probability
             ));
         }
-        if !(c.center_margin >= 0.0) {
+        if c.center_margin.is_nan() || c.center_margin < 0.0 {
             return bad(format!("center_margin {} is negative", c.center_margin));
         }
         Ok(())
@@ -375,28 +375,22 @@ impl<'a> RankOrder<'a> {
     }
 
     fn refill(&mut self) {
+        let want = Self::CHUNK.min(self.left);
         let mut hi_d2 = self.done_d2.max(1024);
         loop {
             hi_d2 = hi_d2.saturating_mul(2);
-            let (lo, hi) = (self.done_d2, hi_d2);
-            let count = self
+            let range = self.done_d2..hi_d2;
+            self.chunk.clear();
+            let in_range = self
                 .key
                 .iter()
-                .filter(|&&k| (lo..hi).contains(&(k >> 32)))
-                .count();
-            if count >= Self::CHUNK.min(self.left) {
+                .enumerate()
+                .filter(|(_, k)| range.contains(&(*k >> 32)));
+            self.chunk.extend(in_range.map(|(i, &k)| (k, i as u32)));
+            if self.chunk.len() >= want {
                 break;
             }
         }
-        let (lo, hi) = (self.done_d2, hi_d2);
-        self.chunk.clear();
-        self.chunk.extend(
-            self.key
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| (lo..hi).contains(&(*k >> 32)))
-                .map(|(i, &k)| (k, i as u32)),
-        );
         self.chunk.sort_unstable();
         self.done_d2 = hi_d2;
         self.left -= self.chunk.len();
@@ -458,7 +452,7 @@ impl Rules<'_> {
                 (dx > self.diagonal_min_dx, ok)
             }
         };
-        if !ok || !(self.metric && lateral_matters) {
+        if !(ok && self.metric && lateral_matters) {
             return ok;
         }
         let w = self.depth.width();
