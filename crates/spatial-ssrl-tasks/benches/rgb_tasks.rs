@@ -38,8 +38,12 @@ struct ThreadCpu {
 
 impl ThreadCpu {
     fn new() -> Self {
-        let wall = std::env::var_os("RGB_BENCH_WALL").is_some() || std::fs::metadata(SCHEDSTAT).is_err();
-        Self { wall, origin: std::time::Instant::now() }
+        let wall =
+            std::env::var_os("RGB_BENCH_WALL").is_some() || std::fs::metadata(SCHEDSTAT).is_err();
+        Self {
+            wall,
+            origin: std::time::Instant::now(),
+        }
     }
 
     fn now(&self) -> u64 {
