@@ -257,3 +257,23 @@ fn live_eval_with_the_tiny_model_resumes() {
     assert_eq!(again.lines().count(), 4);
     assert_eq!(report(&out)["n"], 4);
 }
+
+/// Without the `ml` feature the binary still scores offline and says how to get live mode.
+#[cfg(not(feature = "ml"))]
+#[test]
+fn live_mode_needs_the_ml_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd()
+        .args(["eval", "--bench", "spatialeval", "--data"])
+        .arg(fixtures().join("bench/spatialeval.tsv"))
+        .arg("--model")
+        .arg(fixtures().join("tiny-qwen2_5-vl"))
+        .arg("--out")
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("live evaluation needs the `ml` feature")
+    );
+}

@@ -21,7 +21,7 @@ pub struct Args {
     /// Benchmark: spatial457, 3dsrbench, spatialeval, whatsup, viewspatial, vsibench, qspatial, mcq-tsv.
     #[arg(long, required = true)]
     bench: Option<String>,
-    /// The benchmark's data file (TSV, JSON or JSONL, as published).
+    /// The benchmark's data file (TSV, JSON, JSONL or parquet, as published).
     #[arg(long, required = true)]
     data: Option<PathBuf>,
     /// Predictions JSONL (`{"index": i, "prediction": ".."}` per line). Offline: the answers to
