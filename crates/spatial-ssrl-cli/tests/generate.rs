@@ -19,7 +19,10 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -30,7 +33,11 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn generate(input: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut c = cmd();
-    c.args(["generate", "--input"]).arg(input).arg("--out").arg(out).args(extra);
+    c.args(["generate", "--input"])
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
     c
 }
 
@@ -38,30 +45,59 @@ fn generate(input: &Path, out: &Path, extra: &[&str]) -> Command {
 fn generate_then_preview() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("ds");
-    let stdout = run_ok(&mut generate(&examples(), &out, &["--samples-per-image", "2", "--threads", "2", "--seed", "42"]));
+    let stdout = run_ok(&mut generate(
+        &examples(),
+        &out,
+        &["--samples-per-image", "2", "--threads", "2", "--seed", "42"],
+    ));
     assert!(stdout.contains("5 sources ->"), "{stdout}");
     for task in ["shuffle", "flip", "crop", "position"] {
-        assert!(stdout.contains(task), "{task} missing from summary:\n{stdout}");
+        assert!(
+            stdout.contains(task),
+            "{task} missing from summary:\n{stdout}"
+        );
     }
     assert!(out.join("train-00000.parquet").exists());
     assert!(out.join("manifest.json").exists());
     let html = t.path().join("p.html");
-    let stdout = run_ok(cmd().args(["preview", "--data"]).arg(&out).arg("--out").arg(&html).args(["--per-task", "2"]));
+    let stdout = run_ok(
+        cmd()
+            .args(["preview", "--data"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&html)
+            .args(["--per-task", "2"]),
+    );
     assert!(stdout.contains("rows previewed"), "{stdout}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("data:image/png;base64,") && page.contains("answer: "));
-    assert_eq!(page.matches("<div class=\"s\">").count(), 10, "2 per task x 5 tasks");
+    assert_eq!(
+        page.matches("<div class=\"s\">").count(),
+        10,
+        "2 per task x 5 tasks"
+    );
 }
 
 #[test]
 fn generate_is_identical_across_thread_counts() {
     let t = tempfile::tempdir().unwrap();
-    let args = ["--format", "jsonl", "--tasks", "shuffle,flip,depth", "--shard-size", "3", "--val-fraction", "0.4"];
+    let args = [
+        "--format",
+        "jsonl",
+        "--tasks",
+        "shuffle,flip,depth",
+        "--shard-size",
+        "3",
+        "--val-fraction",
+        "0.4",
+    ];
     let (a, b) = (t.path().join("a"), t.path().join("b"));
     run_ok(generate(&examples(), &a, &args).args(["--threads", "1"]));
     run_ok(generate(&examples(), &b, &args).args(["--threads", "2"]));
     let (ta, tb) = (tree(&a), tree(&b));
-    assert!(ta.keys().any(|k| k.starts_with("images/")) && ta.keys().any(|k| k.ends_with(".jsonl")));
+    assert!(
+        ta.keys().any(|k| k.starts_with("images/")) && ta.keys().any(|k| k.ends_with(".jsonl"))
+    );
     assert_eq!(ta, tb);
 }
 
@@ -74,14 +110,29 @@ fn killed_and_rerun_finishes_byte_identical() {
     for i in 0..12 {
         for (id, img) in [("street", "street.jpg"), ("portrait", "portrait.jpg")] {
             let p = examples().join(img);
-            lines.push_str(&format!("{{\"id\": \"{id}-{i}\", \"image\": {:?}}}\n", p.display().to_string()));
+            lines.push_str(&format!(
+                "{{\"id\": \"{id}-{i}\", \"image\": {:?}}}\n",
+                p.display().to_string()
+            ));
         }
     }
     std::fs::write(&manifest, lines).unwrap();
     let run = |out: &Path| {
         let mut c = cmd();
-        c.args(["generate", "--manifest"]).arg(&manifest).arg("--out").arg(out);
-        c.args(["--tasks", "shuffle,flip,crop", "--samples-per-image", "2", "--shard-size", "5", "--threads", "1"]);
+        c.args(["generate", "--manifest"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(out);
+        c.args([
+            "--tasks",
+            "shuffle,flip,crop",
+            "--samples-per-image",
+            "2",
+            "--shard-size",
+            "5",
+            "--threads",
+            "1",
+        ]);
         c
     };
     let whole = t.path().join("whole");
@@ -91,10 +142,16 @@ fn killed_and_rerun_finishes_byte_identical() {
     // Kill twice, each time just after the run records a new shard: mid-run for sure.
     let mut shards_seen = 0;
     for _ in 0..2 {
-        let mut child = run(&resumed).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = run(&resumed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let shards = std::fs::read_to_string(&manifest).map(|m| m.matches("\"file\"").count()).unwrap_or(0);
+            let shards = std::fs::read_to_string(&manifest)
+                .map(|m| m.matches("\"file\"").count())
+                .unwrap_or(0);
             if shards > shards_seen || std::time::Instant::now() > deadline {
                 shards_seen = shards;
                 break;
@@ -105,7 +162,10 @@ fn killed_and_rerun_finishes_byte_identical() {
         child.wait().unwrap();
     }
     let partial = std::fs::read_to_string(&manifest).unwrap();
-    assert!(partial.contains("\"complete\": false"), "the kills should land mid-run");
+    assert!(
+        partial.contains("\"complete\": false"),
+        "the kills should land mid-run"
+    );
     run_ok(&mut run(&resumed));
     assert_eq!(tree(&whole), tree(&resumed));
 }
@@ -114,15 +174,30 @@ fn killed_and_rerun_finishes_byte_identical() {
 fn config_file_overrides_prompt_templates() {
     let t = tempfile::tempdir().unwrap();
     let cfg = t.path().join("tasks.toml");
-    std::fs::write(&cfg, "[flip]\nprompt = \"<image>\\nWHICH PATCH IS FLIPPED?\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[flip]\nprompt = \"<image>\\nWHICH PATCH IS FLIPPED?\"\n",
+    )
+    .unwrap();
     let out = t.path().join("ds");
-    run_ok(generate(&examples(), &out, &["--tasks", "flip", "--format", "jsonl"]).arg("--config").arg(&cfg));
+    run_ok(
+        generate(&examples(), &out, &["--tasks", "flip", "--format", "jsonl"])
+            .arg("--config")
+            .arg(&cfg),
+    );
     let shard = std::fs::read_to_string(out.join("train-00000.jsonl")).unwrap();
     assert_eq!(shard.lines().count(), 5);
-    assert!(shard.lines().all(|l| l.contains("WHICH PATCH IS FLIPPED?")), "{shard}");
+    assert!(
+        shard.lines().all(|l| l.contains("WHICH PATCH IS FLIPPED?")),
+        "{shard}"
+    );
     // A typo in the config is an error naming the file, not a silent default.
     std::fs::write(&cfg, "[flip]\nprompts = \"x\"\n").unwrap();
-    let o = generate(&examples(), &t.path().join("ds2"), &[]).arg("--config").arg(&cfg).output().unwrap();
+    let o = generate(&examples(), &t.path().join("ds2"), &[])
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tasks.toml"));
 }
@@ -130,11 +205,19 @@ fn config_file_overrides_prompt_templates() {
 #[test]
 fn bad_arguments_fail_with_a_message() {
     let t = tempfile::tempdir().unwrap();
-    let o = generate(&examples(), &t.path().join("x"), &["--tasks", "shuffle,spin"]).output().unwrap();
+    let o = generate(
+        &examples(),
+        &t.path().join("x"),
+        &["--tasks", "shuffle,spin"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown task \"spin\""), "{err}");
-    let o = generate(&t.path().join("missing"), &t.path().join("x"), &[]).output().unwrap();
+    let o = generate(&t.path().join("missing"), &t.path().join("x"), &[])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     // Only unusable sources: the run completes, reports the failures, exits 1.
     let bad = t.path().join("bad");

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use spatial_ssrl_tasks::{BUILTIN_TASKS, Pipeline, Registry, RunConfig, SourceSpec, TasksConfig, discover, generate};
+use spatial_ssrl_tasks::{
+    BUILTIN_TASKS, Pipeline, Registry, RunConfig, SourceSpec, TasksConfig, discover, generate,
+};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -22,7 +24,11 @@ fn repo() -> PathBuf {
 
 fn reference_sources() -> Vec<SourceSpec> {
     let dir = repo().join("tests/fixtures/reference_inputs");
-    let mut s: Vec<SourceSpec> = ["RGB_img.png", "eg1.jpg"].iter().map(|f| SourceSpec::rgb(dir.join(f))).filter(|s| s.image.exists()).collect();
+    let mut s: Vec<SourceSpec> = ["RGB_img.png", "eg1.jpg"]
+        .iter()
+        .map(|f| SourceSpec::rgb(dir.join(f)))
+        .filter(|s| s.image.exists())
+        .collect();
     s.extend(discover(dir.join("rgbd-small")).unwrap_or_default());
     s
 }
@@ -30,14 +36,32 @@ fn reference_sources() -> Vec<SourceSpec> {
 fn bench_case(c: &mut Criterion, name: &str, sources: &[SourceSpec], samples_per_image: usize) {
     let reg = Registry::builtin(&TasksConfig::default());
     let pipe = Pipeline::new(&reg, &BUILTIN_TASKS, 42, samples_per_image).expect("built-in tasks");
-    let run = |out: &Path| generate(&pipe, sources, &RunConfig { threads: 2, ..RunConfig::new(out) }, &()).expect("generate");
+    let run = |out: &Path| {
+        generate(
+            &pipe,
+            sources,
+            &RunConfig {
+                threads: 2,
+                ..RunConfig::new(out)
+            },
+            &(),
+        )
+        .expect("generate")
+    };
     // One run up front to count the samples (failing (source, task) pairs produce none).
     let probe = tempfile::tempdir().expect("tempdir");
     let n = run(probe.path()).total_samples();
     let mut group = c.benchmark_group("generate");
-    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(n));
     group.bench_function(name, |b| {
-        b.iter_batched(|| tempfile::tempdir().expect("tempdir"), |dir| run(dir.path()), BatchSize::PerIteration)
+        b.iter_batched(
+            || tempfile::tempdir().expect("tempdir"),
+            |dir| run(dir.path()),
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::tasks::{
-    crop::CropConfig, depth_order::DepthOrderConfig, flip::FlipConfig, relative_position::RelativePositionConfig,
-    shuffle::ShuffleConfig,
+    crop::CropConfig, depth_order::DepthOrderConfig, flip::FlipConfig,
+    relative_position::RelativePositionConfig, shuffle::ShuffleConfig,
 };
 
 /// The configuration of every built-in task, one table per task name.
@@ -92,6 +92,11 @@ mod tests {
         let e = TasksConfig::from_toml_str("[depth]\nno_such_field = 1\n").unwrap_err();
         assert!(e.to_string().contains("no_such_field"), "{e}");
         std::fs::write(&p, "[crop\n").unwrap();
-        assert!(TasksConfig::load(&p).unwrap_err().to_string().contains("tasks.toml"));
+        assert!(
+            TasksConfig::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("tasks.toml")
+        );
     }
 }

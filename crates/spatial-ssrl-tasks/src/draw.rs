@@ -51,7 +51,11 @@ const CELL: u32 = 8;
 /// ```
 pub fn label_height(width: u32, height: u32) -> u32 {
     let h = width.min(height) / 10;
-    if h >= 16 { h - h % CELL } else { h.max(MIN_LABEL_HEIGHT) }
+    if h >= 16 {
+        h - h % CELL
+    } else {
+        h.max(MIN_LABEL_HEIGHT)
+    }
 }
 
 /// Size (w, h) in px that [`draw_label`]'s text (without background padding) occupies.
@@ -75,7 +79,11 @@ fn label_padding(height_px: u32) -> u32 {
 
 /// The 8x8 bitmap of a character; characters outside ASCII render as `?`.
 fn glyph(c: char) -> [u8; 8] {
-    let code = if c.is_ascii() { c as usize } else { '?' as usize };
+    let code = if c.is_ascii() {
+        c as usize
+    } else {
+        '?' as usize
+    };
     font8x8::legacy::BASIC_LEGACY[code]
 }
 
@@ -111,7 +119,14 @@ pub fn draw_label(
     let y0 = i64::from(cy) - i64::from(th / 2);
     if let Some(bg) = bg {
         let pad = i64::from(label_padding(height_px));
-        fill_rect_i64(img, x0 - pad, y0 - pad, x0 + i64::from(tw) + pad, y0 + i64::from(th) + pad, bg);
+        fill_rect_i64(
+            img,
+            x0 - pad,
+            y0 - pad,
+            x0 + i64::from(tw) + pad,
+            y0 + i64::from(th) + pad,
+            bg,
+        );
     }
     let h = i64::from(height_px);
     for (i, c) in text.chars().enumerate() {
@@ -188,7 +203,14 @@ pub fn fill_circle(img: &mut RgbImage, cx: i32, cy: i32, radius: u32, color: Rgb
 /// assert_eq!(img.get_pixel(23, 15), &image::Rgb([0, 0, 0]));
 /// assert_eq!(img.get_pixel(15, 15), &image::Rgb([0, 0, 0]));
 /// ```
-pub fn draw_ring(img: &mut RgbImage, cx: i32, cy: i32, radius: u32, thickness: u32, color: Rgb<u8>) {
+pub fn draw_ring(
+    img: &mut RgbImage,
+    cx: i32,
+    cy: i32,
+    radius: u32,
+    thickness: u32,
+    color: Rgb<u8>,
+) {
     if thickness == 0 {
         return;
     }
@@ -301,7 +323,8 @@ mod tests {
         let mut img = RgbImage::new(100, 40);
         draw_label(&mut img, 50, 20, "10", 16, WHITE, None);
         // "1" lands in the left cell, "0" in the right cell.
-        let lit = |x0: u32, x1: u32| (x0..x1).any(|x| (0..40).any(|y| *img.get_pixel(x, y) == WHITE));
+        let lit =
+            |x0: u32, x1: u32| (x0..x1).any(|x| (0..40).any(|y| *img.get_pixel(x, y) == WHITE));
         assert!(lit(34, 50) && lit(50, 66));
         assert!(!lit(0, 34) && !lit(66, 100));
     }
@@ -311,7 +334,15 @@ mod tests {
         let mut img = RgbImage::new(60, 60);
         draw_label(&mut img, 30, 30, "AB", 12, RED, Some(YELLOW));
         let pad = label_padding(12) as usize;
-        let glyph_on: usize = "AB".chars().map(|c| glyph(c).iter().map(|r| r.count_ones() as usize).sum::<usize>()).sum();
+        let glyph_on: usize = "AB"
+            .chars()
+            .map(|c| {
+                glyph(c)
+                    .iter()
+                    .map(|r| r.count_ones() as usize)
+                    .sum::<usize>()
+            })
+            .sum();
         // 12 px glyphs sample font pixels unevenly, so count covered area instead.
         let total = (24 + 2 * pad) * (12 + 2 * pad);
         assert_eq!(count(&img, YELLOW) + count(&img, RED), total);
@@ -338,7 +369,10 @@ mod tests {
         fill_circle(&mut outer, 20, 20, 15, WHITE);
         let mut inner = RgbImage::new(41, 41);
         fill_circle(&mut inner, 20, 20, 11, WHITE);
-        assert_eq!(count(&ring, WHITE), count(&outer, WHITE) - count(&inner, WHITE));
+        assert_eq!(
+            count(&ring, WHITE),
+            count(&outer, WHITE) - count(&inner, WHITE)
+        );
     }
 
     #[test]
@@ -347,6 +381,6 @@ mod tests {
         assert_eq!(label_height(0, 5000), MIN_LABEL_HEIGHT);
         assert_eq!(label_height(150, 150), 15);
         assert_eq!(label_height(160, 1000), 16);
-        assert!(label_height(u32::MAX, u32::MAX) % 8 == 0);
+        assert!(label_height(u32::MAX, u32::MAX).is_multiple_of(8));
     }
 }

@@ -71,12 +71,12 @@ pub use crate::{
     error::{Error, Result},
     export::{DatasetFormat, EncodedImage, Record, read_dataset},
     io::{
-        DEFAULT_PNG_DEPTH_SCALE, ImageFormat, SourceSpec, decode_rgb, discover, load_depth, load_mask, load_rgb,
-        read_manifest, save_depth_npy,
+        DEFAULT_PNG_DEPTH_SCALE, ImageFormat, SourceSpec, decode_rgb, discover, load_depth,
+        load_mask, load_rgb, read_manifest, save_depth_npy,
     },
     pipeline::{
-        Failure, INPUT_FAILURE, MANIFEST_FILE, Pipeline, Progress, RunConfig, SceneOutput, Summary, generate,
-        settings_digest,
+        Failure, INPUT_FAILURE, MANIFEST_FILE, Pipeline, Progress, RunConfig, SceneOutput, Summary,
+        generate, settings_digest,
     },
     preview::preview_html,
     prompt::{FORMAT_INSTRUCTION, with_format_instruction},

@@ -46,7 +46,13 @@ impl Failure {
             message.push_str(&format!(": {c}"));
             cause = c.source();
         }
-        Self { source: source.into(), task: task.into(), index, kind: e.kind().into(), message }
+        Self {
+            source: source.into(),
+            task: task.into(),
+            index,
+            kind: e.kind().into(),
+            message,
+        }
     }
 }
 
@@ -84,20 +90,38 @@ pub struct Pipeline<'r> {
 impl<'r> Pipeline<'r> {
     /// Selects `tasks` (in that order) from `registry`. Errors on an unknown or repeated
     /// name, no task, or `samples_per_image == 0`.
-    pub fn new<S: AsRef<str>>(registry: &'r Registry, tasks: &[S], seed: u64, samples_per_image: usize) -> Result<Self> {
+    pub fn new<S: AsRef<str>>(
+        registry: &'r Registry,
+        tasks: &[S],
+        seed: u64,
+        samples_per_image: usize,
+    ) -> Result<Self> {
         if tasks.is_empty() {
-            return Err(Error::InvalidOption { option: "tasks", message: "no task selected".into() });
+            return Err(Error::InvalidOption {
+                option: "tasks",
+                message: "no task selected".into(),
+            });
         }
         if samples_per_image == 0 {
-            return Err(Error::InvalidOption { option: "samples-per-image", message: "must be at least 1".into() });
+            return Err(Error::InvalidOption {
+                option: "samples-per-image",
+                message: "must be at least 1".into(),
+            });
         }
         let tasks = registry.select(tasks)?;
         for (i, t) in tasks.iter().enumerate() {
             if tasks[..i].iter().any(|u| u.name() == t.name()) {
-                return Err(Error::InvalidOption { option: "tasks", message: format!("{:?} listed twice", t.name()) });
+                return Err(Error::InvalidOption {
+                    option: "tasks",
+                    message: format!("{:?} listed twice", t.name()),
+                });
             }
         }
-        Ok(Self { tasks, seed, samples_per_image: samples_per_image as u64 })
+        Ok(Self {
+            tasks,
+            seed,
+            samples_per_image: samples_per_image as u64,
+        })
     }
 
     /// The selected task names, in order.
@@ -307,20 +331,37 @@ struct SplitBuffer {
 /// println!("{} samples", summary.total_samples());
 /// # Ok::<(), spatial_ssrl_tasks::Error>(())
 /// ```
-pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig, progress: &dyn Progress) -> Result<Summary> {
+pub fn generate(
+    pipeline: &Pipeline<'_>,
+    sources: &[SourceSpec],
+    run: &RunConfig,
+    progress: &dyn Progress,
+) -> Result<Summary> {
     if run.shard_size == 0 {
-        return Err(Error::InvalidOption { option: "shard-size", message: "must be at least 1".into() });
+        return Err(Error::InvalidOption {
+            option: "shard-size",
+            message: "must be at least 1".into(),
+        });
     }
     if !(0.0..1.0).contains(&run.val_fraction) {
-        return Err(Error::InvalidOption { option: "val-fraction", message: format!("{} is not in [0, 1)", run.val_fraction) });
+        return Err(Error::InvalidOption {
+            option: "val-fraction",
+            message: format!("{} is not in [0, 1)", run.val_fraction),
+        });
     }
     if run.threads == 0 {
-        return Err(Error::InvalidOption { option: "threads", message: "must be at least 1".into() });
+        return Err(Error::InvalidOption {
+            option: "threads",
+            message: "must be at least 1".into(),
+        });
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads)
         .build()
-        .map_err(|e| Error::InvalidOption { option: "threads", message: e.to_string() })?;
+        .map_err(|e| Error::InvalidOption {
+            option: "threads",
+            message: e.to_string(),
+        })?;
     std::fs::create_dir_all(&run.out).map_err(|e| Error::io(&run.out, e))?;
     export::remove_temporaries(&run.out)?;
 
@@ -334,7 +375,10 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
                 message: e.to_string(),
             })?;
             if let Some(field) = first_difference(&m.run, &identity) {
-                return Err(Error::ForeignRun { path: run.out.clone(), field });
+                return Err(Error::ForeignRun {
+                    path: run.out.clone(),
+                    field,
+                });
             }
             m
         }
@@ -342,7 +386,10 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
             format_version: 1,
             run: identity,
             complete: false,
-            cursors: SPLITS.iter().map(|s| (s.to_string(), Cursor::default())).collect(),
+            cursors: SPLITS
+                .iter()
+                .map(|s| (s.to_string(), Cursor::default()))
+                .collect(),
             consumed: 0,
             shards: Vec::new(),
             failures: Vec::new(),
@@ -355,13 +402,24 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
         return Ok(summary(&manifest));
     }
 
-    let split_of: Vec<usize> = sources.iter().map(|s| usize::from(split_draw(&s.id) < run.val_fraction)).collect();
-    let cursors: Vec<Cursor> = SPLITS.iter().map(|s| manifest.cursors.get(*s).copied().unwrap_or_default()).collect();
+    let split_of: Vec<usize> = sources
+        .iter()
+        .map(|s| usize::from(split_draw(&s.id) < run.val_fraction))
+        .collect();
+    let cursors: Vec<Cursor> = SPLITS
+        .iter()
+        .map(|s| manifest.cursors.get(*s).copied().unwrap_or_default())
+        .collect();
     // A source whose rows are all in shards needs no regeneration; its failures are in the
     // manifest. Failures of sources that will be regenerated come back from regeneration.
     let committed = |s: usize| s < cursors[split_of[s]].source;
     manifest.failures.retain(|f| committed(f.source_index));
-    let start = cursors.iter().map(|c| c.source).min().unwrap_or(0).min(sources.len());
+    let start = cursors
+        .iter()
+        .map(|c| c.source)
+        .min()
+        .unwrap_or(0)
+        .min(sources.len());
     let mut buffers: Vec<SplitBuffer> = SPLITS
         .iter()
         .map(|s| SplitBuffer {
@@ -370,7 +428,9 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
             next_shard: manifest.shards.iter().filter(|e| e.split == *s).count(),
         })
         .collect();
-    let done_before = (0..sources.len()).filter(|&s| s < start || committed(s)).count() as u64;
+    let done_before = (0..sources.len())
+        .filter(|&s| s < start || committed(s))
+        .count() as u64;
     progress.start(sources.len() as u64, done_before);
 
     let window = (run.threads * 2).max(4);
@@ -382,15 +442,28 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
                 .into_par_iter()
                 .filter(|&s| !committed(s))
                 .map(|s| {
-                    let skip = if s == cursors[split_of[s]].source { cursors[split_of[s]].row } else { 0 };
+                    let skip = if s == cursors[split_of[s]].source {
+                        cursors[split_of[s]].row
+                    } else {
+                        0
+                    };
                     let (records, failures) = process_source(pipeline, &sources[s], run, skip);
                     (s, records, failures)
                 })
                 .collect();
             for (s, records, failures) in outputs {
                 let split = split_of[s];
-                let skip = if s == cursors[split].source { cursors[split].row } else { 0 };
-                manifest.failures.extend(failures.into_iter().map(|failure| IndexedFailure { source_index: s, failure }));
+                let skip = if s == cursors[split].source {
+                    cursors[split].row
+                } else {
+                    0
+                };
+                manifest
+                    .failures
+                    .extend(failures.into_iter().map(|failure| IndexedFailure {
+                        source_index: s,
+                        failure,
+                    }));
                 manifest.consumed = s + 1;
                 let n = records.len() + skip;
                 for (j, rec) in records.into_iter().enumerate() {
@@ -399,17 +472,32 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
                     buf.first.get_or_insert(Cursor { source: s, row });
                     buf.rows.push(rec);
                     if buf.rows.len() == run.shard_size {
-                        let after = if row + 1 == n { Cursor { source: s + 1, row: 0 } } else { Cursor { source: s, row: row + 1 } };
+                        let after = if row + 1 == n {
+                            Cursor {
+                                source: s + 1,
+                                row: 0,
+                            }
+                        } else {
+                            Cursor {
+                                source: s,
+                                row: row + 1,
+                            }
+                        };
                         flush(&mut manifest, &mut buffers, split, run, after)?;
                     }
                 }
             }
-            progress.advance((end - next) as u64 - (next..end).filter(|&s| committed(s)).count() as u64);
+            progress.advance(
+                (end - next) as u64 - (next..end).filter(|&s| committed(s)).count() as u64,
+            );
             next = end;
         }
         Ok(())
     })?;
-    let end = Cursor { source: sources.len(), row: 0 };
+    let end = Cursor {
+        source: sources.len(),
+        row: 0,
+    };
     for split in 0..SPLITS.len() {
         if !buffers[split].rows.is_empty() {
             flush(&mut manifest, &mut buffers, split, run, end)?;
@@ -428,21 +516,39 @@ pub fn generate(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig
 
 /// Writes `split`'s buffered rows as its next shard and records it in the manifest.
 /// `after` is the stream position just past the last buffered row.
-fn flush(manifest: &mut Manifest, buffers: &mut [SplitBuffer], split: usize, run: &RunConfig, after: Cursor) -> Result<()> {
+fn flush(
+    manifest: &mut Manifest,
+    buffers: &mut [SplitBuffer],
+    split: usize,
+    run: &RunConfig,
+    after: Cursor,
+) -> Result<()> {
     let buf = &mut buffers[split];
-    let file = format!("{}-{:05}.{}", SPLITS[split], buf.next_shard, run.format.extension());
+    let file = format!(
+        "{}-{:05}.{}",
+        SPLITS[split],
+        buf.next_shard,
+        run.format.extension()
+    );
     export::write_shard(run.format, &run.out, &file, &buf.rows)?;
     let mut tasks = BTreeMap::new();
     for r in &buf.rows {
         *tasks.entry(r.task.clone()).or_insert(0) += 1;
     }
-    manifest.shards.push(ShardEntry { split: SPLITS[split].into(), file, rows: buf.rows.len() as u64, tasks });
+    manifest.shards.push(ShardEntry {
+        split: SPLITS[split].into(),
+        file,
+        rows: buf.rows.len() as u64,
+        tasks,
+    });
     buf.rows.clear();
     buf.first = None;
     buf.next_shard += 1;
     // Every split's cursor: its first waiting row, or (no row waiting) the writer's position.
     for (i, b) in buffers.iter().enumerate() {
-        manifest.cursors.insert(SPLITS[i].into(), b.first.unwrap_or(after));
+        manifest
+            .cursors
+            .insert(SPLITS[i].into(), b.first.unwrap_or(after));
     }
     // Keep failures sorted, so a resumed run lists them in the same order.
     manifest.failures.sort_by_key(|f| f.source_index);
@@ -457,11 +563,21 @@ fn write_manifest(manifest: &Manifest, out: &Path) -> Result<()> {
 
 /// Decodes one source, runs the pipeline on it and encodes the sample images;
 /// drops the first `skip` rows (already in shards).
-fn process_source(pipeline: &Pipeline<'_>, spec: &SourceSpec, run: &RunConfig, skip: usize) -> (Vec<Record>, Vec<Failure>) {
+fn process_source(
+    pipeline: &Pipeline<'_>,
+    spec: &SourceSpec,
+    run: &RunConfig,
+    skip: usize,
+) -> (Vec<Record>, Vec<Failure>) {
     let mut failures = Vec::new();
     let rgb = match crate::io::load_rgb(&spec.image) {
         Ok(img) => img,
-        Err(e) => return (Vec::new(), vec![Failure::new(&spec.id, INPUT_FAILURE, 0, &e)]),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![Failure::new(&spec.id, INPUT_FAILURE, 0, &e)],
+            );
+        }
     };
     let depth = if pipeline.needs_depth() {
         match spec.load_depth(rgb.width(), rgb.height()) {
@@ -475,7 +591,11 @@ fn process_source(pipeline: &Pipeline<'_>, spec: &SourceSpec, run: &RunConfig, s
     } else {
         None
     };
-    let scene = Scene { id: spec.id.clone(), rgb: rgb.into(), depth: depth.map(Into::into) };
+    let scene = Scene {
+        id: spec.id.clone(),
+        rgb: rgb.into(),
+        depth: depth.map(Into::into),
+    };
     let out = pipeline.scene_samples(&scene);
     failures.extend(out.failures);
     // Number each sample among its task's samples, for unique image paths.
@@ -517,8 +637,15 @@ fn encode(sample: Sample, n: u64, format: ImageFormat) -> Result<Record> {
         .iter()
         .enumerate()
         .map(|(i, img)| {
-            let path = format!("images/{}/{}-{n}-{i}.{}", sample.source, sample.task, format.extension());
-            format.encode(img, Path::new(&path)).map(|bytes| EncodedImage { bytes, path })
+            let path = format!(
+                "images/{}/{}-{n}-{i}.{}",
+                sample.source,
+                sample.task,
+                format.extension()
+            );
+            format
+                .encode(img, Path::new(&path))
+                .map(|bytes| EncodedImage { bytes, path })
         })
         .collect::<Result<_>>()?;
     Ok(Record {
@@ -534,11 +661,24 @@ fn encode(sample: Sample, n: u64, format: ImageFormat) -> Result<Record> {
 fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) -> RunIdentity {
     let listing: String = sources
         .iter()
-        .map(|s| format!("{}\t{}\t{:?}\t{:?}\t{:?}\n", s.id, s.image.display(), s.depth, s.mask, s.depth_scale))
+        .map(|s| {
+            format!(
+                "{}\t{}\t{:?}\t{:?}\t{:?}\n",
+                s.id,
+                s.image.display(),
+                s.depth,
+                s.mask,
+                s.depth_scale
+            )
+        })
         .collect();
     RunIdentity {
         seed: pipeline.seed,
-        tasks: pipeline.task_names().into_iter().map(String::from).collect(),
+        tasks: pipeline
+            .task_names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
         samples_per_image: pipeline.samples_per_image(),
         format: run.format,
         image_format: run.image_format,
@@ -554,19 +694,30 @@ fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) ->
 fn first_difference(a: &RunIdentity, b: &RunIdentity) -> Option<String> {
     let (a, b) = (serde_json::to_value(a).ok()?, serde_json::to_value(b).ok()?);
     let (a, b) = (a.as_object()?, b.as_object()?);
-    a.iter().find(|(k, v)| b.get(*k) != Some(v)).map(|(k, _)| k.clone())
+    a.iter()
+        .find(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
 }
 
 fn summary(m: &Manifest) -> Summary {
-    let mut s = Summary { sources: m.run.sources as u64, ..Default::default() };
+    let mut s = Summary {
+        sources: m.run.sources as u64,
+        ..Default::default()
+    };
     for e in &m.shards {
         for (task, n) in &e.tasks {
-            *s.samples.entry(task.clone()).or_default().entry(e.split.clone()).or_insert(0) += n;
+            *s.samples
+                .entry(task.clone())
+                .or_default()
+                .entry(e.split.clone())
+                .or_insert(0) += n;
         }
         s.shards.push(e.file.clone());
     }
     for f in &m.failures {
-        *s.failures_by_kind.entry(f.failure.kind.clone()).or_insert(0) += 1;
+        *s.failures_by_kind
+            .entry(f.failure.kind.clone())
+            .or_insert(0) += 1;
         s.failures.push(f.failure.clone());
     }
     s
@@ -580,5 +731,9 @@ fn summary(m: &Manifest) -> Summary {
 /// assert_eq!(settings_digest(&TasksConfig::default()), settings_digest(&TasksConfig::default()));
 /// ```
 pub fn settings_digest<T: Serialize>(settings: &T) -> u64 {
-    fnv1a64(serde_json::to_string(settings).unwrap_or_default().as_bytes())
+    fnv1a64(
+        serde_json::to_string(settings)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
 }

@@ -48,21 +48,42 @@ pub fn preview_html(rows: &[(String, Record)], per_task: usize) -> String {
     ));
     let total: usize = counts.values().sum();
     let _ = write!(h, "{total} rows: ");
-    let list: Vec<String> = counts.iter().map(|(t, n)| format!("<a href=\"#{0}\">{0}</a> {n}", escape(t))).collect();
+    let list: Vec<String> = counts
+        .iter()
+        .map(|(t, n)| format!("<a href=\"#{0}\">{0}</a> {n}", escape(t)))
+        .collect();
     h.push_str(&list.join(", "));
     h.push_str("</p>\n");
     for (task, rows) in by_task {
         let _ = writeln!(h, "<h2 id=\"{0}\">{0}</h2>", escape(task));
         for (split, r) in rows {
             h.push_str("<div class=\"s\">");
-            let _ = write!(h, "<div class=\"m\">{} &middot; {} split</div>", escape(&r.source), escape(split));
+            let _ = write!(
+                h,
+                "<div class=\"m\">{} &middot; {} split</div>",
+                escape(&r.source),
+                escape(split)
+            );
             for img in &r.images {
-                let mime = if img.path.ends_with(".png") { "png" } else { "jpeg" };
+                let mime = if img.path.ends_with(".png") {
+                    "png"
+                } else {
+                    "jpeg"
+                };
                 let b64 = base64::engine::general_purpose::STANDARD.encode(&img.bytes);
-                let _ = write!(h, "<img alt=\"{}\" src=\"data:image/{mime};base64,{b64}\">", escape(&img.path));
+                let _ = write!(
+                    h,
+                    "<img alt=\"{}\" src=\"data:image/{mime};base64,{b64}\">",
+                    escape(&img.path)
+                );
             }
-            let _ = write!(h, "<pre>{}</pre><div class=\"a\">answer: {}</div>", escape(&r.problem), escape(&r.answer));
-            let _ = write!(h, "<div class=\"m\">{}</div></div>\n", escape(&r.metadata));
+            let _ = write!(
+                h,
+                "<pre>{}</pre><div class=\"a\">answer: {}</div>",
+                escape(&r.problem),
+                escape(&r.answer)
+            );
+            let _ = writeln!(h, "<div class=\"m\">{}</div></div>", escape(&r.metadata));
         }
     }
     h.push_str("</body></html>\n");
@@ -70,5 +91,8 @@ pub fn preview_html(rows: &[(String, Record)], per_task: usize) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -4,7 +4,8 @@ use crate::config::TasksConfig;
 use crate::error::{Error, Result};
 use crate::task::PretextTask;
 use crate::tasks::{
-    crop::Crop, depth_order::DepthOrder, flip::Flip, relative_position::RelativePosition, shuffle::Shuffle,
+    crop::Crop, depth_order::DepthOrder, flip::Flip, relative_position::RelativePosition,
+    shuffle::Shuffle,
 };
 
 /// Names of the built-in tasks, in the order [`Registry::builtin`] registers them.
@@ -49,7 +50,8 @@ impl Registry {
             Box::new(RelativePosition::new(config.position.clone())),
         ];
         for task in builtins {
-            reg.register_boxed(task).expect("built-in task names are distinct");
+            reg.register_boxed(task)
+                .expect("built-in task names are distinct");
         }
         reg
     }
@@ -76,7 +78,9 @@ impl Registry {
     /// Adds an already boxed task; [`Error::DuplicateTask`] when its name is taken.
     pub fn register_boxed(&mut self, task: Box<dyn PretextTask>) -> Result<&mut Self> {
         if self.get(task.name()).is_some() {
-            return Err(Error::DuplicateTask { name: task.name().to_string() });
+            return Err(Error::DuplicateTask {
+                name: task.name().to_string(),
+            });
         }
         self.tasks.push(task);
         Ok(self)
@@ -84,7 +88,10 @@ impl Registry {
 
     /// The task registered under `name`.
     pub fn get(&self, name: &str) -> Option<&dyn PretextTask> {
-        self.tasks.iter().find(|t| t.name() == name).map(|t| t.as_ref())
+        self.tasks
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.as_ref())
     }
 
     /// Registered names, in registration order.
@@ -98,7 +105,10 @@ impl Registry {
             .iter()
             .map(|n| {
                 let n = n.as_ref().trim();
-                self.get(n).ok_or_else(|| Error::UnknownTask { name: n.to_string(), known: self.names().join(", ") })
+                self.get(n).ok_or_else(|| Error::UnknownTask {
+                    name: n.to_string(),
+                    known: self.names().join(", "),
+                })
             })
             .collect()
     }
@@ -111,6 +121,8 @@ impl Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("tasks", &self.names()).finish()
+        f.debug_struct("Registry")
+            .field("tasks", &self.names())
+            .finish()
     }
 }

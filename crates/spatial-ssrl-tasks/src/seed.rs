@@ -79,7 +79,9 @@ mod tests {
     #[test]
     fn split_draw_is_roughly_uniform() {
         let n = 10_000;
-        let below = (0..n).filter(|i| split_draw(&format!("img{i}")) < 0.1).count();
+        let below = (0..n)
+            .filter(|i| split_draw(&format!("img{i}")) < 0.1)
+            .count();
         assert!((800..1200).contains(&below), "{below}");
     }
 }

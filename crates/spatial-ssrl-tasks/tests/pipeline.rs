@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use spatial_ssrl_tasks::{
-    BUILTIN_TASKS, DatasetFormat, Error, ImageFormat, Pipeline, Progress, Registry, RunConfig, SourceSpec, TasksConfig,
-    decode_rgb, discover, generate, read_dataset,
+    BUILTIN_TASKS, DatasetFormat, Error, ImageFormat, Pipeline, Progress, Registry, RunConfig,
+    SourceSpec, TasksConfig, decode_rgb, discover, generate, read_dataset,
 };
 
 fn data_dir() -> PathBuf {
@@ -24,7 +24,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -35,7 +38,11 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn assert_same_tree(a: &Path, b: &Path) {
     let (sa, sb) = (snapshot(a), snapshot(b));
-    assert_eq!(sa.keys().collect::<Vec<_>>(), sb.keys().collect::<Vec<_>>(), "file lists differ");
+    assert_eq!(
+        sa.keys().collect::<Vec<_>>(),
+        sb.keys().collect::<Vec<_>>(),
+        "file lists differ"
+    );
     for (k, v) in &sa {
         assert!(v == &sb[k], "{k} differs");
     }
@@ -56,10 +63,29 @@ fn run_config(out: &Path, format: DatasetFormat, threads: usize) -> RunConfig {
 fn discovers_the_sample_data() {
     let s = discover(data_dir()).unwrap();
     let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["RGB-D_img1", "RGB-D_img2", "RGB-D_img3", "portrait", "street"]);
+    assert_eq!(
+        ids,
+        [
+            "RGB-D_img1",
+            "RGB-D_img2",
+            "RGB-D_img3",
+            "portrait",
+            "street"
+        ]
+    );
     assert!(s[0].depth.as_ref().unwrap().ends_with("RGB-D_depth1.h5"));
-    assert!(s[1].depth.as_ref().unwrap().ends_with("RGB-D_img2_depth.png"));
-    assert!(s[2].mask.as_ref().unwrap().ends_with("RGB-D_depth_mask3.npy"));
+    assert!(
+        s[1].depth
+            .as_ref()
+            .unwrap()
+            .ends_with("RGB-D_img2_depth.png")
+    );
+    assert!(
+        s[2].mask
+            .as_ref()
+            .unwrap()
+            .ends_with("RGB-D_depth_mask3.npy")
+    );
     for spec in &s[..3] {
         let scene = spec.load().unwrap();
         let d = scene.depth.unwrap();
@@ -73,17 +99,33 @@ fn all_tasks_run_and_rows_are_well_formed() {
     let reg = Registry::builtin(&TasksConfig::default());
     let pipe = Pipeline::new(&reg, &BUILTIN_TASKS, 42, 2).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let summary = generate(&pipe, &discover(data_dir()).unwrap(), &run_config(dir.path(), DatasetFormat::Parquet, 2), &()).unwrap();
+    let summary = generate(
+        &pipe,
+        &discover(data_dir()).unwrap(),
+        &run_config(dir.path(), DatasetFormat::Parquet, 2),
+        &(),
+    )
+    .unwrap();
     let rows = read_dataset(dir.path()).unwrap();
     assert_eq!(rows.len() as u64, summary.total_samples());
     let mut per_task: BTreeMap<&str, u64> = BTreeMap::new();
     for (split, r) in &rows {
         assert!(split == "train" || split == "val");
         *per_task.entry(r.task.as_str()).or_default() += 1;
-        assert_eq!(r.problem.matches("<image>").count(), r.images.len(), "{} {}", r.task, r.problem);
+        assert_eq!(
+            r.problem.matches("<image>").count(),
+            r.images.len(),
+            "{} {}",
+            r.task,
+            r.problem
+        );
         assert!(!r.answer.is_empty());
         for img in &r.images {
-            assert!(img.path.starts_with(&format!("images/{}/{}-", r.source, r.task)) && img.path.ends_with(".png"));
+            assert!(
+                img.path
+                    .starts_with(&format!("images/{}/{}-", r.source, r.task))
+                    && img.path.ends_with(".png")
+            );
             decode_rgb(&img.bytes, Path::new(&img.path)).unwrap();
         }
         serde_json::from_str::<serde_json::Value>(&r.metadata).unwrap();
@@ -93,12 +135,20 @@ fn all_tasks_run_and_rows_are_well_formed() {
         assert_eq!(per_task[t], 10, "{t}");
     }
     for t in ["depth", "position"] {
-        assert_eq!(per_task.get(t).copied().unwrap_or(0) + summary.failures.iter().filter(|f| f.task == t).count() as u64, 6, "{t}");
+        assert_eq!(
+            per_task.get(t).copied().unwrap_or(0)
+                + summary.failures.iter().filter(|f| f.task == t).count() as u64,
+            6,
+            "{t}"
+        );
     }
     // Split is by source: a source's rows are all in one split.
     let mut split_of: BTreeMap<&str, &str> = BTreeMap::new();
     for (split, r) in &rows {
-        assert_eq!(*split_of.entry(r.source.as_str()).or_insert(split.as_str()), split.as_str());
+        assert_eq!(
+            *split_of.entry(r.source.as_str()).or_insert(split.as_str()),
+            split.as_str()
+        );
     }
 }
 
@@ -139,24 +189,43 @@ fn resume_after_interruption_is_byte_identical() {
     // Duplicate the sample data under more ids so the run spans several windows and shards.
     let base = discover(data_dir()).unwrap();
     let sources: Vec<SourceSpec> = (0..4)
-        .flat_map(|i| base.iter().map(move |s| SourceSpec { id: format!("{}-{i}", s.id), ..s.clone() }))
+        .flat_map(|i| {
+            base.iter().map(move |s| SourceSpec {
+                id: format!("{}-{i}", s.id),
+                ..s.clone()
+            })
+        })
         .collect();
     for format in [DatasetFormat::Parquet, DatasetFormat::Jsonl] {
         let whole = tempfile::tempdir().unwrap();
-        let cfg = |dir: &Path, threads| RunConfig { image_format: ImageFormat::Jpeg, ..run_config(dir, format, threads) };
+        let cfg = |dir: &Path, threads| RunConfig {
+            image_format: ImageFormat::Jpeg,
+            ..run_config(dir, format, threads)
+        };
         let full = generate(&pipe, &sources, &cfg(whole.path(), 2), &()).unwrap();
         assert!(full.shards.len() >= 6, "{:?}", full.shards);
         for kill_at in [5, 13] {
             let dir = tempfile::tempdir().unwrap();
-            let killer = KillAfter { after: kill_at, done: AtomicU64::new(0) };
-            let res = catch_unwind(AssertUnwindSafe(|| generate(&pipe, &sources, &cfg(dir.path(), 1), &killer)));
+            let killer = KillAfter {
+                after: kill_at,
+                done: AtomicU64::new(0),
+            };
+            let res = catch_unwind(AssertUnwindSafe(|| {
+                generate(&pipe, &sources, &cfg(dir.path(), 1), &killer)
+            }));
             assert!(res.is_err(), "the run should have been interrupted");
             let partial = snapshot(dir.path());
             assert!(partial.contains_key("manifest.json"));
             // A kill can also land mid-write: a temporary file, or a shard renamed into place
             // but not yet in the manifest (made corrupt here, to show it is rewritten, not trusted).
-            let manifest: serde_json::Value = serde_json::from_slice(&partial["manifest.json"]).unwrap();
-            let recorded = manifest["shards"].as_array().unwrap().iter().filter(|e| e["split"] == "train").count();
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&partial["manifest.json"]).unwrap();
+            let recorded = manifest["shards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["split"] == "train")
+                .count();
             let next = format!("train-{recorded:05}.{}", format.extension());
             std::fs::write(dir.path().join(format!(".{next}.tmp")), b"half").unwrap();
             std::fs::write(dir.path().join(&next), b"truncated").unwrap();
@@ -166,9 +235,15 @@ fn resume_after_interruption_is_byte_identical() {
             assert_same_tree(whole.path(), dir.path());
         }
         // A finished run is not redone; a run with other settings is refused.
-        assert_eq!(generate(&pipe, &sources, &cfg(whole.path(), 1), &()).unwrap(), full);
+        assert_eq!(
+            generate(&pipe, &sources, &cfg(whole.path(), 1), &()).unwrap(),
+            full
+        );
         let other = Pipeline::new(&reg, &["shuffle"], 3, 2).unwrap();
-        assert!(matches!(generate(&other, &sources, &cfg(whole.path(), 1), &()), Err(Error::ForeignRun { .. })));
+        assert!(matches!(
+            generate(&other, &sources, &cfg(whole.path(), 1), &()),
+            Err(Error::ForeignRun { .. })
+        ));
     }
 }
 
@@ -177,17 +252,39 @@ fn bad_inputs_are_recorded_and_the_run_goes_on() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     std::fs::write(d.join("corrupt.jpg"), b"\xff\xd8\xffnot really").unwrap();
-    image::RgbImage::from_pixel(6, 6, image::Rgb([1, 2, 3])).save(d.join("tiny.png")).unwrap();
-    image::RgbImage::from_fn(120, 90, |x, y| image::Rgb([x as u8, y as u8, 7])).save(d.join("ok.png")).unwrap();
-    image::RgbImage::from_fn(120, 90, |x, y| image::Rgb([y as u8, x as u8, 70])).save(d.join("rgbd.png")).unwrap();
+    image::RgbImage::from_pixel(6, 6, image::Rgb([1, 2, 3]))
+        .save(d.join("tiny.png"))
+        .unwrap();
+    image::RgbImage::from_fn(120, 90, |x, y| image::Rgb([x as u8, y as u8, 7]))
+        .save(d.join("ok.png"))
+        .unwrap();
+    image::RgbImage::from_fn(120, 90, |x, y| image::Rgb([y as u8, x as u8, 70]))
+        .save(d.join("rgbd.png"))
+        .unwrap();
     std::fs::write(d.join("rgbd.npy"), b"\x93NUMPY garbage").unwrap();
     let reg = Registry::builtin(&TasksConfig::default());
     let pipe = Pipeline::new(&reg, &["flip", "depth"], 1, 1).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let summary = generate(&pipe, &discover(d).unwrap(), &RunConfig::new(out.path()), &()).unwrap();
-    let kinds: Vec<(&str, &str, &str)> =
-        summary.failures.iter().map(|f| (f.source.as_str(), f.task.as_str(), f.kind.as_str())).collect();
-    assert_eq!(kinds, [("corrupt", "input", "image"), ("rgbd", "input", "depth"), ("tiny", "flip", "too_small")]);
+    let summary = generate(
+        &pipe,
+        &discover(d).unwrap(),
+        &RunConfig::new(out.path()),
+        &(),
+    )
+    .unwrap();
+    let kinds: Vec<(&str, &str, &str)> = summary
+        .failures
+        .iter()
+        .map(|f| (f.source.as_str(), f.task.as_str(), f.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("corrupt", "input", "image"),
+            ("rgbd", "input", "depth"),
+            ("tiny", "flip", "too_small")
+        ]
+    );
     assert!(summary.failures[1].message.contains("rgbd.npy"));
     // ok.png and rgbd.png (RGB tasks still run when depth is unreadable) give flip samples.
     assert_eq!(summary.samples["flip"]["train"], 2);
@@ -197,16 +294,37 @@ fn bad_inputs_are_recorded_and_the_run_goes_on() {
 #[test]
 fn invalid_options_are_typed_errors() {
     let reg = Registry::builtin(&TasksConfig::default());
-    assert!(matches!(Pipeline::new(&reg, &["flip", "nope"], 0, 1), Err(Error::UnknownTask { .. })));
-    assert!(matches!(Pipeline::new(&reg, &["flip", "flip"], 0, 1), Err(Error::InvalidOption { .. })));
-    assert!(matches!(Pipeline::new(&reg, &["flip"], 0, 0), Err(Error::InvalidOption { .. })));
+    assert!(matches!(
+        Pipeline::new(&reg, &["flip", "nope"], 0, 1),
+        Err(Error::UnknownTask { .. })
+    ));
+    assert!(matches!(
+        Pipeline::new(&reg, &["flip", "flip"], 0, 1),
+        Err(Error::InvalidOption { .. })
+    ));
+    assert!(matches!(
+        Pipeline::new(&reg, &["flip"], 0, 0),
+        Err(Error::InvalidOption { .. })
+    ));
     let pipe = Pipeline::new(&reg, &["flip"], 0, 1).unwrap();
     let out = tempfile::tempdir().unwrap();
     for cfg in [
-        RunConfig { shard_size: 0, ..RunConfig::new(out.path()) },
-        RunConfig { val_fraction: 1.0, ..RunConfig::new(out.path()) },
-        RunConfig { threads: 0, ..RunConfig::new(out.path()) },
+        RunConfig {
+            shard_size: 0,
+            ..RunConfig::new(out.path())
+        },
+        RunConfig {
+            val_fraction: 1.0,
+            ..RunConfig::new(out.path())
+        },
+        RunConfig {
+            threads: 0,
+            ..RunConfig::new(out.path())
+        },
     ] {
-        assert!(matches!(generate(&pipe, &[], &cfg, &()), Err(Error::InvalidOption { .. })));
+        assert!(matches!(
+            generate(&pipe, &[], &cfg, &()),
+            Err(Error::InvalidOption { .. })
+        ));
     }
 }

@@ -10,27 +10,46 @@ use spatial_ssrl_tasks::{BUILTIN_TASKS, DepthMap, Pipeline, Registry, Scene, Tas
 /// with depth discontinuities and ~10% invalid depth.
 fn scene(w: u32, h: u32, salt: u32) -> Scene {
     let hash = |x: u32, y: u32| {
-        let mut v = x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77) ^ salt.wrapping_mul(0xC2B2_AE3D);
+        let mut v = x.wrapping_mul(0x9E37_79B1)
+            ^ y.wrapping_mul(0x85EB_CA77)
+            ^ salt.wrapping_mul(0xC2B2_AE3D);
         v ^= v >> 15;
         v = v.wrapping_mul(0x2C1B_3C6D);
         v ^ (v >> 12)
     };
     let rgb = image::RgbImage::from_fn(w, h, |x, y| {
         let v = hash(x, y);
-        image::Rgb([(x * 255 / w.max(1)) as u8 ^ (v as u8 & 0x1f), (y * 255 / h.max(1)) as u8, (v >> 8) as u8])
+        image::Rgb([
+            (x * 255 / w.max(1)) as u8 ^ (v as u8 & 0x1f),
+            (y * 255 / h.max(1)) as u8,
+            (v >> 8) as u8,
+        ])
     });
     let depth: Vec<f32> = (0..h)
         .flat_map(|y| (0..w).map(move |x| (x, y)))
         .map(|(x, y)| {
             let v = hash(x / 7, y / 5);
-            if v % 10 == 0 { 0.0 } else { 0.5 + (v % 1000) as f32 / 100.0 + (x + y) as f32 * 0.01 }
+            if v % 10 == 0 {
+                0.0
+            } else {
+                0.5 + (v % 1000) as f32 / 100.0 + (x + y) as f32 * 0.01
+            }
         })
         .collect();
     let depth = DepthMap::from_values(w, h, depth).expect("w*h values");
-    Scene { id: format!("s{salt}"), rgb: Arc::new(rgb), depth: Some(Arc::new(depth)) }
+    Scene {
+        id: format!("s{salt}"),
+        rgb: Arc::new(rgb),
+        depth: Some(Arc::new(depth)),
+    }
 }
 
-const KINDS: [&str; 4] = ["too_small", "no_candidate", "invalid_depth", "missing_depth"];
+const KINDS: [&str; 4] = [
+    "too_small",
+    "no_candidate",
+    "invalid_depth",
+    "missing_depth",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]

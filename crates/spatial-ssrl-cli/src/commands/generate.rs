@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_tasks::{
-    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, Registry, RunConfig, TasksConfig, discover,
-    read_manifest, settings_digest,
+    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, Registry, RunConfig,
+    TasksConfig, discover, read_manifest, settings_digest,
 };
 
 /// Generate a pretext-task dataset from RGB / RGB-D images.
@@ -87,7 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let sources = match (&args.input, &args.manifest) {
         (_, Some(m)) => read_manifest(m)?,
-        (Some(dir), None) => discover(dir).with_context(|| format!("cannot list sources in {}", dir.display()))?,
+        (Some(dir), None) => {
+            discover(dir).with_context(|| format!("cannot list sources in {}", dir.display()))?
+        }
         (None, None) => bail!("give --input DIR or --manifest FILE"),
     };
     if sources.is_empty() {
@@ -95,7 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let registry = Registry::builtin(&config);
     let pipeline = Pipeline::new(&registry, &args.tasks, args.seed, args.samples_per_image)?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let run = RunConfig {
         out: args.out.clone(),
         format: args.format,
@@ -106,26 +110,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         settings_digest: settings_digest(&config),
     };
     let bar = ProgressBar::new(sources.len() as u64).with_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} sources ({per_sec}, eta {eta})")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} sources ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
     );
     let start = std::time::Instant::now();
     let summary = spatial_ssrl_tasks::generate(&pipeline, &sources, &run, &Bar(bar))?;
     let secs = start.elapsed().as_secs_f64();
 
-    println!("{} sources -> {} samples in {}", summary.sources, summary.total_samples(), args.out.display());
+    println!(
+        "{} sources -> {} samples in {}",
+        summary.sources,
+        summary.total_samples(),
+        args.out.display()
+    );
     for (task, splits) in &summary.samples {
         let parts: Vec<String> = splits.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!("  {task:<10} {}", parts.join(", "));
     }
     if !summary.failures.is_empty() {
-        let kinds: Vec<String> = summary.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let kinds: Vec<String> = summary
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         println!("{} failures: {}", summary.failures.len(), kinds.join(", "));
         for f in summary.failures.iter().take(10) {
             println!("  {} / {} #{}: {}", f.source, f.task, f.index, f.message);
         }
         if summary.failures.len() > 10 {
-            println!("  ... (all failures are listed in {})", args.out.join(spatial_ssrl_tasks::MANIFEST_FILE).display());
+            println!(
+                "  ... (all failures are listed in {})",
+                args.out.join(spatial_ssrl_tasks::MANIFEST_FILE).display()
+            );
         }
     }
     println!("{} shard(s); {:.1} s", summary.shards.len(), secs);

@@ -22,10 +22,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rows = spatial_ssrl_tasks::read_dataset(&args.data)?;
     if rows.is_empty() {
-        anyhow::bail!("no rows found in {} (expected *.parquet or *.jsonl shards)", args.data.display());
+        anyhow::bail!(
+            "no rows found in {} (expected *.parquet or *.jsonl shards)",
+            args.data.display()
+        );
     }
     let html = spatial_ssrl_tasks::preview_html(&rows, args.per_task);
-    std::fs::write(&args.out, html).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, html)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{} rows previewed in {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

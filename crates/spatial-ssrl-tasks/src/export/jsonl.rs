@@ -37,7 +37,11 @@ pub(super) fn to_bytes(records: &[Record]) -> Vec<u8> {
 pub(super) fn read(path: &Path, dir: &Path) -> Result<Vec<Record>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let line: Line = serde_json::from_str(l).map_err(|e| Error::Malformed {
             what: "dataset shard",
             path: path.to_path_buf(),
@@ -48,7 +52,9 @@ pub(super) fn read(path: &Path, dir: &Path) -> Result<Vec<Record>> {
             .into_iter()
             .map(|p| {
                 let file = dir.join(&p);
-                std::fs::read(&file).map(|bytes| EncodedImage { bytes, path: p }).map_err(|e| Error::io(file, e))
+                std::fs::read(&file)
+                    .map(|bytes| EncodedImage { bytes, path: p })
+                    .map_err(|e| Error::io(file, e))
             })
             .collect::<Result<_>>()?;
         out.push(Record {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The on-disk layout of an exported dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetFormat {
     /// Parquet shards with columns `problem`, `answer`, `images`
@@ -43,7 +45,10 @@ impl std::str::FromStr for DatasetFormat {
         match s.to_ascii_lowercase().as_str() {
             "parquet" => Ok(DatasetFormat::Parquet),
             "jsonl" => Ok(DatasetFormat::Jsonl),
-            _ => Err(Error::InvalidOption { option: "format", message: format!("{s:?} is not parquet or jsonl") }),
+            _ => Err(Error::InvalidOption {
+                option: "format",
+                message: format!("{s:?} is not parquet or jsonl"),
+            }),
         }
     }
 }
@@ -78,7 +83,12 @@ pub struct Record {
 /// Writes `records` as shard `name` in `dir`, atomically: the shard (and, for JSONL, each
 /// image) is written to a hidden temporary file and renamed into place, so a killed run
 /// never leaves a half-written file under a final name.
-pub(crate) fn write_shard(format: DatasetFormat, dir: &Path, name: &str, records: &[Record]) -> Result<()> {
+pub(crate) fn write_shard(
+    format: DatasetFormat,
+    dir: &Path,
+    name: &str,
+    records: &[Record],
+) -> Result<()> {
     let path = dir.join(name);
     let bytes = match format {
         DatasetFormat::Parquet => parquet::to_bytes(records, &path)?,
@@ -105,13 +115,18 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// `dir/.name.tmp` for `dir/name`.
 fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 
 /// Deletes temporary files a killed run left behind under `dir` (recursively).
 pub(crate) fn remove_temporaries(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
@@ -140,16 +155,26 @@ pub fn read_dataset(dir: impl AsRef<Path>) -> Result<Vec<(String, Record)>> {
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             !name.starts_with('.') && (name.ends_with(".parquet") || name.ends_with(".jsonl"))
         })
         .collect();
     shards.sort();
     let mut out = Vec::new();
     for shard in shards {
-        let name = shard.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = shard
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let split = name.split('-').next().unwrap_or("train").to_string();
-        let records = if name.ends_with(".parquet") { parquet::read(&shard)? } else { jsonl::read(&shard, dir)? };
+        let records = if name.ends_with(".parquet") {
+            parquet::read(&shard)?
+        } else {
+            jsonl::read(&shard, dir)?
+        };
         out.extend(records.into_iter().map(|r| (split.clone(), r)));
     }
     Ok(out)
@@ -164,7 +189,10 @@ mod tests {
             Record {
                 problem: "<image>Which? A. x B. y".into(),
                 answer: "B".into(),
-                images: vec![EncodedImage { bytes: vec![0, 1, 2, 255], path: "images/s/t-0-0-0.png".into() }],
+                images: vec![EncodedImage {
+                    bytes: vec![0, 1, 2, 255],
+                    path: "images/s/t-0-0-0.png".into(),
+                }],
                 task: "flip".into(),
                 source: "s".into(),
                 metadata: "{\"variant\":\"mirror\"}".into(),
@@ -181,8 +209,14 @@ mod tests {
                 problem: "<image><image>".into(),
                 answer: "A".into(),
                 images: vec![
-                    EncodedImage { bytes: vec![9; 70_000], path: "images/dir/s2/c-0-0-0.png".into() },
-                    EncodedImage { bytes: vec![], path: "images/dir/s2/c-0-0-1.png".into() },
+                    EncodedImage {
+                        bytes: vec![9; 70_000],
+                        path: "images/dir/s2/c-0-0-0.png".into(),
+                    },
+                    EncodedImage {
+                        bytes: vec![],
+                        path: "images/dir/s2/c-0-0-1.png".into(),
+                    },
                 ],
                 task: "crop".into(),
                 source: "dir/s2".into(),
@@ -199,9 +233,16 @@ mod tests {
             write_shard(format, dir.path(), &name, &sample_records()).unwrap();
             let first = std::fs::read(dir.path().join(&name)).unwrap();
             write_shard(format, dir.path(), &name, &sample_records()).unwrap();
-            assert_eq!(first, std::fs::read(dir.path().join(&name)).unwrap(), "{format:?}");
+            assert_eq!(
+                first,
+                std::fs::read(dir.path().join(&name)).unwrap(),
+                "{format:?}"
+            );
             let back = read_dataset(dir.path()).unwrap();
-            let want: Vec<(String, Record)> = sample_records().into_iter().map(|r| ("train".to_string(), r)).collect();
+            let want: Vec<(String, Record)> = sample_records()
+                .into_iter()
+                .map(|r| ("train".to_string(), r))
+                .collect();
             assert_eq!(back, want, "{format:?}");
             remove_temporaries(dir.path()).unwrap();
         }

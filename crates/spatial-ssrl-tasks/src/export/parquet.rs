@@ -47,8 +47,14 @@ const HF_FEATURES: &str = r#"{"info":{"features":{"problem":{"dtype":"string","_
 const DEF_EMPTY_LIST: i16 = 1;
 const DEF_VALUE: i16 = 4;
 
+/// A leaf column's values with its definition and (nested column only) repetition levels.
+type Column<'a> = (Vec<ByteArray>, &'a [i16], Option<&'a [i16]>);
+
 pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
-    let err = |e: parquet::errors::ParquetError| Error::Export { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: parquet::errors::ParquetError| Error::Export {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let schema = Arc::new(parse_message_type(SCHEMA).map_err(err)?);
     let props = Arc::new(
         WriterProperties::builder()
@@ -57,14 +63,22 @@ pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::None)
             .set_created_by("spatial-ssrl-tasks".to_string())
-            .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".to_string(), HF_FEATURES.to_string())]))
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "huggingface".to_string(),
+                HF_FEATURES.to_string(),
+            )]))
             .build(),
     );
     let mut out = Vec::new();
     let mut writer = SerializedFileWriter::new(&mut out, schema, props).map_err(err)?;
     let mut rg = writer.next_row_group().map_err(err)?;
 
-    let strings = |f: fn(&Record) -> &str| -> Vec<ByteArray> { records.iter().map(|r| ByteArray::from(f(r).as_bytes().to_vec())).collect() };
+    let strings = |f: fn(&Record) -> &str| -> Vec<ByteArray> {
+        records
+            .iter()
+            .map(|r| ByteArray::from(f(r).as_bytes().to_vec()))
+            .collect()
+    };
     // Flatten the images column: one entry per image, a placeholder level for empty lists.
     let mut img_values: [Vec<ByteArray>; 2] = [Vec::new(), Vec::new()];
     let (mut def, mut rep) = (Vec::new(), Vec::new());
@@ -81,7 +95,7 @@ pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
         }
     }
     let flat_def = vec![1i16; records.len()];
-    let columns: [(Vec<ByteArray>, &[i16], Option<&[i16]>); 7] = [
+    let columns: [Column<'_>; 7] = [
         (strings(|r| &r.problem), &flat_def, None),
         (strings(|r| &r.answer), &flat_def, None),
         (std::mem::take(&mut img_values[0]), &def, Some(&rep)),
@@ -91,8 +105,13 @@ pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
         (strings(|r| &r.metadata), &flat_def, None),
     ];
     for (values, def, rep) in &columns {
-        let mut col = rg.next_column().map_err(err)?.expect("schema has seven leaf columns");
-        col.typed::<ByteArrayType>().write_batch(values, Some(def), *rep).map_err(err)?;
+        let mut col = rg
+            .next_column()
+            .map_err(err)?
+            .expect("schema has seven leaf columns");
+        col.typed::<ByteArrayType>()
+            .write_batch(values, Some(def), *rep)
+            .map_err(err)?;
         col.close().map_err(err)?;
     }
     rg.close().map_err(err)?;
@@ -108,16 +127,27 @@ pub(super) fn read(path: &Path) -> Result<Vec<Record>> {
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = SerializedFileReader::new(file).map_err(err)?;
-    let names: Vec<String> =
-        reader.metadata().file_metadata().schema_descr().root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     let col = |name: &str| {
-        names.iter().position(|n| n == name).ok_or_else(|| Error::Malformed {
-            what: "dataset shard",
-            path: path.to_path_buf(),
-            message: format!("no column {name:?}"),
-        })
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::Malformed {
+                what: "dataset shard",
+                path: path.to_path_buf(),
+                message: format!("no column {name:?}"),
+            })
     };
-    let [problem, answer, images, task, source] = ["problem", "answer", "images", "task", "source"].map(col);
+    let [problem, answer, images, task, source] =
+        ["problem", "answer", "images", "task", "source"].map(col);
     let (problem, answer, images, task, source) = (problem?, answer?, images?, task?, source?);
     let metadata = col("metadata").ok();
     let mut out = Vec::new();
@@ -128,7 +158,10 @@ pub(super) fn read(path: &Path) -> Result<Vec<Record>> {
         if let Ok(list) = row.get_list(images) {
             for el in list.elements() {
                 if let Field::Group(g) = el {
-                    let bytes = g.get_bytes(0).map(|b| b.data().to_vec()).unwrap_or_default();
+                    let bytes = g
+                        .get_bytes(0)
+                        .map(|b| b.data().to_vec())
+                        .unwrap_or_default();
                     let path = g.get_string(1).cloned().unwrap_or_default();
                     imgs.push(EncodedImage { bytes, path });
                 }

@@ -28,20 +28,33 @@ pub fn load_depth(path: impl AsRef<Path>, scale: Option<f32>) -> Result<DepthMap
         "h5" | "hdf5" => (read_hdf5(&read(path)?, path)?, 1.0),
         "png" => (read_png(&read(path)?, path)?, DEFAULT_PNG_DEPTH_SCALE),
         other => {
-            return Err(Error::Depth { path: path.to_path_buf(), message: format!("unsupported depth format {other:?}") });
+            return Err(Error::Depth {
+                path: path.to_path_buf(),
+                message: format!("unsupported depth format {other:?}"),
+            });
         }
     };
     let scale = scale.unwrap_or(default_scale);
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(Error::Depth { path: path.to_path_buf(), message: format!("depth scale {scale} is not positive") });
+        return Err(Error::Depth {
+            path: path.to_path_buf(),
+            message: format!("depth scale {scale} is not positive"),
+        });
     }
-    let Array2 { width, height, mut values } = arr;
+    let Array2 {
+        width,
+        height,
+        mut values,
+    } = arr;
     if scale != 1.0 {
         values.iter_mut().for_each(|v| *v *= scale);
     }
-    let depth = DepthMap::from_values(width, height, values).expect("npy/hdf5/png readers return width*height values");
+    let depth = DepthMap::from_values(width, height, values)
+        .expect("npy/hdf5/png readers return width*height values");
     if depth.valid_count() == 0 {
-        return Err(Error::EmptyDepth { path: path.to_path_buf() });
+        return Err(Error::EmptyDepth {
+            path: path.to_path_buf(),
+        });
     }
     Ok(depth)
 }
@@ -59,10 +72,19 @@ pub fn load_mask(path: impl AsRef<Path>) -> Result<(u32, u32, Vec<bool>)> {
     let arr = match extension(path).as_str() {
         "npy" => npy::parse(&read(path)?, path)?,
         "png" => read_png(&read(path)?, path)?,
-        other => return Err(Error::Depth { path: path.to_path_buf(), message: format!("unsupported mask format {other:?}") }),
+        other => {
+            return Err(Error::Depth {
+                path: path.to_path_buf(),
+                message: format!("unsupported mask format {other:?}"),
+            });
+        }
     };
     // NaN counts as "not valid" too: `NaN != 0` would otherwise keep it.
-    let mask = arr.values.iter().map(|&v| v != 0.0 && !v.is_nan()).collect();
+    let mask = arr
+        .values
+        .iter()
+        .map(|&v| v != 0.0 && !v.is_nan())
+        .collect();
     Ok((arr.width, arr.height, mask))
 }
 
@@ -80,12 +102,23 @@ pub fn load_mask(path: impl AsRef<Path>) -> Result<(u32, u32, Vec<bool>)> {
 /// ```
 pub fn save_depth_npy(path: impl AsRef<Path>, depth: &DepthMap) -> Result<()> {
     let path = path.as_ref();
-    let values: Vec<f32> = depth.values().iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
-    std::fs::write(path, npy::to_bytes_f32(depth.width(), depth.height(), &values)).map_err(|e| Error::io(path, e))
+    let values: Vec<f32> = depth
+        .values()
+        .iter()
+        .map(|v| if v.is_nan() { 0.0 } else { *v })
+        .collect();
+    std::fs::write(
+        path,
+        npy::to_bytes_f32(depth.width(), depth.height(), &values),
+    )
+    .map_err(|e| Error::io(path, e))
 }
 
 fn extension(path: &Path) -> String {
-    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -94,35 +127,64 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// The `depth` dataset (or the file's only dataset) of an HDF5 file, as `f32`.
 fn read_hdf5(bytes: &[u8], path: &Path) -> Result<Array2> {
-    let bad = |message: String| Error::Depth { path: path.to_path_buf(), message };
-    let file = hdf5_pure::File::from_bytes(bytes.to_vec()).map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
+    let bad = |message: String| Error::Depth {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = hdf5_pure::File::from_bytes(bytes.to_vec())
+        .map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
     let ds = match file.dataset("depth") {
         Ok(ds) => ds,
         Err(_) => {
             let names = file.root().datasets().map_err(|e| bad(e.to_string()))?;
             match names.as_slice() {
                 [only] => file.dataset(only).map_err(|e| bad(e.to_string()))?,
-                _ => return Err(bad(format!("no dataset 'depth' (datasets: {})", names.join(", ")))),
+                _ => {
+                    return Err(bad(format!(
+                        "no dataset 'depth' (datasets: {})",
+                        names.join(", ")
+                    )));
+                }
             }
         }
     };
     let shape = ds.shape().map_err(|e| bad(e.to_string()))?;
     let (h, w) = match shape.as_slice() {
         [h, w] | [h, w, 1] => (*h, *w),
-        _ => return Err(bad(format!("expected an HxW or HxWx1 dataset, got shape {shape:?}"))),
+        _ => {
+            return Err(bad(format!(
+                "expected an HxW or HxWx1 dataset, got shape {shape:?}"
+            )));
+        }
     };
-    let values = ds.read_f32().map_err(|e| bad(format!("cannot read dataset: {e}")))?;
-    let (width, height) = (u32::try_from(w).map_err(|_| bad("too wide".into()))?, u32::try_from(h).map_err(|_| bad("too tall".into()))?);
+    let values = ds
+        .read_f32()
+        .map_err(|e| bad(format!("cannot read dataset: {e}")))?;
+    let (width, height) = (
+        u32::try_from(w).map_err(|_| bad("too wide".into()))?,
+        u32::try_from(h).map_err(|_| bad("too tall".into()))?,
+    );
     if values.len() as u64 != w * h {
-        return Err(bad(format!("dataset holds {} values, shape {shape:?}", values.len())));
+        return Err(bad(format!(
+            "dataset holds {} values, shape {shape:?}",
+            values.len()
+        )));
     }
-    Ok(Array2 { width, height, values })
+    Ok(Array2 {
+        width,
+        height,
+        values,
+    })
 }
 
 /// A grayscale PNG (8 or 16 bit) as raw integer values.
 fn read_png(bytes: &[u8], path: &Path) -> Result<Array2> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .map_err(|e| Error::Depth { path: path.to_path_buf(), message: e.to_string() })?;
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).map_err(|e| {
+        Error::Depth {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
     let (width, height) = (img.width(), img.height());
     let values = match img {
         image::DynamicImage::ImageLuma16(g) => g.into_raw().into_iter().map(f32::from).collect(),
@@ -134,7 +196,11 @@ fn read_png(bytes: &[u8], path: &Path) -> Result<Array2> {
             });
         }
     };
-    Ok(Array2 { width, height, values })
+    Ok(Array2 {
+        width,
+        height,
+        values,
+    })
 }
 
 #[cfg(test)]
@@ -145,7 +211,8 @@ mod tests {
     fn png16_is_scaled_and_zero_is_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d_depth.png");
-        let img = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![0u16, 1500]).unwrap();
+        let img =
+            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![0u16, 1500]).unwrap();
         img.save(&p).unwrap();
         let d = load_depth(&p, None).unwrap();
         assert_eq!(d.get(0, 0), None);
@@ -157,8 +224,15 @@ mod tests {
     fn all_invalid_depth_is_a_typed_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("z.npy");
-        std::fs::write(&p, npy::to_bytes_f32(2, 2, &[0.0, f32::NAN, f32::INFINITY, -1.0])).unwrap();
-        assert!(matches!(load_depth(&p, None), Err(Error::EmptyDepth { .. })));
+        std::fs::write(
+            &p,
+            npy::to_bytes_f32(2, 2, &[0.0, f32::NAN, f32::INFINITY, -1.0]),
+        )
+        .unwrap();
+        assert!(matches!(
+            load_depth(&p, None),
+            Err(Error::EmptyDepth { .. })
+        ));
     }
 
     #[test]
@@ -169,8 +243,16 @@ mod tests {
         assert!(matches!(load_depth(&p, None), Err(Error::Depth { .. })));
         let q = dir.path().join("c.exr");
         std::fs::write(&q, b"x").unwrap();
-        assert!(load_depth(&q, None).unwrap_err().to_string().contains("c.exr"));
-        assert!(matches!(load_depth(dir.path().join("missing.npy"), None), Err(Error::Io { .. })));
+        assert!(
+            load_depth(&q, None)
+                .unwrap_err()
+                .to_string()
+                .contains("c.exr")
+        );
+        assert!(matches!(
+            load_depth(dir.path().join("missing.npy"), None),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]
@@ -179,6 +261,9 @@ mod tests {
         let p = dir.path().join("bad.h5");
         std::fs::write(&p, b"\x89HDF\r\n\x1a\ngarbage").unwrap();
         let e = load_depth(&p, None).unwrap_err();
-        assert!(matches!(e, Error::Depth { .. }) && e.to_string().contains("bad.h5"), "{e}");
+        assert!(
+            matches!(e, Error::Depth { .. }) && e.to_string().contains("bad.h5"),
+            "{e}"
+        );
     }
 }

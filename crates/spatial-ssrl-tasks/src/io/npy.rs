@@ -20,7 +20,10 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Parses `.npy` bytes; `path` only names the file in errors.
 pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
-    let bad = |message: String| Error::Depth { path: path.to_path_buf(), message };
+    let bad = |message: String| Error::Depth {
+        path: path.to_path_buf(),
+        message,
+    };
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("not a .npy file (bad magic)".into()));
     }
@@ -31,14 +34,22 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
             if bytes.len() < 12 {
                 return Err(bad("truncated header".into()));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(bad(format!("unsupported .npy version {v}"))),
     };
-    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("truncated header".into()))?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text".into()))?;
+    let end = start
+        .checked_add(header_len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad("truncated header".into()))?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text".into()))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
-    let fortran = dict_value(header, "fortran_order").ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
+    let fortran = dict_value(header, "fortran_order")
+        .ok_or_else(|| bad("header has no 'fortran_order'".into()))?;
     let shape = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'".into()))?;
 
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -58,19 +69,33 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
         .map_err(|_| bad(format!("bad shape {shape}")))?;
     let (h, w) = match dims.as_slice() {
         [h, w] | [h, w, 1] => (*h, *w),
-        _ => return Err(bad(format!("expected an HxW or HxWx1 array, got shape {shape}"))),
+        _ => {
+            return Err(bad(format!(
+                "expected an HxW or HxWx1 array, got shape {shape}"
+            )));
+        }
     };
-    let n = h.checked_mul(w).ok_or_else(|| bad("shape overflows".into()))?;
+    let n = h
+        .checked_mul(w)
+        .ok_or_else(|| bad("shape overflows".into()))?;
     let data = &bytes[end..];
-    let need = n.checked_mul(dtype.size).ok_or_else(|| bad("shape overflows".into()))?;
+    let need = n
+        .checked_mul(dtype.size)
+        .ok_or_else(|| bad("shape overflows".into()))?;
     if data.len() < need {
-        return Err(bad(format!("data holds {} bytes, shape {shape} needs {need}", data.len())));
+        return Err(bad(format!(
+            "data holds {} bytes, shape {shape} needs {need}",
+            data.len()
+        )));
     }
     let (width, height) = (
         u32::try_from(w).map_err(|_| bad("too wide".into()))?,
         u32::try_from(h).map_err(|_| bad("too tall".into()))?,
     );
-    let flat: Vec<f32> = data[..need].chunks_exact(dtype.size).map(|c| dtype.read(c)).collect();
+    let flat: Vec<f32> = data[..need]
+        .chunks_exact(dtype.size)
+        .map(|c| dtype.read(c))
+        .collect();
     let values = if fortran && h > 1 && w > 1 {
         // Column-major on disk: element (r, c) sits at c * h + r.
         let mut out = vec![0.0; n];
@@ -83,14 +108,27 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
     } else {
         flat
     };
-    Ok(Array2 { width, height, values })
+    Ok(Array2 {
+        width,
+        height,
+        values,
+    })
 }
 
 /// The raw text of `key`'s value in the header's Python dict literal.
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let at = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
-    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
-    let end = if rest.starts_with('(') { rest.find(')')? + 1 } else { rest.find([',', '}']).unwrap_or(rest.len()) };
+    let at = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = header[at + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')')? + 1
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
     Some(rest[..end].trim())
 }
 
@@ -130,7 +168,11 @@ impl Dtype {
             Kind::U | Kind::I => matches!(size, 1 | 2 | 4 | 8),
             Kind::B => size == 1,
         };
-        ok.then_some(Self { kind, size, big_endian: order == '>' })
+        ok.then_some(Self {
+            kind,
+            size,
+            big_endian: order == '>',
+        })
     }
 
     fn read(&self, b: &[u8]) -> f32 {
@@ -173,7 +215,8 @@ fn f16_to_f32(h: u16) -> f32 {
 /// Serialises a row-major `f32` array as a version-1 little-endian `.npy` file
 /// (tests and the sample data use it to write depth maps).
 pub(crate) fn to_bytes_f32(width: u32, height: u32, values: &[f32]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
     // Pad so the data starts on a 64-byte boundary, header ends in '\n'.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -194,7 +237,10 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n", if fortran { "True" } else { "False" });
+        let header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n",
+            if fortran { "True" } else { "False" }
+        );
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&[1, 0]);
         out.extend_from_slice(&(header.len() as u16).to_le_bytes());
@@ -215,15 +261,49 @@ mod tests {
     #[test]
     fn reads_dtypes_and_orders() {
         let p = Path::new("x.npy");
-        let u16s: Vec<u8> = [1u16, 2, 3, 4, 5, 6].iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(parse(&npy("<u2", false, "(2, 3)", &u16s), p).unwrap().values, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let u16s: Vec<u8> = [1u16, 2, 3, 4, 5, 6]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            parse(&npy("<u2", false, "(2, 3)", &u16s), p)
+                .unwrap()
+                .values,
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
         // Fortran order: column-major on disk.
-        assert_eq!(parse(&npy("<u2", true, "(2, 3)", &u16s), p).unwrap().values, [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
-        let f64s: Vec<u8> = [0.5f64, -2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
-        assert_eq!(parse(&npy(">f8", false, "(1, 2, 1)", &f64s), p).unwrap().values, [0.5, -2.0]);
-        assert_eq!(parse(&npy("<i2", false, "(1, 2)", &[0xff, 0xff, 5, 0]), p).unwrap().values, [-1.0, 5.0]);
-        assert_eq!(parse(&npy("|b1", false, "(1, 3)", &[1, 0, 1]), p).unwrap().values, [1.0, 0.0, 1.0]);
-        assert_eq!(parse(&npy("<f2", false, "(1, 2)", &[0x00, 0x3c, 0x00, 0xc0]), p).unwrap().values, [1.0, -2.0]);
+        assert_eq!(
+            parse(&npy("<u2", true, "(2, 3)", &u16s), p).unwrap().values,
+            [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]
+        );
+        let f64s: Vec<u8> = [0.5f64, -2.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert_eq!(
+            parse(&npy(">f8", false, "(1, 2, 1)", &f64s), p)
+                .unwrap()
+                .values,
+            [0.5, -2.0]
+        );
+        assert_eq!(
+            parse(&npy("<i2", false, "(1, 2)", &[0xff, 0xff, 5, 0]), p)
+                .unwrap()
+                .values,
+            [-1.0, 5.0]
+        );
+        assert_eq!(
+            parse(&npy("|b1", false, "(1, 3)", &[1, 0, 1]), p)
+                .unwrap()
+                .values,
+            [1.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            parse(&npy("<f2", false, "(1, 2)", &[0x00, 0x3c, 0x00, 0xc0]), p)
+                .unwrap()
+                .values,
+            [1.0, -2.0]
+        );
     }
 
     #[test]

@@ -23,23 +23,34 @@ pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
 /// Decodes JPEG or PNG bytes as RGB8 (alpha dropped, EXIF orientation applied); `path` only
 /// names the source in errors.
 pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
-    let bad = |e: image::ImageError| Error::Image { path: path.to_path_buf(), message: e.to_string() };
+    let bad = |e: image::ImageError| Error::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::Image { path: path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     let mut decoder = reader.into_decoder().map_err(bad)?;
     // Cameras store portrait shots sideways plus an EXIF tag; the tasks must see them upright.
     let orientation = decoder.orientation().map_err(bad)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
-        return Err(Error::Image { path: path.to_path_buf(), message: "image is empty".into() });
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            message: "image is empty".into(),
+        });
     }
     Ok(img.into_rgb8())
 }
 
 /// How sample images are encoded in the exported dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
     /// Lossless PNG (default compression, adaptive filter): byte-identical on every machine.
@@ -80,11 +91,21 @@ impl ImageFormat {
                     image::codecs::png::CompressionType::Fast,
                     image::codecs::png::FilterType::Adaptive,
                 )
-                .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+                .write_image(
+                    img.as_raw(),
+                    img.width(),
+                    img.height(),
+                    image::ExtendedColorType::Rgb8,
+                )
             }
-            ImageFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img),
+            ImageFormat::Jpeg => {
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img)
+            }
         };
-        res.map_err(|e| Error::Export { path: path.to_path_buf(), message: format!("cannot encode image: {e}") })?;
+        res.map_err(|e| Error::Export {
+            path: path.to_path_buf(),
+            message: format!("cannot encode image: {e}"),
+        })?;
         Ok(out)
     }
 }
@@ -96,7 +117,10 @@ impl std::str::FromStr for ImageFormat {
         match s.to_ascii_lowercase().as_str() {
             "png" => Ok(ImageFormat::Png),
             "jpg" | "jpeg" => Ok(ImageFormat::Jpeg),
-            _ => Err(Error::InvalidOption { option: "image-format", message: format!("{s:?} is not png or jpeg") }),
+            _ => Err(Error::InvalidOption {
+                option: "image-format",
+                message: format!("{s:?} is not png or jpeg"),
+            }),
         }
     }
 }
@@ -110,7 +134,9 @@ mod tests {
         let mut rgba = image::RgbaImage::new(3, 2);
         rgba.put_pixel(1, 1, image::Rgba([9, 8, 7, 0]));
         let mut bytes = Vec::new();
-        DynamicImage::ImageRgba8(rgba).write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        DynamicImage::ImageRgba8(rgba)
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
         let rgb = decode_rgb(&bytes, Path::new("a.png")).unwrap();
         assert_eq!((rgb.width(), rgb.height()), (3, 2));
         assert_eq!(rgb.get_pixel(1, 1).0, [9, 8, 7]);
@@ -125,7 +151,9 @@ mod tests {
 
     #[test]
     fn encoders_are_deterministic_and_lossless_png() {
-        let img = RgbImage::from_fn(37, 23, |x, y| image::Rgb([(x * 7) as u8, (y * 11) as u8, (x ^ y) as u8]));
+        let img = RgbImage::from_fn(37, 23, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 11) as u8, (x ^ y) as u8])
+        });
         let p = Path::new("x");
         let a = ImageFormat::Png.encode(&img, p).unwrap();
         assert_eq!(a, ImageFormat::Png.encode(&img, p).unwrap());

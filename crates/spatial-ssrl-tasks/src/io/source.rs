@@ -40,8 +40,17 @@ impl SourceSpec {
     /// ```
     pub fn rgb(image: impl Into<PathBuf>) -> Self {
         let image = image.into();
-        let id = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Self { id, image, depth: None, mask: None, depth_scale: None }
+        let id = image
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            id,
+            image,
+            depth: None,
+            mask: None,
+            depth_scale: None,
+        }
     }
 
     /// Decodes the image and, when present, the depth map (with its mask applied).
@@ -61,13 +70,19 @@ impl SourceSpec {
     pub fn load(&self) -> Result<Scene> {
         let rgb = rgb::load_rgb(&self.image)?;
         let depth = self.load_depth(rgb.width(), rgb.height())?;
-        Ok(Scene { id: self.id.clone(), rgb: Arc::new(rgb), depth: depth.map(Arc::new) })
+        Ok(Scene {
+            id: self.id.clone(),
+            rgb: Arc::new(rgb),
+            depth: depth.map(Arc::new),
+        })
     }
 
     /// Decodes the depth map (mask applied) and checks it matches a `width x height` image.
     /// `Ok(None)` for an RGB-only source.
     pub fn load_depth(&self, width: u32, height: u32) -> Result<Option<DepthMap>> {
-        let Some(path) = &self.depth else { return Ok(None) };
+        let Some(path) = &self.depth else {
+            return Ok(None);
+        };
         let mut d = depth::load_depth(path, self.depth_scale)?;
         if (d.width(), d.height()) != (width, height) {
             return Err(Error::SizeMismatch {
@@ -80,13 +95,16 @@ impl SourceSpec {
         }
         if let Some(mask_path) = &self.mask {
             let (mw, mh, mask) = depth::load_mask(mask_path)?;
-            d = d.with_mask(&mask).filter(|_| (mw, mh) == (width, height)).ok_or_else(|| Error::SizeMismatch {
-                path: mask_path.clone(),
-                depth_w: mw,
-                depth_h: mh,
-                rgb_w: width,
-                rgb_h: height,
-            })?;
+            d = d
+                .with_mask(&mask)
+                .filter(|_| (mw, mh) == (width, height))
+                .ok_or_else(|| Error::SizeMismatch {
+                    path: mask_path.clone(),
+                    depth_w: mw,
+                    depth_h: mh,
+                    rgb_w: width,
+                    rgb_h: height,
+                })?;
             if d.valid_count() == 0 {
                 return Err(Error::EmptyDepth { path: path.clone() });
             }
@@ -122,23 +140,47 @@ pub fn discover(dir: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
     files.sort();
     let all: BTreeSet<&PathBuf> = files.iter().collect();
     let has_ext = |p: &Path, exts: &[&str]| {
-        p.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
     };
     let mut specs = Vec::new();
     let mut claimed = BTreeSet::new();
     for img in files.iter().filter(|p| has_ext(p, &IMAGE_EXTS)) {
-        let stem = img.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = img
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent = img.parent().unwrap_or(dir);
-        let find = |names: &[String]| names.iter().map(|n| parent.join(n)).find(|p| all.contains(p) && p != img);
-        let mut depth_names: Vec<String> = DEPTH_EXTS.iter().map(|e| format!("{stem}.{e}")).collect();
-        depth_names.extend(DEPTH_EXTS.iter().chain(&["png"]).map(|e| format!("{stem}_depth.{e}")));
+        let find = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| parent.join(n))
+                .find(|p| all.contains(p) && p != img)
+        };
+        let mut depth_names: Vec<String> =
+            DEPTH_EXTS.iter().map(|e| format!("{stem}.{e}")).collect();
+        depth_names.extend(
+            DEPTH_EXTS
+                .iter()
+                .chain(&["png"])
+                .map(|e| format!("{stem}_depth.{e}")),
+        );
         if let Some(at) = stem.rfind("_img") {
             let d = format!("{}_depth{}", &stem[..at], &stem[at + 4..]);
-            depth_names.extend(DEPTH_EXTS.iter().chain(&["png"]).map(|e| format!("{d}.{e}")));
+            depth_names.extend(
+                DEPTH_EXTS
+                    .iter()
+                    .chain(&["png"])
+                    .map(|e| format!("{d}.{e}")),
+            );
         }
         let depth = find(&depth_names);
         let mask = depth.as_ref().and_then(|d| {
-            let dstem = d.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dstem = d
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let mut names = vec![format!("{stem}_mask.npy"), format!("{stem}_mask.png")];
             names.extend([format!("{dstem}_mask.npy"), format!("{dstem}_mask.png")]);
             if let Some(at) = dstem.rfind("_depth") {
@@ -149,12 +191,26 @@ pub fn discover(dir: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
         });
         claimed.extend(depth.iter().chain(mask.iter()).cloned());
         let rel = img.strip_prefix(dir).unwrap_or(img).with_extension("");
-        let id = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        specs.push(SourceSpec { id, image: img.clone(), depth, mask, depth_scale: None });
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        specs.push(SourceSpec {
+            id,
+            image: img.clone(),
+            depth,
+            mask,
+            depth_scale: None,
+        });
     }
     // A PNG claimed as another image's depth or mask, or named like one, is not a source.
     specs.retain(|s| {
-        let stem = s.image.file_stem().map(|x| x.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = s
+            .image
+            .file_stem()
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_default();
         !claimed.contains(&s.image) && !stem.ends_with("_depth") && !stem.ends_with("_mask")
     });
     specs.sort_by(|a, b| a.id.cmp(&b.id));
@@ -204,12 +260,22 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
         path: path.to_path_buf(),
         message: format!("line {line}: {message}"),
     };
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut rows: Vec<(usize, RawRow)> = Vec::new();
     if is_csv {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        let Some((_, header)) = lines.next() else { return Ok(Vec::new()) };
-        let header: Vec<String> = split_csv(header).into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let Some((_, header)) = lines.next() else {
+            return Ok(Vec::new());
+        };
+        let header: Vec<String> = split_csv(header)
+            .into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         for name in &header {
             if !["id", "image", "depth", "mask", "depth_scale"].contains(&name.as_str()) {
                 return Err(bad(1, format!("unknown column {name:?}")));
@@ -221,7 +287,10 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
         for (i, line) in lines {
             let cells = split_csv(line);
             if cells.len() != header.len() {
-                return Err(bad(i + 1, format!("{} cells, header has {}", cells.len(), header.len())));
+                return Err(bad(
+                    i + 1,
+                    format!("{} cells, header has {}", cells.len(), header.len()),
+                ));
             }
             let mut row = RawRow::default();
             for (h, c) in header.iter().zip(cells) {
@@ -234,13 +303,22 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
                     "image" => row.image = Some(c),
                     "depth" => row.depth = Some(c),
                     "mask" => row.mask = Some(c),
-                    _ => row.depth_scale = Some(c.parse().map_err(|_| bad(i + 1, format!("bad depth_scale {c:?}")))?),
+                    _ => {
+                        row.depth_scale = Some(
+                            c.parse()
+                                .map_err(|_| bad(i + 1, format!("bad depth_scale {c:?}")))?,
+                        )
+                    }
                 }
             }
             rows.push((i + 1, row));
         }
     } else {
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let row: RawRow = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
             rows.push((i + 1, row));
         }
@@ -250,7 +328,12 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
     let mut specs = Vec::with_capacity(rows.len());
     for (line, row) in rows {
         let image = base.join(row.image.ok_or_else(|| bad(line, "no image".into()))?);
-        let id = row.id.unwrap_or_else(|| image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let id = row.id.unwrap_or_else(|| {
+            image
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
         if !seen.insert(id.clone()) {
             return Err(bad(line, format!("duplicate id {id:?}")));
         }
@@ -310,9 +393,22 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         for f in [
-            "a.jpg", "a.npy", "b.png", "b_depth.png", "b_depth_mask.npy", "c.JPG", "RGB-D_img1.jpg", "RGB-D_depth1.h5",
-            "RGB-D_img3.png", "RGB-D_depth3.npy", "RGB-D_depth_mask3.npy", "sub/e.jpeg", "sub/e.h5", "sub/e_mask.png",
-            "notes.txt", ".hidden.jpg",
+            "a.jpg",
+            "a.npy",
+            "b.png",
+            "b_depth.png",
+            "b_depth_mask.npy",
+            "c.JPG",
+            "RGB-D_img1.jpg",
+            "RGB-D_depth1.h5",
+            "RGB-D_img3.png",
+            "RGB-D_depth3.npy",
+            "RGB-D_depth_mask3.npy",
+            "sub/e.jpeg",
+            "sub/e.h5",
+            "sub/e_mask.png",
+            "notes.txt",
+            ".hidden.jpg",
         ] {
             touch(d, f);
         }
@@ -320,9 +416,18 @@ mod tests {
         let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["RGB-D_img1", "RGB-D_img3", "a", "b", "c", "sub/e"]);
         let get = |id: &str| s.iter().find(|s| s.id == id).unwrap();
-        let rel = |p: &Option<PathBuf>| p.as_ref().map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned());
-        assert_eq!(rel(&get("RGB-D_img1").depth).as_deref(), Some("RGB-D_depth1.h5"));
-        assert_eq!(rel(&get("RGB-D_img3").mask).as_deref(), Some("RGB-D_depth_mask3.npy"));
+        let rel = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            rel(&get("RGB-D_img1").depth).as_deref(),
+            Some("RGB-D_depth1.h5")
+        );
+        assert_eq!(
+            rel(&get("RGB-D_img3").mask).as_deref(),
+            Some("RGB-D_depth_mask3.npy")
+        );
         assert_eq!(rel(&get("a").depth).as_deref(), Some("a.npy"));
         assert_eq!(rel(&get("b").depth).as_deref(), Some("b_depth.png"));
         assert_eq!(rel(&get("b").mask).as_deref(), Some("b_depth_mask.npy"));
@@ -340,12 +445,22 @@ mod tests {
         assert_eq!(s[0].depth, Some(t.path().join("x/a.npy")));
         assert_eq!(s[1].image, PathBuf::from("/abs/b.png"));
         std::fs::write(&m, "{\"image\": \"a.jpg\"}\n{\"image\": \"a.jpg\"}\n").unwrap();
-        assert!(read_manifest(&m).unwrap_err().to_string().contains("duplicate id"));
+        assert!(
+            read_manifest(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate id")
+        );
         std::fs::write(&m, "{\"img\": \"a.jpg\"}\n").unwrap();
         assert!(matches!(read_manifest(&m), Err(Error::Malformed { .. })));
         let c = t.path().join("m.csv");
         std::fs::write(&c, "image,colour\na.jpg,red\n").unwrap();
-        assert!(read_manifest(&c).unwrap_err().to_string().contains("colour"));
+        assert!(
+            read_manifest(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("colour")
+        );
         std::fs::write(&c, "id,image\n\"x,y\",\"a \"\"q\"\".jpg\"\n").unwrap();
         let s = read_manifest(&c).unwrap();
         assert_eq!(s[0].id, "x,y");
@@ -362,7 +477,19 @@ mod tests {
         let mut spec = SourceSpec::rgb(&img);
         spec.depth = Some(dp.clone());
         let e = spec.load().unwrap_err();
-        assert!(matches!(e, Error::SizeMismatch { depth_w: 3, depth_h: 4, rgb_w: 4, rgb_h: 3, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::SizeMismatch {
+                    depth_w: 3,
+                    depth_h: 4,
+                    rgb_w: 4,
+                    rgb_h: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("s.npy"));
         // A mask that invalidates everything leaves no valid depth.
         std::fs::write(&dp, crate::io::npy::to_bytes_f32(4, 3, &[1.0; 12])).unwrap();
