@@ -54,7 +54,11 @@ impl DepthMap {
                 *v = f32::NAN;
             }
         }
-        Some(Self { width, height, values })
+        Some(Self {
+            width,
+            height,
+            values,
+        })
     }
 
     /// Marks every pixel whose mask value is `false` as invalid. The mask is row-major, same size.
@@ -118,12 +122,20 @@ pub struct Scene {
 impl Scene {
     /// An RGB-only scene.
     pub fn rgb(id: impl Into<String>, rgb: RgbImage) -> Self {
-        Self { id: id.into(), rgb: Arc::new(rgb), depth: None }
+        Self {
+            id: id.into(),
+            rgb: Arc::new(rgb),
+            depth: None,
+        }
     }
 
     /// Which inputs this scene provides.
     pub fn inputs(&self) -> Inputs {
-        if self.depth.is_some() { Inputs::RgbDepth } else { Inputs::Rgb }
+        if self.depth.is_some() {
+            Inputs::RgbDepth
+        } else {
+            Inputs::Rgb
+        }
     }
 }
 
