@@ -202,3 +202,53 @@ impl RewardFn for TaskRouter {
         self.fallback.score(response, ground_truth)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ImgScore;
+
+    #[test]
+    fn weighted_sum_rejects_bad_weights() {
+        assert_eq!(
+            WeightedSum::new(vec![]).err(),
+            Some(Error::EmptyWeightedSum)
+        );
+        for w in [-0.5, f64::NAN, f64::INFINITY] {
+            let r = WeightedSum::new(vec![(Box::new(ImgScore::default()), w)]);
+            assert!(matches!(r, Err(Error::BadWeight { .. })), "{w}");
+        }
+    }
+
+    #[test]
+    fn weighted_sum_combines_every_component() {
+        let sum = WeightedSum::new(vec![
+            (Box::new(ImgScore::default()), 0.25),
+            (Box::new(ImgScore::new(0.5).unwrap()), 0.75),
+        ])
+        .unwrap();
+        assert_eq!(sum.len(), 2);
+        let r = sum.score("<think>x</think>\\boxed{B}", "A");
+        assert_eq!(r.format, 1.0);
+        assert_eq!(r.accuracy, 0.0);
+        assert_eq!(r.overall, 0.25 * 0.1 + 0.75 * 0.5);
+    }
+
+    #[test]
+    fn router_batches_keep_order_and_routes() {
+        let router = TaskRouter::new(Box::new(ImgScore::default()))
+            .route("fmt", Box::new(ImgScore::new(1.0).unwrap()));
+        let items = [
+            (Some("fmt"), "<think>x</think>\\boxed{A}", "B"),
+            (None, "<think>x</think>\\boxed{A}", "B"),
+            (Some("other"), "\\boxed{B}", "B"),
+        ];
+        let got: Vec<f64> = router
+            .score_batch_tasks(&items)
+            .iter()
+            .map(|b| b.overall)
+            .collect();
+        assert_eq!(got, [1.0, 0.1, 0.9]);
+        assert_eq!(router.score("\\boxed{B}", "B").overall, 0.9);
+    }
+}
