@@ -5,15 +5,20 @@
 
 use libfuzzer_sys::fuzz_target;
 use spatial_ssrl_rewards::{
-    AnswerKind, ImgScore, RewardFn, Strictness, extract_boxed, extract_choice, extract_number, has_reference_format,
-    mean_relative_accuracy, normalize_tags, parse_length_cm,
+    AnswerKind, ImgScore, RewardFn, Strictness, extract_boxed, extract_choice, extract_number,
+    has_reference_format, mean_relative_accuracy, normalize_tags, parse_length_cm,
 };
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let text = String::from_utf8_lossy(rest);
     let cut = (split as usize * text.len() / 255).min(text.len());
-    let cut = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let cut = (0..=cut)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
     let (response, truth) = text.split_at(cut);
 
     let r = ImgScore::default().score(response, truth);
@@ -25,10 +30,20 @@ fuzz_target!(|data: &[u8]| {
     if let Some(answer) = extract_boxed(&normalized) {
         assert!(normalized.contains(answer));
     }
-    for kind in [AnswerKind::Permutation, AnswerKind::Sequence, AnswerKind::Letter, AnswerKind::Text] {
-        let lenient = ImgScore::default().with_strictness(Strictness::Lenient(kind)).score(response, truth);
+    for kind in [
+        AnswerKind::Permutation,
+        AnswerKind::Sequence,
+        AnswerKind::Letter,
+        AnswerKind::Text,
+    ] {
+        let lenient = ImgScore::default()
+            .with_strictness(Strictness::Lenient(kind))
+            .score(response, truth);
         assert!((0.0..=1.0).contains(&lenient.overall));
-        assert!(lenient.accuracy >= r.accuracy, "lenient must accept all strict matches");
+        assert!(
+            lenient.accuracy >= r.accuracy,
+            "lenient must accept all strict matches"
+        );
     }
 
     if let Some(c) = extract_choice(response, &["left", "upper left", truth]) {

@@ -25,10 +25,20 @@ fn score_golden_file_matches_reference_and_keeps_fields() {
     let renamed_path = dir.path().join("in.jsonl");
     fs::write(&renamed_path, &renamed).unwrap();
 
-    let stdout = run_ok(cmd().args(["score", "--input"]).arg(&renamed_path).arg("--out").arg(&out));
+    let stdout = run_ok(
+        cmd()
+            .args(["score", "--input"])
+            .arg(&renamed_path)
+            .arg("--out")
+            .arg(&out),
+    );
     assert!(stdout.contains("scored 200 responses"), "{stdout}");
 
-    let lines: Vec<String> = fs::read_to_string(&out).unwrap().lines().map(str::to_owned).collect();
+    let lines: Vec<String> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(lines.len(), 200);
     for (src, got) in renamed.lines().zip(&lines) {
         // Original text kept byte for byte, scores appended.
@@ -39,10 +49,22 @@ fn score_golden_file_matches_reference_and_keeps_fields() {
         }
     }
     // The mean line: the golden file's means, computed here from the expected scores.
-    let rows: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let mean = |k: &str| rows.iter().map(|v| v[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
-    let all = stdout.lines().find(|l| l.starts_with("all ")).expect("summary row");
-    let want = format!("{:>8.4} {:>8.4} {:>8.4}", mean("overall"), mean("format"), mean("accuracy"));
+    let rows: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mean =
+        |k: &str| rows.iter().map(|v| v[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
+    let all = stdout
+        .lines()
+        .find(|l| l.starts_with("all "))
+        .expect("summary row");
+    let want = format!(
+        "{:>8.4} {:>8.4} {:>8.4}",
+        mean("overall"),
+        mean("format"),
+        mean("accuracy")
+    );
     assert!(all.ends_with(&want), "{all:?} vs {want:?}");
 }
 
@@ -53,35 +75,61 @@ fn score_custom_fields_tasks_and_lenient() {
     fs::write(
         &input,
         concat!(
-            r#"{"kind": "shuffle", "out": "<think>x</think>\\boxed{0 2 3 1}", "gt": "0-2-3-1"}"#, "\n",
-            r#"{"kind": "crop", "out": "<think>x</think>\\boxed{B}", "gt": "B"}"#, "\n",
+            r#"{"kind": "shuffle", "out": "<think>x</think>\\boxed{0 2 3 1}", "gt": "0-2-3-1"}"#,
             "\n",
-            r#"{"out": "\\boxed{A}", "gt": "B", "overall": 5}"#, "\n",
+            r#"{"kind": "crop", "out": "<think>x</think>\\boxed{B}", "gt": "B"}"#,
+            "\n",
+            "\n",
+            r#"{"out": "\\boxed{A}", "gt": "B", "overall": 5}"#,
+            "\n",
         ),
     )
     .unwrap();
     let out = dir.path().join("s.jsonl");
     let base = |extra: &[&str]| {
         let mut c = cmd();
-        c.args(["score", "--response-field", "out", "--truth-field", "gt", "--task-field", "kind", "--input"])
-            .arg(&input)
-            .arg("--out")
-            .arg(&out)
-            .args(extra);
+        c.args([
+            "score",
+            "--response-field",
+            "out",
+            "--truth-field",
+            "gt",
+            "--task-field",
+            "kind",
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(extra);
         c
     };
     let stdout = run_ok(&mut base(&[]));
-    let rows: Vec<Value> =
-        fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let overall: Vec<f64> = rows.iter().map(|v| v["overall"].as_f64().unwrap()).collect();
+    let rows: Vec<Value> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let overall: Vec<f64> = rows
+        .iter()
+        .map(|v| v["overall"].as_f64().unwrap())
+        .collect();
     assert_eq!(overall, [0.1, 1.0, 0.0]); // strict: "0 2 3 1" != "0-2-3-1"; stale "overall" replaced
     assert_eq!(rows[0]["kind"], "shuffle");
     assert!(stdout.contains("shuffle"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("crop ") && l.contains("1.0000")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("crop ") && l.contains("1.0000")),
+        "{stdout}"
+    );
 
     run_ok(&mut base(&["--lenient"]));
-    let rows: Vec<Value> =
-        fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows[0]["overall"].as_f64(), Some(1.0));
 }
 
@@ -90,7 +138,13 @@ fn score_reports_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bad.jsonl");
     fs::write(&input, "{\"response\": \"x\", \"ground_truth\": \"B\"}\n{\"response\": 3, \"ground_truth\": \"B\"}\n").unwrap();
-    let o = cmd().args(["score", "--input"]).arg(&input).arg("--out").arg(dir.path().join("o.jsonl")).output().unwrap();
+    let o = cmd()
+        .args(["score", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("o.jsonl"))
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 2") && err.contains("response"), "{err}");

@@ -79,9 +79,20 @@ fn reward(args: &Args) -> anyhow::Result<TaskRouter> {
     let strict = ImgScore::new(args.format_weight).context("--format-weight")?;
     let mut router = TaskRouter::new(Box::new(strict));
     if args.lenient {
-        for task in ["shuffle", "jigsaw", "flip", "depth", "depth_order", "crop", "inpaint"] {
+        for task in [
+            "shuffle",
+            "jigsaw",
+            "flip",
+            "depth",
+            "depth_order",
+            "crop",
+            "inpaint",
+        ] {
             if let Some(kind) = AnswerKind::for_task(task) {
-                router = router.route(task, Box::new(strict.with_strictness(Strictness::Lenient(kind))));
+                router = router.route(
+                    task,
+                    Box::new(strict.with_strictness(Strictness::Lenient(kind))),
+                );
             }
         }
     }
@@ -89,8 +100,13 @@ fn reward(args: &Args) -> anyhow::Result<TaskRouter> {
 }
 
 /// Scores one input line; returns the output line and the task name, if any.
-fn score_line(line: &str, args: &Args, reward: &TaskRouter) -> anyhow::Result<(String, RewardBreakdown, Option<String>)> {
-    let Value::Object(mut obj) = serde_json::from_str::<Value>(line).context("not valid JSON")? else {
+fn score_line(
+    line: &str,
+    args: &Args,
+    reward: &TaskRouter,
+) -> anyhow::Result<(String, RewardBreakdown, Option<String>)> {
+    let Value::Object(mut obj) = serde_json::from_str::<Value>(line).context("not valid JSON")?
+    else {
         bail!("not a JSON object");
     };
     let field = |obj: &Map<String, Value>, name: &str| -> anyhow::Result<String> {
@@ -132,8 +148,10 @@ fn score_line(line: &str, args: &Args, reward: &TaskRouter) -> anyhow::Result<(S
 /// Runs `spatial-ssrl score`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reward = reward(&args)?;
-    let input = File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
-    let out_file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let input =
+        File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+    let out_file =
+        File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut out = BufWriter::new(out_file);
     let mut lines = BufReader::new(input).lines().enumerate();
     let mut all = Totals::default();
@@ -141,7 +159,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         for (i, line) in lines.by_ref().take(CHUNK) {
-            let line = line.with_context(|| format!("{}: cannot read line {}", args.input.display(), i + 1))?;
+            let line = line
+                .with_context(|| format!("{}: cannot read line {}", args.input.display(), i + 1))?;
             if !line.trim().is_empty() {
                 chunk.push((i + 1, line));
             }
@@ -152,21 +171,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let scored: Vec<_> = chunk
             .par_iter()
             .map(|(n, line)| {
-                score_line(line, &args, &reward).with_context(|| format!("{} line {n}", args.input.display()))
+                score_line(line, &args, &reward)
+                    .with_context(|| format!("{} line {n}", args.input.display()))
             })
             .collect::<anyhow::Result<_>>()?;
         for (line, b, task) in scored {
-            writeln!(out, "{line}").with_context(|| format!("cannot write {}", args.out.display()))?;
+            writeln!(out, "{line}")
+                .with_context(|| format!("cannot write {}", args.out.display()))?;
             all.add(&b);
             if let Some(task) = task {
                 per_task.entry(task).or_default().add(&b);
             }
         }
     }
-    out.flush().with_context(|| format!("cannot write {}", args.out.display()))?;
+    out.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
 
     println!("scored {} responses -> {}", all.n, args.out.display());
-    println!("{:<20} {:>8} {:>8} {:>8} {:>8}", "task", "n", "overall", "format", "accuracy");
+    println!(
+        "{:<20} {:>8} {:>8} {:>8} {:>8}",
+        "task", "n", "overall", "format", "accuracy"
+    );
     println!("{}", all.row("all"));
     for (task, t) in &per_task {
         println!("{}", t.row(task));
