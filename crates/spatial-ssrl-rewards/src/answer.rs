@@ -31,13 +31,14 @@ impl AnswerKind {
     /// assert_eq!(AnswerKind::for_task("shuffle"), Some(AnswerKind::Permutation));
     /// assert_eq!(AnswerKind::for_task("flip"), Some(AnswerKind::Sequence));
     /// assert_eq!(AnswerKind::for_task("crop"), Some(AnswerKind::Letter));
+    /// assert_eq!(AnswerKind::for_task("position"), Some(AnswerKind::Letter));
     /// assert_eq!(AnswerKind::for_task("unknown"), None);
     /// ```
     pub fn for_task(task: &str) -> Option<Self> {
         match task {
             "shuffle" | "jigsaw" | "depth" | "depth_order" => Some(Self::Permutation),
             "flip" => Some(Self::Sequence),
-            "crop" | "inpaint" => Some(Self::Letter),
+            "crop" | "inpaint" | "position" | "relative_position" => Some(Self::Letter),
             _ => None,
         }
     }
