@@ -191,6 +191,19 @@ fn config_file_overrides_prompt_templates() {
         shard.lines().all(|l| l.contains("WHICH PATCH IS FLIPPED?")),
         "{shard}"
     );
+    // --print-config writes a complete file that loads back unchanged.
+    let printed = run_ok(cmd().args(["generate", "--print-config"]));
+    assert!(
+        printed.contains("[shuffle]") && printed.contains("[position]"),
+        "{printed}"
+    );
+    std::fs::write(&cfg, &printed).unwrap();
+    let again = run_ok(
+        cmd()
+            .args(["generate", "--print-config", "--config"])
+            .arg(&cfg),
+    );
+    assert_eq!(printed, again);
     // A typo in the config is an error naming the file, not a silent default.
     std::fs::write(&cfg, "[flip]\nprompts = \"x\"\n").unwrap();
     let o = generate(&examples(), &t.path().join("ds2"), &[])

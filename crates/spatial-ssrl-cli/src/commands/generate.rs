@@ -19,15 +19,15 @@ use spatial_ssrl_tasks::{
 pub struct Args {
     /// Folder of sources: `name.jpg|png`, with `name.npy|h5` or `name_depth.png` for depth
     /// (and `name_mask.npy` for a validity mask); searched recursively.
-    #[arg(long, required_unless_present = "manifest")]
+    #[arg(long, required_unless_present_any = ["manifest", "print_config"])]
     input: Option<PathBuf>,
     /// CSV or JSONL manifest listing sources (columns id, image, depth, mask, depth_scale),
     /// instead of --input.
     #[arg(long, conflicts_with = "input")]
     manifest: Option<PathBuf>,
     /// Output folder; rerun with the same arguments to resume an interrupted run.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    out: Option<PathBuf>,
     /// Comma-separated tasks.
     #[arg(long, value_delimiter = ',', default_values_t = BUILTIN_TASKS.map(String::from))]
     tasks: Vec<String>,
@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     val_fraction: f64,
     /// Print the default task configuration as TOML and exit (a starting point for --config).
-    #[arg(long, conflicts_with_all = ["input", "manifest"], required = false)]
+    #[arg(long, conflicts_with_all = ["input", "manifest", "out"])]
     print_config: bool,
 }
 
@@ -85,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", config.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
+    let Some(out) = args.out.clone() else {
+        bail!("give --out DIR")
+    };
     let sources = match (&args.input, &args.manifest) {
         (_, Some(m)) => read_manifest(m)?,
         (Some(dir), None) => {
@@ -101,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let run = RunConfig {
-        out: args.out.clone(),
+        out: out.clone(),
         format: args.format,
         image_format: args.image_format,
         shard_size: args.shard_size,
@@ -123,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{} sources -> {} samples in {}",
         summary.sources,
         summary.total_samples(),
-        args.out.display()
+        out.display()
     );
     for (task, splits) in &summary.samples {
         let parts: Vec<String> = splits.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -142,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if summary.failures.len() > 10 {
             println!(
                 "  ... (all failures are listed in {})",
-                args.out.join(spatial_ssrl_tasks::MANIFEST_FILE).display()
+                out.join(spatial_ssrl_tasks::MANIFEST_FILE).display()
             );
         }
     }
