@@ -82,7 +82,22 @@ def main():
             Image.open(io.BytesIO(first[0]["bytes"])).load()
     except ImportError:
         pass
-    print(f"check_parquet: ok, {len(shards)} shard(s), {rows} rows, tasks {json.dumps(tasks, sort_keys=True)}")
+    hf = ""
+    try:  # When Hugging Face `datasets` is installed, load it the way EasyR1 does.
+        import datasets
+
+        ds = datasets.load_dataset("parquet", data_files=[str(p) for p in shards], split="train")
+        if type(ds.features["images"].feature).__name__ != "Image":
+            fail(f"datasets reads images as {ds.features['images']}, expected a list of Image")
+        if len(ds) != rows:
+            fail(f"datasets reads {len(ds)} rows, pyarrow {rows}")
+        first = next((r for r in ds if r["images"]), None)
+        if first is not None:
+            first["images"][0].load()
+        hf = ", loads in datasets"
+    except ImportError:
+        pass
+    print(f"check_parquet: ok{hf}, {len(shards)} shard(s), {rows} rows, tasks {json.dumps(tasks, sort_keys=True)}")
 
 
 if __name__ == "__main__":
