@@ -550,3 +550,63 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Arbitrary (even absurd) configurations: a sample, or a typed error, never a panic.
+    #[test]
+    fn arbitrary_configs_never_panic(
+        w in 1u32..90, h in 1u32..90, seed in any::<u64>(),
+        rows in 0u32..5, cols in 0u32..5, strips in 0u32..7,
+        weights in proptest::collection::vec(0u32..3, 5),
+        border in prop_oneof![0u32..6, Just(u32::MAX)],
+        min_tile in prop_oneof![0u32..20, Just(u32::MAX)],
+    ) {
+        let scene = noise_scene(w, h, seed);
+        let mix = ShuffleMix {
+            grid_2x2: weights[0],
+            masked_2x2: weights[1],
+            grid_3x3: weights[2],
+            horizontal_strips: weights[3],
+            vertical_strips: weights[4],
+        };
+        let tasks: Vec<Box<dyn PretextTask>> = vec![
+            Box::new(Shuffle::new(ShuffleConfig {
+                mix,
+                strips,
+                min_tile,
+                border_thickness: border,
+                ..Default::default()
+            })),
+            Box::new(Flip::new(FlipConfig {
+                rows,
+                cols,
+                min_tile,
+                border_thickness: border,
+                ..Default::default()
+            })),
+            Box::new(Crop::new(CropConfig { min_side: min_tile, ..Default::default() })),
+        ];
+        for task in &tasks {
+            match task.generate(&scene, &mut TaskRng::seed_from_u64(seed)) {
+                Ok(samples) => assert_well_formed_any_grid(&samples[0]),
+                Err(Error::TooSmall { .. } | Error::InvalidConfig { .. } | Error::NoCandidate { .. }) => {}
+                Err(e) => prop_assert!(false, "{}: unexpected error {e}", task.name()),
+            }
+        }
+    }
+}
+
+/// Like [`assert_well_formed`], for any grid size.
+fn assert_well_formed_any_grid(s: &Sample) {
+    assert_eq!(s.problem.matches("<image>").count(), s.images.len());
+    match s.task.as_str() {
+        "flip" => {
+            let (l, d) = s.answer.split_once('-').unwrap();
+            assert!(l.parse::<u32>().unwrap() < meta_u32(s, "rows") * meta_u32(s, "cols"));
+            assert!(d == "0" || d == "1");
+        }
+        _ => assert_well_formed(s),
+    }
+}

@@ -193,7 +193,7 @@ impl Crop {
         let (w, h) = src.dimensions();
         let side = w.min(h) / 2;
         if side < cfg.min_side.max(1) {
-            let min = cfg.min_side.max(1) * 2;
+            let min = cfg.min_side.max(1).saturating_mul(2);
             return Err(Error::TooSmall {
                 task: NAME,
                 w,

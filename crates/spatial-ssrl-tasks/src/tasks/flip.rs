@@ -160,7 +160,7 @@ impl Flip {
             task: NAME,
             message,
         };
-        if cfg.rows * cfg.cols < 2 {
+        if cfg.rows.saturating_mul(cfg.cols) < 2 {
             return Err(invalid(format!(
                 "a {}x{} grid has fewer than two patches",
                 cfg.rows, cfg.cols

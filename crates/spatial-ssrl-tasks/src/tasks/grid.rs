@@ -365,13 +365,15 @@ impl TileStyle {
             let text = k.to_string();
             let (tw, th) = draw::label_size(&text, height);
             // Inset by the border and the label's background padding, plus a small gap.
-            let inset = self.border_thickness + pad + 2;
-            let cx = x + inset + tw / 2;
-            let cy = y + inset + th / 2;
+            // (i64 and a clamp: a configured thickness can be anything up to u32::MAX.)
+            let inset = i64::from(self.border_thickness) + i64::from(pad) + 2;
+            let at = |origin: u32, half: u32| {
+                (i64::from(origin) + inset + i64::from(half)).min(i64::from(i32::MAX)) as i32
+            };
             draw::draw_label(
                 img,
-                cx as i32,
-                cy as i32,
+                at(x, tw / 2),
+                at(y, th / 2),
                 &text,
                 height,
                 draw::WHITE,
