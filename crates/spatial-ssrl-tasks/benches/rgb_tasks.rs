@@ -3,8 +3,9 @@
 //!
 //! - `decode_png`: reading and decoding the input alone;
 //! - `generate/<task>`: one sample from the decoded input;
-//! - `generate_encode/<task>`: one sample plus encoding all its images as JPEG (quality 90),
-//!   the per-sample cost when each source is decoded once and reused (as `generate` does);
+//! - `generate_encode/<task>`: one sample plus encoding all its images as JPEG (the
+//!   exporter's `ImageFormat::Jpeg`): the per-sample cost when each source is decoded once
+//!   and reused, as the pipeline does;
 //! - `end_to_end/<task>`: read + decode + generate + encode, the reference script's unit of
 //!   work (Python, same machine: shuffle 70 ms, flip 78 ms, crop 52 ms; 44 ms of each decode).
 //!
@@ -16,7 +17,7 @@
 //! jobs. Set `RGB_BENCH_WALL=1` for wall-clock time.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
@@ -26,7 +27,7 @@ use rand::SeedableRng;
 use spatial_ssrl_tasks::tasks::crop::Crop;
 use spatial_ssrl_tasks::tasks::flip::Flip;
 use spatial_ssrl_tasks::tasks::shuffle::Shuffle;
-use spatial_ssrl_tasks::{PretextTask, Scene, TaskRng};
+use spatial_ssrl_tasks::{ImageFormat, PretextTask, Scene, TaskRng};
 
 /// CPU time consumed by the calling thread, in ns (Linux `/proc/thread-self/schedstat`; the
 /// kernel updates it at scheduler ticks, so a few ms of lag per criterion sample, each of
@@ -100,19 +101,17 @@ fn input_path() -> PathBuf {
     }
 }
 
+/// The pipeline's decoder (RGBA dropped to RGB, EXIF orientation applied).
 fn decode(bytes: &[u8]) -> RgbImage {
-    image::load_from_memory(bytes)
-        .expect("decodable reference input")
-        .to_rgb8()
+    spatial_ssrl_tasks::decode_rgb(bytes, Path::new("RGB_img.png")).expect("decodable input")
 }
 
-/// Encodes every image of every sample as JPEG, quality 90 (the exporter's JPEG setting).
+/// Encodes every image of every sample with the exporter's JPEG setting.
 fn encode_all(samples: &[spatial_ssrl_tasks::Sample]) -> usize {
     let mut bytes = 0;
     for img in samples.iter().flat_map(|s| &s.images) {
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .encode_image(img)
+        let out = ImageFormat::Jpeg
+            .encode(img, Path::new("sample.jpg"))
             .expect("jpeg encode");
         bytes += out.len();
     }
