@@ -355,6 +355,15 @@ pub fn generate(
             message: "must be at least 1".into(),
         });
     }
+    // Ids seed the puzzles and name the image files: two sources must not share one.
+    let mut ids: Vec<&str> = sources.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::InvalidOption {
+            option: "sources",
+            message: format!("source id {:?} appears more than once", w[0]),
+        });
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads)
         .build()
@@ -639,8 +648,8 @@ fn encode(sample: Sample, n: u64, format: ImageFormat) -> Result<Record> {
         .map(|(i, img)| {
             let path = format!(
                 "images/{}/{}-{n}-{i}.{}",
-                sample.source,
-                sample.task,
+                path_safe(&sample.source),
+                path_safe(&sample.task),
                 format.extension()
             );
             format
@@ -656,6 +665,38 @@ fn encode(sample: Sample, n: u64, format: ImageFormat) -> Result<Record> {
         source: sample.source,
         metadata: serde_json::to_string(&sample.metadata).expect("metadata is JSON"),
     })
+}
+
+/// A relative path for an id: `/`-separated segments of `[A-Za-z0-9._-]`, no empty, `.` or
+/// `..` segment (so a manifest id cannot write outside the output folder). When anything had
+/// to be replaced, a hash of the original id is appended so distinct ids stay distinct.
+fn path_safe(id: &str) -> String {
+    let segments: Vec<String> = id
+        .split('/')
+        .map(|seg| {
+            let clean: String = seg
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            if clean.is_empty() || clean == "." || clean == ".." {
+                "_".into()
+            } else {
+                clean
+            }
+        })
+        .collect();
+    let joined = segments.join("/");
+    if joined == id {
+        joined
+    } else {
+        format!("{joined}-{:08x}", fnv1a64(id.as_bytes()) as u32)
+    }
 }
 
 fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) -> RunIdentity {
@@ -736,4 +777,31 @@ pub fn settings_digest<T: Serialize>(settings: &T) -> u64 {
             .unwrap_or_default()
             .as_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_safe_distinct_paths() {
+        assert_eq!(path_safe("sub/RGB-D_img1"), "sub/RGB-D_img1");
+        let odd = ["../../etc/passwd", "a b", "a_b", "/abs", "x//y", "ü"];
+        let paths: Vec<String> = odd.iter().map(|id| path_safe(id)).collect();
+        for p in &paths {
+            assert!(
+                p.split('/').all(|s| !s.is_empty() && s != "." && s != ".."),
+                "{p}"
+            );
+            assert!(
+                p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c)),
+                "{p}"
+            );
+        }
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), paths.len(), "{paths:?}");
+    }
 }

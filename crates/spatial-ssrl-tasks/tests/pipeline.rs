@@ -308,6 +308,12 @@ fn invalid_options_are_typed_errors() {
     ));
     let pipe = Pipeline::new(&reg, &["flip"], 0, 1).unwrap();
     let out = tempfile::tempdir().unwrap();
+    let twice = [SourceSpec::rgb("a/x.jpg"), SourceSpec::rgb("b/x.png")];
+    let e = generate(&pipe, &twice, &RunConfig::new(out.path()), &()).unwrap_err();
+    assert!(
+        e.to_string().contains("\"x\" appears more than once"),
+        "{e}"
+    );
     for cfg in [
         RunConfig {
             shard_size: 0,

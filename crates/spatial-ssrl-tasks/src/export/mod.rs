@@ -58,7 +58,8 @@ impl std::str::FromStr for DatasetFormat {
 pub struct EncodedImage {
     /// PNG or JPEG file bytes.
     pub bytes: Vec<u8>,
-    /// Relative path (`images/<source>/<task>-<k>-<j>-<i>.png`); where the JSONL layout
+    /// Relative path (`images/<source>/<task>-<n>-<i>.png`: image `i` of the
+    /// source's `n`-th sample of that task); where the JSONL layout
     /// stores the file, informational in parquet.
     pub path: String,
 }

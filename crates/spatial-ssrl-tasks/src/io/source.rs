@@ -213,6 +213,21 @@ pub fn discover(dir: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
             .unwrap_or_default();
         !claimed.contains(&s.image) && !stem.ends_with("_depth") && !stem.ends_with("_mask")
     });
+    // `a.jpg` and `a.png` side by side would share the id `a`: keep their extensions then.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for s in &specs {
+        *seen.entry(s.id.clone()).or_default() += 1;
+    }
+    for s in &mut specs {
+        if seen[&s.id] > 1 {
+            let ext = s
+                .image
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            s.id = format!("{}.{ext}", s.id);
+        }
+    }
     specs.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(specs)
 }
@@ -409,12 +424,26 @@ mod tests {
             "sub/e_mask.png",
             "notes.txt",
             ".hidden.jpg",
+            "twin.jpg",
+            "twin.png",
         ] {
             touch(d, f);
         }
         let s = discover(d).unwrap();
         let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["RGB-D_img1", "RGB-D_img3", "a", "b", "c", "sub/e"]);
+        assert_eq!(
+            ids,
+            [
+                "RGB-D_img1",
+                "RGB-D_img3",
+                "a",
+                "b",
+                "c",
+                "sub/e",
+                "twin.jpg",
+                "twin.png"
+            ]
+        );
         let get = |id: &str| s.iter().find(|s| s.id == id).unwrap();
         let rel = |p: &Option<PathBuf>| {
             p.as_ref()
