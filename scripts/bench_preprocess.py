@@ -47,6 +47,14 @@ def main():
     arr = np.stack([(xx * 255 // 1280 + noise) % 256, (yy * 255 // 960 + noise) % 256,
                     ((xx + yy) * 127 // 2240 + 2 * noise) % 256], -1).astype(np.uint8)
     img = Image.fromarray(arr)
+    import io
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    n, t0 = 20, time.perf_counter()
+    for _ in range(n):
+        Image.open(io.BytesIO(data)).convert("RGB")
+    print(f"decode_jpeg: {(time.perf_counter() - t0) / n * 1e3:.2f} ms")
     for name, mp in [("image_released_limits", 12845056), ("image_max_1003520", 1003520)]:
         preprocess(img, mp)
         n, t0 = 20, time.perf_counter()

@@ -52,12 +52,23 @@ fn bench(c: &mut Criterion) {
     g.bench_function("image_max_1003520", |b| {
         b.iter(|| easyr1.preprocess(black_box(&img)).unwrap())
     });
+    // Decoding the photo stored as a baseline JPEG (quality 90) with our libjpeg-turbo
+    // compatible decoder.
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .expect("encode jpeg");
+    let jpeg = jpeg.into_inner();
+    g.bench_function("decode_jpeg", |b| {
+        b.iter(|| spatial_ssrl_model::decode_image(black_box(&jpeg)).unwrap())
+    });
     g.bench_function("resize_only_max_1003520", |b| {
         b.iter(|| easyr1.resize(black_box(&img)).unwrap())
     });
     g.finish();
 
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl");
     if let Ok(proc) = Processor::from_dir(&dir) {
         let msgs = [Message::user_image(
             Arc::new(img.clone()),

@@ -111,7 +111,10 @@ impl Message {
 
     /// A user turn with one image followed by a question: the Spatial-SSRL prompt shape.
     pub fn user_image(image: Arc<DynamicImage>, text: impl Into<String>) -> Self {
-        Self::user(vec![ContentPart::Image(image), ContentPart::Text(text.into())])
+        Self::user(vec![
+            ContentPart::Image(image),
+            ContentPart::Text(text.into()),
+        ])
     }
 
     /// An assistant turn with plain text.
@@ -251,8 +254,10 @@ impl ChatTemplate {
                 let jinja = dir.join("chat_template.jinja");
                 if jinja.is_file() {
                     Some(
-                        std::fs::read_to_string(&jinja)
-                            .map_err(|source| ProcessorError::Io { path: jinja, source })?,
+                        std::fs::read_to_string(&jinja).map_err(|source| ProcessorError::Io {
+                            path: jinja,
+                            source,
+                        })?,
                     )
                 } else {
                     tok_cfg.as_ref().and_then(template_in_tokenizer_config)
@@ -267,10 +272,9 @@ impl ChatTemplate {
             for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
                 let tok = match cfg.get(key) {
                     Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(serde_json::Value::Object(o)) => o
-                        .get("content")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_owned),
+                    Some(serde_json::Value::Object(o)) => {
+                        o.get("content").and_then(|c| c.as_str()).map(str::to_owned)
+                    }
                     _ => None,
                 };
                 if let Some(tok) = tok {
@@ -429,7 +433,9 @@ mod tests {
         let t = ChatTemplate::new("{{ x | tojson }}|{{ x | tojson(indent=2) }}").unwrap();
         let tmpl = t.env.get_template(TEMPLATE_NAME).unwrap();
         let x = serde_json::json!({"name": "f", "args": [1, "é<"], "ok": true, "n": null});
-        let out = tmpl.render(context! { x => Value::from_serialize(&x) }).unwrap();
+        let out = tmpl
+            .render(context! { x => Value::from_serialize(&x) })
+            .unwrap();
         // serde_json (without preserve_order) sorts keys; Python would keep insertion order.
         assert_eq!(
             out,
@@ -451,7 +457,10 @@ mod tests {
             "{% for m in messages[::-1] %}{{ m.content.split('</think>')[-1].lstrip('\\n').strip() }};{% endfor %}",
         )
         .unwrap();
-        let msgs = [Message::user_text("a"), Message::assistant("<think>x</think>\n b ")];
+        let msgs = [
+            Message::user_text("a"),
+            Message::assistant("<think>x</think>\n b "),
+        ];
         assert_eq!(t.render(&msgs, &RenderOptions::default()).unwrap(), "b;a;");
     }
 }

@@ -197,10 +197,23 @@ pub fn get_rope_index(
         let mut pos: [Vec<i64>; 3] = std::array::from_fn(|_| Vec::with_capacity(tokens.len()));
         let mut next = 0i64; // max position so far + 1
         let mut st = 0usize;
-        let find = |tok: u32, from: usize| tokens[from.min(tokens.len())..].iter().position(|&t| t == tok).map(|p| p + from);
+        let find = |tok: u32, from: usize| {
+            tokens[from.min(tokens.len())..]
+                .iter()
+                .position(|&t| t == tok)
+                .map(|p| p + from)
+        };
         for _ in 0..n_images + n_videos {
-            let ed_image = if n_images > 0 { find(cfg.image_token_id, st) } else { None };
-            let ed_video = if n_videos > 0 { find(cfg.video_token_id, st) } else { None };
+            let ed_image = if n_images > 0 {
+                find(cfg.image_token_id, st)
+            } else {
+                None
+            };
+            let ed_video = if n_videos > 0 {
+                find(cfg.video_token_id, st)
+            } else {
+                None
+            };
             let never = tokens.len() + 1;
             let (ei, ev) = (ed_image.unwrap_or(never), ed_video.unwrap_or(never));
             let (thw, t_scale, ed) = if ei < ev {
@@ -235,7 +248,11 @@ pub fn get_rope_index(
                     "a <|vision_start|> span has no pad token".into(),
                 ));
             }
-            let (gt, gh, gw) = (i64::from(thw[0]), i64::from(thw[1]) / m, i64::from(thw[2]) / m);
+            let (gt, gh, gw) = (
+                i64::from(thw[0]),
+                i64::from(thw[1]) / m,
+                i64::from(thw[2]) / m,
+            );
             let text_len = ed - st;
             for k in 0..text_len as i64 {
                 for p in &mut pos {
@@ -323,8 +340,15 @@ mod tests {
     #[test]
     fn text_only_uses_cumsum_of_the_mask() {
         let cfg = RopeIndexConfig::default();
-        let r = get_rope_index(&cfg, &[0, 1, 2], 1, 3, Some(&[0, 1, 1]), VisionGrids::default())
-            .unwrap();
+        let r = get_rope_index(
+            &cfg,
+            &[0, 1, 2],
+            1,
+            3,
+            Some(&[0, 1, 1]),
+            VisionGrids::default(),
+        )
+        .unwrap();
         assert_eq!(&r.position_ids[..3], &[1, 0, 1]);
         assert_eq!(r.rope_deltas, vec![-1]);
         let r = get_rope_index(&cfg, &[0, 1, 2], 1, 3, None, VisionGrids::default()).unwrap();

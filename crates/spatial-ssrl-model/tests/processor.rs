@@ -8,8 +8,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use spatial_ssrl_model::{
-    ImageProcessor, Message, PaddingSide, ProcessedInputs, Processor, ProcessorError,
-    load_image, smart_resize,
+    ImageProcessor, Message, PaddingSide, ProcessedInputs, Processor, ProcessorError, load_image,
+    smart_resize,
 };
 
 fn fixtures() -> PathBuf {
@@ -44,7 +44,9 @@ impl Golden {
 
     fn tensor(&self, name: &str) -> (Dtype, Vec<usize>, Vec<u8>) {
         let st = SafeTensors::deserialize(&self.bytes).expect("golden.safetensors parses");
-        let t = st.tensor(name).unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
+        let t = st
+            .tensor(name)
+            .unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
         (t.dtype(), t.shape().to_vec(), t.data().to_vec())
     }
 
@@ -73,7 +75,9 @@ impl Golden {
     }
 
     fn str(&self, key: &str) -> &str {
-        self.json[key].as_str().unwrap_or_else(|| panic!("golden.json {key}"))
+        self.json[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("golden.json {key}"))
     }
 
     /// The golden image's file name (`golden.json` names it under `shared/fixtures/...`).
@@ -105,7 +109,9 @@ fn abs_err(got: &[f32], want: &[f32]) -> (f32, f64) {
 /// Loaded once: parsing the 11 MB `tokenizer.json` dominates this file's run time.
 fn processor() -> &'static Processor {
     static PROC: std::sync::OnceLock<Processor> = std::sync::OnceLock::new();
-    PROC.get_or_init(|| Processor::from_dir(model_dir()).expect("processor loads from the model folder"))
+    PROC.get_or_init(|| {
+        Processor::from_dir(model_dir()).expect("processor loads from the model folder")
+    })
 }
 
 /// eg1.jpg as Pillow (libjpeg-turbo) decodes it, stored losslessly by
@@ -122,16 +128,27 @@ fn assert_matches_golden(g: &Golden, inputs: &ProcessedInputs) {
     assert_eq!(inputs.batch_size, 1);
     assert_eq!(inputs.texts[0], g.str("chat_text"), "chat text");
     assert_eq!(inputs.input_ids, golden_ids(g, "input_ids"), "input_ids");
-    assert_eq!(inputs.attention_mask, g.i64s("attention_mask"), "attention_mask");
+    assert_eq!(
+        inputs.attention_mask,
+        g.i64s("attention_mask"),
+        "attention_mask"
+    );
     let thw: Vec<[u32; 3]> = g
         .i64s("image_grid_thw")
         .chunks_exact(3)
         .map(|c| [c[0] as u32, c[1] as u32, c[2] as u32])
         .collect();
     assert_eq!(inputs.image_grid_thw, thw, "image_grid_thw");
-    assert_eq!(inputs.position_ids, g.i64s("position_ids"), "position_ids [3, 1, L]");
+    assert_eq!(
+        inputs.position_ids,
+        g.i64s("position_ids"),
+        "position_ids [3, 1, L]"
+    );
     assert_eq!(inputs.rope_deltas, g.i64s("rope_deltas"), "rope_deltas");
-    assert_eq!(inputs.rope_deltas[0], g.json["rope_deltas"].as_i64().unwrap());
+    assert_eq!(
+        inputs.rope_deltas[0],
+        g.json["rope_deltas"].as_i64().unwrap()
+    );
 }
 
 #[test]
@@ -142,14 +159,24 @@ fn chat_template_text_and_ids_match_golden() {
     let text = proc.render(&g.conversation(img), true).unwrap();
     assert_eq!(text, g.str("chat_text"));
     let unexpanded = proc.tokenizer().encode(&text).unwrap();
-    assert_eq!(unexpanded, golden_ids(&g, "prompt_ids_unexpanded"));
+    assert_eq!(unexpanded, golden_ids(g, "prompt_ids_unexpanded"));
     let expanded = spatial_ssrl_model::expand_image_pads(&text, &[54]);
     assert_eq!(expanded, g.str("chat_text_expanded"));
-    assert_eq!(proc.tokenizer().encode(&expanded).unwrap(), golden_ids(&g, "input_ids"));
+    assert_eq!(
+        proc.tokenizer().encode(&expanded).unwrap(),
+        golden_ids(g, "input_ids")
+    );
     // The special ids the model and generation rely on.
     let sp = proc.tokenizer().special();
     assert_eq!(
-        (sp.vision_start, sp.image_pad, sp.im_start, sp.im_end, sp.think, sp.think_end),
+        (
+            sp.vision_start,
+            sp.image_pad,
+            sp.im_start,
+            sp.im_end,
+            sp.think,
+            sp.think_end
+        ),
         (151652, 151655, 151644, 151645, Some(151667), Some(151668))
     );
     assert_eq!(proc.pad_id(), 151643);
@@ -159,7 +186,9 @@ fn chat_template_text_and_ids_match_golden() {
 fn prepare_matches_golden_exactly_with_pillow_decoded_pixels() {
     let g = Golden::load();
     let proc = processor();
-    let inputs = proc.prepare(&g.conversation(eg1_pil_decoded()), true).unwrap();
+    let inputs = proc
+        .prepare(&g.conversation(eg1_pil_decoded()), true)
+        .unwrap();
     assert_matches_golden(g, &inputs);
     let (shape, want) = g.f32s("pixel_values");
     assert_eq!(inputs.pixel_shape.to_vec(), shape);
@@ -176,7 +205,10 @@ fn jpeg_decoding_matches_pillow() {
     assert_eq!(ours.color(), image::ColorType::Rgb8);
     let pil = eg1_pil_decoded();
     assert_eq!((ours.width(), ours.height()), (375, 500));
-    assert!(ours.as_bytes() == pil.as_bytes(), "decoded pixels differ from Pillow's");
+    assert!(
+        ours.as_bytes() == pil.as_bytes(),
+        "decoded pixels differ from Pillow's"
+    );
 }
 
 #[test]
@@ -198,16 +230,30 @@ fn resize_is_pillow_exact() {
     let ip = processor().image_processor().clone();
     let eg1 = ip.resize(&eg1_pil_decoded()).unwrap();
     assert_eq!((eg1.height(), eg1.width()), (252, 168));
-    assert!(eg1.as_raw() == &g.u8s("resized_image_u8"), "eg1 resized pixels");
+    assert!(
+        eg1.as_raw() == &g.u8s("resized_image_u8"),
+        "eg1 resized pixels"
+    );
     // RGBA PNG: lossless decode, alpha dropped, 1186x902 -> 252x168.
     let rgba = load_image(g.image_path("rgba_image")).unwrap();
     assert!(rgba.color().has_alpha());
     let r = ip.resize(&rgba).unwrap();
-    assert!(r.as_raw() == &g.u8s("rgba_resized_image_u8"), "RGBA resized pixels");
+    assert!(
+        r.as_raw() == &g.u8s("rgba_resized_image_u8"),
+        "RGBA resized pixels"
+    );
     // transformers' torchvision "fast" processor (what EasyR1 uses) differs by one level.
-    for (ours, fast) in [(&eg1, "resized_image_fast_u8"), (&r, "rgba_resized_image_fast_u8")] {
+    for (ours, fast) in [
+        (&eg1, "resized_image_fast_u8"),
+        (&r, "rgba_resized_image_fast_u8"),
+    ] {
         let fast = g.u8s(fast);
-        let max = ours.as_raw().iter().zip(&fast).map(|(a, b)| a.abs_diff(*b)).max();
+        let max = ours
+            .as_raw()
+            .iter()
+            .zip(&fast)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max();
         assert_eq!(max, Some(1), "fast processor differs by at most one level");
     }
 }
@@ -218,14 +264,21 @@ fn normalisation_and_patch_layout_are_exact() {
     let ip = processor().image_processor().clone();
     for (u8s, pv, grid) in [
         ("resized_image_u8", "pixel_values", "image_grid_thw"),
-        ("rgba_resized_image_u8", "rgba_pixel_values", "rgba_image_grid_thw"),
+        (
+            "rgba_resized_image_u8",
+            "rgba_pixel_values",
+            "rgba_image_grid_thw",
+        ),
     ] {
         let img = image::RgbImage::from_raw(168, 252, g.u8s(u8s)).unwrap();
         let got = ip.patchify_resized(&img);
         let (shape, want) = g.f32s(pv);
         assert_eq!(got.shape().to_vec(), shape, "{pv}");
         let thw = g.i64s(grid);
-        assert_eq!(got.grid_thw, vec![[thw[0] as u32, thw[1] as u32, thw[2] as u32]]);
+        assert_eq!(
+            got.grid_thw,
+            vec![[thw[0] as u32, thw[1] as u32, thw[2] as u32]]
+        );
         assert!(got.pixel_values == want, "{pv} bit-identical");
     }
 }
@@ -250,7 +303,7 @@ fn left_padded_batch_keeps_golden_row_and_pads_the_short_one() {
     let long = g.conversation(eg1_pil_decoded());
     let short = vec![Message::user_text("hi")];
     let inputs = proc.prepare_batch(&[&short, &long], true).unwrap();
-    let golden = golden_ids(&g, "input_ids");
+    let golden = golden_ids(g, "input_ids");
     let seq = golden.len();
     assert_eq!((inputs.batch_size, inputs.seq_len), (2, seq));
     assert_eq!(inputs.row_ids(1), golden.as_slice());
@@ -271,7 +324,9 @@ fn left_padded_batch_keeps_golden_row_and_pads_the_short_one() {
     assert_eq!(inputs.rope_deltas, vec![-(pad as i64), -45]);
     assert_eq!(inputs.pixel_shape, [216, 1176]);
 
-    let right = Processor::from_dir(model_dir()).unwrap().with_padding_side(PaddingSide::Right);
+    let right = Processor::from_dir(model_dir())
+        .unwrap()
+        .with_padding_side(PaddingSide::Right);
     let r = right.prepare_batch(&[&short, &long], true).unwrap();
     assert_eq!(&r.row_ids(0)[..short_ids.len()], short_ids.as_slice());
 }
@@ -280,20 +335,35 @@ fn left_padded_batch_keeps_golden_row_and_pads_the_short_one() {
 fn decode_round_trips_golden_generation() {
     let g = Golden::load();
     let proc = processor();
-    let ids = golden_ids(&g, "generated_ids");
+    let ids = golden_ids(g, "generated_ids");
     assert_eq!(proc.decode(&ids, false).unwrap(), g.str("generated_text"));
-    assert_eq!(proc.decode(&ids, true).unwrap(), g.str("generated_text_skip_special"));
-    let prompt = golden_ids(&g, "input_ids");
+    assert_eq!(
+        proc.decode(&ids, true).unwrap(),
+        g.str("generated_text_skip_special")
+    );
+    let prompt = golden_ids(g, "input_ids");
     let text = proc.decode(&prompt, true).unwrap();
-    assert!(text.starts_with("system\nYou are a helpful assistant.\nuser\nWhich object"), "{text}");
+    assert!(
+        text.starts_with("system\nYou are a helpful assistant.\nuser\nWhich object"),
+        "{text}"
+    );
 }
 
 #[test]
 fn mismatched_images_and_pads_are_errors() {
     let proc = processor();
     let img = eg1_pil_decoded();
-    let err = proc.prepare_prompts(&[("no pad here", &[&*img])]).unwrap_err();
-    assert!(matches!(err, ProcessorError::ImageCountMismatch { expected: 1, found: 0, .. }));
+    let err = proc
+        .prepare_prompts(&[("no pad here", &[&*img])])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ProcessorError::ImageCountMismatch {
+            expected: 1,
+            found: 0,
+            ..
+        }
+    ));
     // A tokenizer-config template (text-only, Qwen3 style) is not used: the folder's
     // chat_template.json wins, so image parts render.
     assert!(proc.chat_template().source().contains("image_pad"));
@@ -321,7 +391,10 @@ fn smart_resize_matches_transformers_cases() {
         }
     }
     assert_eq!(smart_resize(500, 375, 28, 3136, 50176).unwrap(), (252, 168));
-    assert_eq!(smart_resize(1186, 902, 28, 3136, 50176).unwrap(), (252, 168));
+    assert_eq!(
+        smart_resize(1186, 902, 28, 3136, 50176).unwrap(),
+        (252, 168)
+    );
 }
 
 #[test]

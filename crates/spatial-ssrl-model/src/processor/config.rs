@@ -10,6 +10,7 @@ use super::resize::ResampleFilter;
 /// CLIP's per-channel mean, the Qwen2-VL default.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// CLIP's per-channel standard deviation, the Qwen2-VL default.
+#[allow(clippy::excessive_precision)] // the published digits, as in preprocessor_config.json
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// `size` as newer transformers write it: `shortest_edge` = min pixels, `longest_edge` = max pixels.

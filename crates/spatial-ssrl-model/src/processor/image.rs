@@ -6,7 +6,7 @@ use image::{DynamicImage, RgbImage};
 
 use super::config::ImageProcessorConfig;
 use super::error::{ProcessorError, Result};
-use super::patches::{NormalizedFrame, Normalization, PatchGeometry, patchify};
+use super::patches::{Normalization, NormalizedFrame, PatchGeometry, patchify};
 use super::resize::{ResampleFilter, resize_u8};
 use super::smart_resize::smart_resize;
 
@@ -28,7 +28,10 @@ pub struct PixelValues {
 impl PixelValues {
     /// Number of patch rows.
     pub fn num_patches(&self) -> usize {
-        self.pixel_values.len().checked_div(self.patch_dim).unwrap_or(0)
+        self.pixel_values
+            .len()
+            .checked_div(self.patch_dim)
+            .unwrap_or(0)
     }
 
     /// `[num_patches, patch_dim]`.
@@ -114,7 +117,7 @@ impl ImageProcessor {
             return smart_resize(height, width, self.factor(), min, max);
         }
         let f = self.factor();
-        if height == 0 || width == 0 || height % f != 0 || width % f != 0 {
+        if height == 0 || width == 0 || !height.is_multiple_of(f) || !width.is_multiple_of(f) {
             return Err(ProcessorError::BadImageSize {
                 height,
                 width,

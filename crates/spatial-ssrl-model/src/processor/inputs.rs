@@ -57,7 +57,10 @@ impl ProcessedInputs {
     /// Number of image tokens (`<|image_pad|>` positions) the vision tower must fill:
     /// `sum(t * h * w) / merge_size^2`.
     pub fn num_image_tokens(&self, image_pad_id: u32) -> usize {
-        self.input_ids.iter().filter(|&&t| t == image_pad_id).count()
+        self.input_ids
+            .iter()
+            .filter(|&&t| t == image_pad_id)
+            .count()
     }
 }
 
@@ -234,7 +237,12 @@ impl Processor {
         let mut images: Vec<Vec<&DynamicImage>> = Vec::with_capacity(conversations.len());
         for conv in conversations {
             texts.push(self.render(conv, add_generation_prompt)?);
-            images.push(conv.iter().flat_map(Message::images).map(|a| &**a).collect());
+            images.push(
+                conv.iter()
+                    .flat_map(Message::images)
+                    .map(|a| &**a)
+                    .collect(),
+            );
         }
         let prompts: Vec<(&str, &[&DynamicImage])> = texts
             .iter()
@@ -275,7 +283,11 @@ impl Processor {
             rows.push(self.tokenizer.encode(&expand_image_pads(text, &counts))?);
             pixels.extend(pv);
         }
-        self.assemble(rows, pixels, prompts.iter().map(|p| p.0.to_owned()).collect())
+        self.assemble(
+            rows,
+            pixels,
+            prompts.iter().map(|p| p.0.to_owned()).collect(),
+        )
     }
 
     /// Pads rows, builds the mask and computes position ids.
@@ -291,7 +303,10 @@ impl Processor {
         let mut attention_mask = Vec::with_capacity(batch * seq);
         for row in &rows {
             let pad = seq - row.len();
-            let (ids_pad, mask_pad) = (std::iter::repeat_n(self.pad_id, pad), std::iter::repeat_n(0, pad));
+            let (ids_pad, mask_pad) = (
+                std::iter::repeat_n(self.pad_id, pad),
+                std::iter::repeat_n(0, pad),
+            );
             match self.padding_side {
                 PaddingSide::Left => {
                     input_ids.extend(ids_pad);
@@ -311,7 +326,14 @@ impl Processor {
             image_grid_thw: &pixels.grid_thw,
             ..Default::default()
         };
-        let rope = get_rope_index(&self.rope, &input_ids, batch, seq, Some(&attention_mask), grids)?;
+        let rope = get_rope_index(
+            &self.rope,
+            &input_ids,
+            batch,
+            seq,
+            Some(&attention_mask),
+            grids,
+        )?;
         let pixel_shape = pixels.shape();
         Ok(ProcessedInputs {
             batch_size: batch,
@@ -344,7 +366,8 @@ impl Processor {
 /// assert_eq!(t, "a<|image_pad|><|image_pad|>b<|image_pad|>");
 /// ```
 pub fn expand_image_pads(text: &str, counts: &[usize]) -> String {
-    let mut out = String::with_capacity(text.len() + counts.iter().sum::<usize>() * IMAGE_PAD.len());
+    let mut out =
+        String::with_capacity(text.len() + counts.iter().sum::<usize>() * IMAGE_PAD.len());
     let mut pieces = text.split(IMAGE_PAD);
     if let Some(first) = pieces.next() {
         out.push_str(first);

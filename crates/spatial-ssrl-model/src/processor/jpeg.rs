@@ -11,9 +11,9 @@
 
 /// Natural-order index of the `k`-th zigzag coefficient.
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
-    59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 /// Largest image (in pixels) decoded here.
@@ -27,12 +27,29 @@ pub(crate) struct Decoded {
     pub data: Vec<u8>,
 }
 
-#[derive(Clone, Default)]
+/// Bits looked up at once when decoding Huffman codes.
+const LOOKAHEAD: u32 = 9;
+
+#[derive(Clone)]
 struct Huffman {
-    /// `lookup[len][code - mincode[len]]` style tables (libjpeg's `maxcode` / `valoffset`).
+    /// Canonical-code tables as in libjpeg: largest code of each length and the offset from a
+    /// code to its value index.
     maxcode: [i32; 18],
     valoffset: [i32; 17],
     values: Vec<u8>,
+    /// For each `LOOKAHEAD`-bit prefix: `(code length, value)`, length 0 when the code is longer.
+    fast: Vec<(u8, u8)>,
+}
+
+impl Default for Huffman {
+    fn default() -> Self {
+        Self {
+            maxcode: [0; 18],
+            valoffset: [0; 17],
+            values: Vec::new(),
+            fast: vec![(0, 0); 1 << LOOKAHEAD],
+        }
+    }
 }
 
 impl Huffman {
@@ -61,6 +78,20 @@ impl Huffman {
         h.maxcode[17] = i32::MAX;
         if p as usize > h.values.len() {
             return None;
+        }
+        // Fill the lookahead table from the canonical codes of length <= LOOKAHEAD.
+        let mut code = 0u32;
+        let mut k = 0usize;
+        for len in 1..=LOOKAHEAD {
+            for _ in 0..counts[len as usize - 1] {
+                let shift = LOOKAHEAD - len;
+                for fill in 0..(1u32 << shift) {
+                    h.fast[((code << shift) | fill) as usize] = (len as u8, h.values[k]);
+                }
+                code += 1;
+                k += 1;
+            }
+            code <<= 1;
         }
         Some(h)
     }
@@ -122,6 +153,15 @@ impl<'a> Bits<'a> {
     }
 
     fn decode(&mut self, h: &Huffman) -> Option<u8> {
+        if self.nbits < 16 {
+            self.fill();
+        }
+        let (len, value) = h.fast[(self.acc >> (64 - LOOKAHEAD)) as usize];
+        if len > 0 {
+            self.acc <<= len;
+            self.nbits -= u32::from(len);
+            return Some(value);
+        }
         let mut code = 0i32;
         for len in 1..=16 {
             code = (code << 1) | self.bits(1) as i32;
@@ -137,7 +177,11 @@ impl<'a> Bits<'a> {
             return 0;
         }
         let v = self.bits(s) as i32;
-        if v < (1 << (s - 1)) { v - (1 << s) + 1 } else { v }
+        if v < (1 << (s - 1)) {
+            v - (1 << s) + 1
+        } else {
+            v
+        }
     }
 
     /// Drops buffered bits and consumes the RSTn marker the decoder stopped at.
@@ -292,7 +336,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded> {
                 let n = usize::from(seg[5]);
                 // Beyond 64 Mpx leave the file to the general decoder and its memory limits.
                 let too_big = width * height > MAX_PIXELS;
-                if width == 0 || height == 0 || too_big || !(n == 1 || n == 3) || seg.len() < 6 + 3 * n {
+                if width == 0
+                    || height == 0
+                    || too_big
+                    || !(n == 1 || n == 3)
+                    || seg.len() < 6 + 3 * n
+                {
                     return None;
                 }
                 for i in 0..n {
@@ -381,10 +430,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Decoded> {
                 restart_interval = usize::from(u16::from_be_bytes([*seg.first()?, *seg.get(1)?]));
             }
             0xE0 => saw_jfif |= seg.starts_with(b"JFIF\0"),
-            0xEE => {
-                if seg.len() >= 12 && &seg[..5] == b"Adobe" {
-                    adobe_transform = Some(seg[11]);
-                }
+            0xEE if seg.len() >= 12 && seg.starts_with(b"Adobe") => {
+                adobe_transform = Some(seg[11]);
             }
             0xDA => {
                 let ns = usize::from(*seg.first()?);
@@ -553,7 +600,11 @@ fn upsample(c: &Component, width: usize, height: usize, hmax: usize, vmax: usize
                 let r = y / 2;
                 let inp0 = row(r);
                 if fancy {
-                    let other = if y % 2 == 0 { r.saturating_sub(1) } else { (r + 1).min(dh - 1) };
+                    let other = if y % 2 == 0 {
+                        r.saturating_sub(1)
+                    } else {
+                        (r + 1).min(dh - 1)
+                    };
                     let inp1 = row(other);
                     let colsum = |x: usize| u32::from(inp0[x]) * 3 + u32::from(inp1[x]);
                     let mut this = colsum(0);
@@ -585,7 +636,11 @@ fn upsample(c: &Component, width: usize, height: usize, hmax: usize, vmax: usize
     out
 }
 
-type Tables<'a> = (&'a [Option<Huffman>; 4], &'a [Option<Huffman>; 4], &'a [[u16; 64]; 4]);
+type Tables<'a> = (
+    &'a [Option<Huffman>; 4],
+    &'a [Option<Huffman>; 4],
+    &'a [[u16; 64]; 4],
+);
 
 /// Decodes one sequential scan starting at `start`; returns the offset after its entropy data.
 fn decode_scan(
@@ -626,7 +681,11 @@ fn decode_scan(
                 left_in_interval -= 1;
             }
             for &(ci, td, ta) in scan {
-                let (bh, bv) = if scan.len() == 1 { (1, 1) } else { (comps[ci].h, comps[ci].v) };
+                let (bh, bv) = if scan.len() == 1 {
+                    (1, 1)
+                } else {
+                    (comps[ci].h, comps[ci].v)
+                };
                 for by in 0..bv {
                     for bx in 0..bh {
                         coef.fill(0);
@@ -688,7 +747,10 @@ mod tests {
     use super::*;
 
     fn eg1() -> Vec<u8> {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/reference_inputs/eg1.jpg");
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/reference_inputs/eg1.jpg"
+        );
         std::fs::read(p).expect("eg1.jpg fixture")
     }
 
@@ -712,7 +774,9 @@ mod tests {
         for _ in 0..40 {
             let mut b = bytes.clone();
             for _ in 0..8 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let i = (state >> 33) as usize % b.len();
                 b[i] = (state >> 17) as u8;
             }

@@ -150,7 +150,11 @@ fn taps(in_size: usize, out_size: usize, filter: ResampleFilter) -> Taps {
             let w = if ww != 0.0 { w / ww } else { w };
             let fixed = w * f64::from(1u32 << PRECISION_BITS);
             // Round half away from zero, then truncate, as Pillow does.
-            *dst = if w < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
+            *dst = if w < 0.0 {
+                (fixed - 0.5) as i32
+            } else {
+                (fixed + 0.5) as i32
+            };
         }
         start.push(xmin);
         len.push(n);
@@ -311,7 +315,10 @@ mod tests {
                     .iter()
                     .map(|&w| i64::from(w))
                     .sum();
-                assert!((s - (1 << PRECISION_BITS)).abs() <= t.ksize as i64, "{i}->{o} {xx}: {s}");
+                assert!(
+                    (s - (1 << PRECISION_BITS)).abs() <= t.ksize as i64,
+                    "{i}->{o} {xx}: {s}"
+                );
             }
         }
     }
@@ -319,7 +326,11 @@ mod tests {
     #[test]
     fn constant_images_stay_constant() {
         let src = vec![77u8; 31 * 17 * 3];
-        for f in [ResampleFilter::Bicubic, ResampleFilter::Lanczos, ResampleFilter::Bilinear] {
+        for f in [
+            ResampleFilter::Bicubic,
+            ResampleFilter::Lanczos,
+            ResampleFilter::Bilinear,
+        ] {
             let out = resize_u8(&src, 31, 17, 3, 12, 40, f);
             assert_eq!(out.len(), 12 * 40 * 3);
             assert!(out.iter().all(|&v| v == 77), "{f:?}");

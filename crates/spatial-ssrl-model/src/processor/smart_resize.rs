@@ -113,7 +113,10 @@ mod tests {
         ));
         assert!(smart_resize(1, 200, 28, 3136, 50176).is_ok());
         let err = smart_resize(1, 201, 28, 3136, 50176).unwrap_err();
-        assert!(err.to_string().contains("absolute aspect ratio must be smaller than 200"));
+        assert!(
+            err.to_string()
+                .contains("absolute aspect ratio must be smaller than 200")
+        );
         assert!(smart_resize(5, 5, 28, 0, 50176).is_err());
         assert!(smart_resize(5, 5, 0, 0, 50176).is_err());
     }
