@@ -1,9 +1,47 @@
-//! Qwen2.5-VL on burn (warm-up placeholder, replaced by the model work).
+//! Qwen2.5-VL on burn 0.22: vision tower, M-RoPE language model, HF weights, generation.
+//!
+//! Data flow (see `docs/model.md`): image -> processor (`pixel_values` `[patches, 1176]`,
+//! `grid_thw`) -> [`VisionTower`] (patch embed, 2-D rotary, window/full attention, 2x2
+//! merger) -> one embedding per `<|image_pad|>` token -> Qwen2 decoder with M-RoPE
+//! positions -> logits.
+//!
+//! ```no_run
+//! use spatial_ssrl_model::{GenerationConfig, Prompt, Qwen2_5VlForCausalLm};
+//! let device = burn::tensor::Device::flex();
+//! let model = Qwen2_5VlForCausalLm::from_pretrained("tests/fixtures/tiny-qwen2_5-vl", &device)?;
+//! let prompt = Prompt { input_ids: vec![151644, 872, 198], images: vec![] };
+//! let out = model.generate(&[prompt], &GenerationConfig::greedy(8), |_row, _tok| {})?;
+//! println!("{:?}", out[0].tokens);
+//! # Ok::<(), spatial_ssrl_model::Error>(())
+//! ```
+//!
+//! Public API for other crates:
+//! - loading: [`Qwen2_5VlForCausalLm::from_pretrained`] (single or sharded safetensors,
+//!   bf16/f16/f32), [`Qwen2_5VlForCausalLm::save_pretrained`] (HF layout);
+//! - training: [`Qwen2_5VlForCausalLm::forward_logits`] over a [`VlBatch`],
+//!   [`Qwen2_5VlForCausalLm::token_log_probs`] (teacher forcing, differentiable);
+//! - decoding: [`Qwen2_5VlForCausalLm::generate`] with a [`GenerationConfig`], or
+//!   [`Qwen2_5VlForCausalLm::prefill`] + [`Qwen2_5VlForCausalLm::forward_step`] with a [`KvCache`].
+//!
+//! Features: `flex` (default CPU backend), `ndarray`, `wgpu`, `cuda` select burn backends;
+//! the code path is the same for all.
+#![deny(missing_docs)]
 
 mod chat;
+mod config;
+mod error;
+mod generate;
 mod processor;
 mod rope_index;
+mod text;
 mod tokenizer;
+mod vision;
+mod vl;
+mod vl_positions;
+mod weights;
+
+#[cfg(test)]
+mod testutil;
 
 pub use burn;
 
@@ -16,4 +54,11 @@ pub use crate::{
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
     tokenizer::{QwenTokenizer, SpecialTokens},
+    config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
+    error::{Error, Result},
+    generate::{FinishReason, Generated, GenerationConfig, Prompt},
+    text::{TextModel, TextOutput, cache::KvCache},
+    vision::{ImageInput, VisionTower, VisionTrace},
+    vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VlBatch},
+    weights::Checkpoint,
 };

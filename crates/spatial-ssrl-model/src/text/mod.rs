@@ -1,0 +1,182 @@
+//! Qwen2 decoder with M-RoPE: token embedding, `num_hidden_layers` x (RMSNorm -> GQA
+//! attention -> residual, RMSNorm -> SwiGLU -> residual), final RMSNorm.
+//!
+//! Ports `Qwen2_5_VLTextModel` / `Qwen2_5_VLDecoderLayer` / `Qwen2MLP`, transformers
+//! `modeling_qwen2_5_vl.py` (v4.57).
+
+mod attention;
+pub(crate) mod cache;
+pub(crate) mod mrope;
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, RmsNorm};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::TextConfig;
+use crate::error::Result;
+use crate::weights::{TensorSink, TensorSource, linear, rms_norm, tensor};
+
+use attention::Attention;
+use cache::KvCache;
+
+#[derive(Module, Debug)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+/// The language model body (HF `model.*` / `model.language_model.*`).
+#[derive(Module, Debug)]
+pub struct TextModel {
+    /// `[vocab, hidden]`.
+    pub(crate) embed_tokens: Param<Tensor<2>>,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    #[module(skip)]
+    config: TextConfig,
+}
+
+/// Hidden states of one text forward.
+#[derive(Debug, Clone)]
+pub struct TextOutput {
+    /// After the final RMSNorm, `[batch, seq, hidden]`.
+    pub last_hidden: Tensor<3>,
+    /// When requested: the input embeddings followed by each layer's output (before the
+    /// final norm), `[batch, seq, hidden]` each.
+    pub layer_outputs: Vec<Tensor<3>>,
+}
+
+impl TextModel {
+    pub(crate) fn load(
+        src: &dyn TensorSource,
+        prefix: &str,
+        cfg: &TextConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let eps = cfg.rms_norm_eps;
+        let embed_tokens = Param::from_tensor(tensor(
+            src,
+            &format!("{prefix}.embed_tokens.weight"),
+            [cfg.vocab_size, h],
+            device,
+        )?);
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| {
+                let p = format!("{prefix}.layers.{l}");
+                Ok(DecoderLayer {
+                    self_attn: Attention {
+                        q_proj: linear(src, &format!("{p}.self_attn.q_proj"), h, nh * hd, true, device)?,
+                        k_proj: linear(src, &format!("{p}.self_attn.k_proj"), h, nkv * hd, true, device)?,
+                        v_proj: linear(src, &format!("{p}.self_attn.v_proj"), h, nkv * hd, true, device)?,
+                        o_proj: linear(src, &format!("{p}.self_attn.o_proj"), nh * hd, h, false, device)?,
+                        num_heads: nh,
+                        num_kv_heads: nkv,
+                        head_dim: hd,
+                    },
+                    mlp: Mlp {
+                        gate_proj: linear(src, &format!("{p}.mlp.gate_proj"), h, i, false, device)?,
+                        up_proj: linear(src, &format!("{p}.mlp.up_proj"), h, i, false, device)?,
+                        down_proj: linear(src, &format!("{p}.mlp.down_proj"), i, h, false, device)?,
+                    },
+                    input_layernorm: rms_norm(src, &format!("{p}.input_layernorm"), h, eps, device)?,
+                    post_attention_layernorm: rms_norm(
+                        src,
+                        &format!("{p}.post_attention_layernorm"),
+                        h,
+                        eps,
+                        device,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;
+        Ok(TextModel {
+            embed_tokens,
+            layers,
+            norm,
+            config: cfg.clone(),
+        })
+    }
+
+    pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
+        sink.put(format!("{prefix}.embed_tokens.weight"), &self.embed_tokens.val())?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let p = format!("{prefix}.layers.{l}");
+            let a = &layer.self_attn;
+            sink.put_linear(&format!("{p}.self_attn.q_proj"), &a.q_proj)?;
+            sink.put_linear(&format!("{p}.self_attn.k_proj"), &a.k_proj)?;
+            sink.put_linear(&format!("{p}.self_attn.v_proj"), &a.v_proj)?;
+            sink.put_linear(&format!("{p}.self_attn.o_proj"), &a.o_proj)?;
+            sink.put_linear(&format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj)?;
+            sink.put_linear(&format!("{p}.mlp.up_proj"), &layer.mlp.up_proj)?;
+            sink.put_linear(&format!("{p}.mlp.down_proj"), &layer.mlp.down_proj)?;
+            sink.put_norm(&format!("{p}.input_layernorm"), &layer.input_layernorm)?;
+            sink.put_norm(&format!("{p}.post_attention_layernorm"), &layer.post_attention_layernorm)?;
+        }
+        sink.put_norm(&format!("{prefix}.norm"), &self.norm)
+    }
+
+    /// The text configuration.
+    pub fn config(&self) -> &TextConfig {
+        &self.config
+    }
+
+    /// Token embeddings `[batch, seq, hidden]` of ids `[batch, seq]`.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [b, s] = ids.dims();
+        let h = self.config.hidden_size;
+        self.embed_tokens
+            .val()
+            .select(0, ids.reshape([b * s]))
+            .reshape([b, s, h])
+    }
+
+    /// Runs the decoder over `embeds` `[batch, seq, hidden]` with M-RoPE tables
+    /// `[batch, 1, seq, head_dim]`, an additive mask `[batch, 1, seq, kv_len]` and an
+    /// optional cache (appended to).
+    pub(crate) fn forward(
+        &self,
+        embeds: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: Option<&Tensor<4>>,
+        mut cache: Option<&mut KvCache>,
+        keep_layers: bool,
+    ) -> TextOutput {
+        let mut layer_outputs = Vec::new();
+        if keep_layers {
+            layer_outputs.push(embeds.clone());
+        }
+        let mut x = embeds;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, l));
+            let h = layer
+                .self_attn
+                .forward(layer.input_layernorm.forward(x.clone()), cos, sin, mask, c);
+            x = x + h;
+            let y = layer.post_attention_layernorm.forward(x.clone());
+            let m = &layer.mlp;
+            let y = m.down_proj.forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+            x = x + y;
+            if keep_layers {
+                layer_outputs.push(x.clone());
+            }
+        }
+        TextOutput {
+            last_hidden: self.norm.forward(x),
+            layer_outputs,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Qwen2.5-VL vision tower: 14 px patches (3 channels x 2 frames), 2-D rotary embedding,
+//! window attention (112 px windows) with full attention at `fullatt_block_indexes`, and a
+//! `PatchMerger` that turns each 2x2 group of patches into one language-model token.
+//!
+//! Ports `Qwen2_5_VisionTransformerPretrainedModel`, transformers `modeling_qwen2_5_vl.py`
+//! (v4.57). The Conv3d patch embedding has stride = kernel, so it is one matmul of each
+//! flattened `[3 * 2 * 14 * 14]` patch row with the reshaped kernel.
+
+mod block;
+mod layout;
+mod merger;
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::config::VisionConfig;
+use crate::error::{Error, Result};
+use crate::weights::{TensorSink, TensorSource};
+
+pub(crate) use block::apply_rotary;
+use block::VisionBlock;
+use layout::VisionLayout;
+use merger::PatchMerger;
+
+/// Pixels of one or more images, as the processor lays them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInput {
+    /// `[t * h * w, 3 * 2 * 14 * 14]` row-major: one row per patch, rows in 2x2 merge order.
+    pub pixel_values: Vec<f32>,
+    /// Patch grid `(t, h, w)` (HF `image_grid_thw`).
+    pub grid_thw: [usize; 3],
+}
+
+impl ImageInput {
+    /// Number of language-model tokens this image becomes (`t * h * w / 4`).
+    pub fn merged_tokens(&self, merge_unit: usize) -> usize {
+        self.grid_thw.iter().product::<usize>() / merge_unit
+    }
+}
+
+/// Intermediate results of the vision tower, for parity tests and debugging.
+#[derive(Debug, Clone)]
+pub struct VisionTrace {
+    /// Patch embeddings `[patches, hidden]`, processor order.
+    pub patch_embeds: Tensor<2>,
+    /// Output of every block `[patches, hidden]`, window order.
+    pub block_outputs: Vec<Tensor<2>>,
+    /// Merged-token permutation into window order.
+    pub window_index: Vec<usize>,
+    /// Final image embeddings `[merged tokens, out_hidden]`, raster order.
+    pub embeds: Tensor<2>,
+}
+
+/// The vision tower (HF `visual.*`).
+#[derive(Module, Debug)]
+pub struct VisionTower {
+    /// Conv3d kernel reshaped to `[patch_dim, hidden]`.
+    patch_embed: Param<Tensor<2>>,
+    blocks: Vec<VisionBlock>,
+    merger: PatchMerger,
+    #[module(skip)]
+    config: VisionConfig,
+}
+
+impl VisionTower {
+    pub(crate) fn load(
+        src: &dyn TensorSource,
+        prefix: &str,
+        cfg: &VisionConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        let (c, t, p, h) = (
+            cfg.in_channels,
+            cfg.temporal_patch_size,
+            cfg.patch_size,
+            cfg.hidden_size,
+        );
+        let kernel = src.read(&format!("{prefix}.patch_embed.proj.weight"), &[h, c, t, p, p])?;
+        let pd = cfg.patch_dim();
+        // [hidden, patch_dim] -> [patch_dim, hidden] so the embedding is `pixels @ kernel`.
+        let mut w = vec![0f32; kernel.len()];
+        for o in 0..h {
+            for i in 0..pd {
+                w[i * h + o] = kernel[o * pd + i];
+            }
+        }
+        let patch_embed = Param::from_tensor(Tensor::from_data(TensorData::new(w, [pd, h]), device));
+        let blocks = (0..cfg.depth)
+            .map(|i| VisionBlock::load(src, &format!("{prefix}.blocks.{i}"), cfg, device))
+            .collect::<Result<Vec<_>>>()?;
+        let merger = PatchMerger::load(src, &format!("{prefix}.merger"), cfg, device)?;
+        Ok(VisionTower {
+            patch_embed,
+            blocks,
+            merger,
+            config: cfg.clone(),
+        })
+    }
+
+    pub(crate) fn save(&self, sink: &mut TensorSink) -> Result<()> {
+        let cfg = &self.config;
+        let w = self.patch_embed.val();
+        let [pd, h] = w.dims();
+        let values = w
+            .to_data()
+            
+            .try_into_vec_as::<f32>()
+            .map_err(|e| Error::BadInput(format!("cannot read patch_embed: {e:?}")))?;
+        let mut kernel = vec![0f32; values.len()];
+        for o in 0..h {
+            for i in 0..pd {
+                kernel[o * pd + i] = values[i * h + o];
+            }
+        }
+        sink.tensors.push((
+            "visual.patch_embed.proj.weight".into(),
+            vec![
+                h,
+                cfg.in_channels,
+                cfg.temporal_patch_size,
+                cfg.patch_size,
+                cfg.patch_size,
+            ],
+            kernel,
+        ));
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.save(sink, &format!("visual.blocks.{i}"))?;
+        }
+        self.merger.save(sink, "visual.merger")
+    }
+
+    /// The tower's configuration.
+    pub fn config(&self) -> &VisionConfig {
+        &self.config
+    }
+
+    /// Image embeddings `[sum of merged tokens, out_hidden]`, images in order, each in raster
+    /// order over its merged grid.
+    pub fn forward(&self, images: &[ImageInput], device: &Device) -> Result<Tensor<2>> {
+        Ok(self.run(images, device, false)?.embeds)
+    }
+
+    /// Like [`forward`](Self::forward), keeping the intermediate tensors.
+    pub fn forward_trace(&self, images: &[ImageInput], device: &Device) -> Result<VisionTrace> {
+        self.run(images, device, true)
+    }
+
+    fn run(&self, images: &[ImageInput], device: &Device, trace: bool) -> Result<VisionTrace> {
+        let cfg = &self.config;
+        let pd = cfg.patch_dim();
+        let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
+        let layout = VisionLayout::new(cfg, &grids)?;
+        let n = layout.patch_pos.len();
+        let mut pixels = Vec::with_capacity(n * pd);
+        for img in images {
+            let rows = img.grid_thw.iter().product::<usize>();
+            if img.pixel_values.len() != rows * pd {
+                return Err(Error::BadInput(format!(
+                    "pixel_values has {} values, grid {:?} needs {} x {pd}",
+                    img.pixel_values.len(),
+                    img.grid_thw,
+                    rows
+                )));
+            }
+            pixels.extend_from_slice(&img.pixel_values);
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(pixels, [n, pd]), device);
+        let patch_embeds = x.matmul(self.patch_embed.val());
+        let unit = cfg.merge_unit();
+        let perm = layout.patch_permutation(unit);
+        let perm_t = index_tensor(&perm, device);
+        let mut x = patch_embeds.clone().select(0, perm_t);
+        let hd = cfg.head_dim();
+        let (cos, sin) = layout.rotary(cfg, unit);
+        let cos = Tensor::<3>::from_data(TensorData::new(cos, [n, 1, hd]), device);
+        let sin = Tensor::<3>::from_data(TensorData::new(sin, [n, 1, hd]), device);
+        let mut block_outputs = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let segments = if cfg.fullatt_block_indexes.contains(&i) {
+                &layout.full_segments
+            } else {
+                &layout.window_segments
+            };
+            x = block.forward(x, &cos, &sin, segments);
+            if trace {
+                block_outputs.push(x.clone());
+            }
+        }
+        let merged = self.merger.forward(x);
+        let embeds = merged.select(0, index_tensor(&layout.reverse_index(), device));
+        Ok(VisionTrace {
+            patch_embeds,
+            block_outputs,
+            window_index: layout.window_index,
+            embeds,
+        })
+    }
+}
+
+pub(crate) fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}

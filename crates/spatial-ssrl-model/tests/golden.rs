@@ -1,0 +1,288 @@
+//! Parity with HF transformers on the tiny random Qwen2.5-VL fixture (golden tensors from
+//! `golden.safetensors`, see the fixture's README). The folder is `SSRL_TINY_QWEN_DIR` when
+//! set, else the repository copy `tests/fixtures/tiny-qwen2_5-vl`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use spatial_ssrl_model::{
+    GenerationConfig, ImageInput, Prompt, Qwen2_5VlForCausalLm, VlBatch, burn,
+};
+
+/// The backend under test: the first enabled of flex, ndarray, wgpu, cuda (the parity tests
+/// run unchanged on every backend, e.g. `--no-default-features --features wgpu`).
+fn test_device() -> Device {
+    #[cfg(feature = "flex")]
+    return Device::flex();
+    #[cfg(all(feature = "ndarray", not(feature = "flex")))]
+    return Device::ndarray();
+    #[cfg(all(feature = "wgpu", not(any(feature = "flex", feature = "ndarray"))))]
+    return Device::wgpu(Default::default());
+    #[cfg(all(feature = "cuda", not(any(feature = "flex", feature = "ndarray", feature = "wgpu"))))]
+    return Device::cuda(0);
+}
+
+fn fixture_dir() -> PathBuf {
+    std::env::var_os("SSRL_TINY_QWEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl")
+        })
+}
+
+enum Golden {
+    F32(Vec<usize>, Vec<f32>),
+    I64(Vec<i64>),
+}
+
+struct Goldens(HashMap<String, Golden>);
+
+impl Goldens {
+    fn load() -> Self {
+        let bytes = std::fs::read(fixture_dir().join("golden.safetensors")).expect("golden file");
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("golden safetensors");
+        let mut map = HashMap::new();
+        for (name, view) in st.tensors() {
+            let shape = view.shape().to_vec();
+            let d = view.data();
+            let g = match view.dtype() {
+                safetensors::Dtype::F32 => Golden::F32(
+                    shape,
+                    d.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                        .collect(),
+                ),
+                safetensors::Dtype::I64 => Golden::I64(
+                    d.chunks_exact(8)
+                        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                        .collect(),
+                ),
+                _ => continue,
+            };
+            map.insert(name, g);
+        }
+        Goldens(map)
+    }
+    fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        match &self.0[name] {
+            Golden::F32(s, v) => (s.clone(), v.clone()),
+            Golden::I64(..) => panic!("{name} is not f32"),
+        }
+    }
+    fn i64(&self, name: &str) -> Vec<i64> {
+        match &self.0[name] {
+            Golden::I64(v) => v.clone(),
+            Golden::F32(..) => panic!("{name} is not i64"),
+        }
+    }
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+/// Asserts `got` within `tol` of `want` (max abs), printing max and mean errors.
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut max = 0f32;
+    let mut sum = 0f64;
+    let mut at = 0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let e = (g - w).abs();
+        if e > max || e.is_nan() {
+            max = e;
+            at = i;
+        }
+        sum += e as f64;
+    }
+    let mean = sum / got.len() as f64;
+    println!("{what}: max abs err {max:.3e} (at {at}), mean {mean:.3e}");
+    assert!(
+        max <= tol,
+        "{what}: max abs err {max} at {at} (want {}, got {}) > {tol}",
+        want[at],
+        got[at]
+    );
+}
+
+struct Setup {
+    device: Device,
+    model: Qwen2_5VlForCausalLm,
+    g: Goldens,
+    image: ImageInput,
+    ids: Vec<i64>,
+}
+
+fn setup() -> Setup {
+    let device = test_device();
+    let model = Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), &device).expect("load tiny model");
+    let g = Goldens::load();
+    let (_, pixels) = g.f32("pixel_values");
+    let grid = g.i64("image_grid_thw");
+    let image = ImageInput {
+        pixel_values: pixels,
+        grid_thw: [grid[0] as usize, grid[1] as usize, grid[2] as usize],
+    };
+    let ids = g.i64("input_ids");
+    Setup {
+        device,
+        model,
+        g,
+        image,
+        ids,
+    }
+}
+
+impl Setup {
+    fn batch(&self) -> VlBatch {
+        let mut b = VlBatch::single(self.ids.clone(), vec![self.image.clone()]);
+        b.position_ids = Some(self.g.i64("position_ids"));
+        b
+    }
+}
+
+#[test]
+fn vision_tower_matches_hf() {
+    let s = setup();
+    let trace = s
+        .model
+        .vision()
+        .forward_trace(std::slice::from_ref(&s.image), &s.device)
+        .unwrap();
+    let want_index: Vec<usize> = s.g.i64("vision_window_index").iter().map(|&i| i as usize).collect();
+    assert_eq!(trace.window_index, want_index, "window index");
+    assert_close(
+        "vision_patch_embeds",
+        &values(trace.patch_embeds),
+        &s.g.f32("vision_patch_embeds").1,
+        1e-4,
+    );
+    let (shape, blocks) = s.g.f32("vision_block_outputs");
+    let per = shape[1] * shape[2];
+    for (i, out) in trace.block_outputs.into_iter().enumerate() {
+        assert_close(
+            &format!("vision_block_outputs[{i}]"),
+            &values(out),
+            &blocks[i * per..(i + 1) * per],
+            1e-4,
+        );
+    }
+    assert_close("image_embeds", &values(trace.embeds), &s.g.f32("image_embeds").1, 1e-4);
+}
+
+#[test]
+fn hidden_states_and_logits_match_hf() {
+    let s = setup();
+    let batch = s.batch();
+    let out = s.model.forward_hidden(&batch, true).unwrap();
+    let (shape, hs) = s.g.f32("hidden_states");
+    let per = shape[1] * shape[2];
+    assert_close("inputs_embeds", &values(out.layer_outputs[0].clone()), &s.g.f32("inputs_embeds").1, 1e-4);
+    assert_close("hidden_states[1]", &values(out.layer_outputs[1].clone()), &hs[per..2 * per], 1e-4);
+    assert_close(
+        "final_norm_input",
+        &values(out.layer_outputs[2].clone()),
+        &s.g.f32("final_norm_input").1,
+        1e-4,
+    );
+    assert_close("final_hidden", &values(out.last_hidden.clone()), &s.g.f32("final_hidden").1, 1e-4);
+
+    let logits = s.model.logits(out.last_hidden);
+    let [_, seq, vocab] = logits.dims();
+    let all = values(logits);
+    assert_close("logits_last4", &all[(seq - 4) * vocab..], &s.g.f32("logits_last4").1, 1e-4);
+    let lse: Vec<f32> = (0..seq)
+        .map(|t| {
+            let row = &all[t * vocab..(t + 1) * vocab];
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            m + row.iter().map(|v| ((v - m) as f64).exp()).sum::<f64>().ln() as f32
+        })
+        .collect();
+    assert_close("logits_logsumexp", &lse, &s.g.f32("logits_logsumexp").1, 1e-4);
+    // Top-1 at every prompt position.
+    let top5 = s.g.i64("logits_top5_ids");
+    for t in 0..seq {
+        let row = &all[t * vocab..(t + 1) * vocab];
+        let arg = (0..vocab).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+        assert_eq!(arg as i64, top5[t * 5], "argmax at position {t}");
+    }
+}
+
+#[test]
+fn teacher_forced_log_probs_match_hf() {
+    let s = setup();
+    let batch = s.batch();
+    let lp = s.model.token_log_probs(&batch, s.ids.len() - 1).unwrap();
+    assert_eq!(lp.dims(), [1, s.ids.len() - 1]);
+    assert_close("next_token_logprobs", &values(lp), &s.g.f32("next_token_logprobs").1, 1e-4);
+}
+
+#[test]
+fn greedy_decoding_matches_hf() {
+    let s = setup();
+    let batch = s.batch();
+    let want = s.g.i64("generated_ids");
+    let (_, want_top) = s.g.f32("generated_step_top5_values");
+    let mut cache = s.model.new_cache();
+    let (mut logits, deltas) = s.model.prefill(&batch, &mut cache).unwrap();
+    assert_eq!(deltas, s.g.i64("rope_deltas"));
+    let mut mask = vec![vec![1i64; s.ids.len()]];
+    let mut got = Vec::new();
+    let mut top = Vec::new();
+    for _ in 0..want.len() {
+        let row = values(logits);
+        let arg = (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+        top.push(row[arg]);
+        got.push(arg as i64);
+        mask[0].push(1);
+        logits = s.model.forward_step(&[arg as i64], &mask, &deltas, &mut cache).unwrap();
+    }
+    assert_eq!(got, want, "greedy tokens");
+    let want_top1: Vec<f32> = want_top.chunks(5).map(|c| c[0]).collect();
+    assert_close("generated_step_top1_values", &top, &want_top1, 1e-4);
+}
+
+#[test]
+fn computed_positions_match_hf() {
+    let s = setup();
+    let batch = VlBatch::single(s.ids.clone(), vec![s.image.clone()]);
+    let (pos, deltas) = s.model.positions(&batch).unwrap();
+    assert_eq!(pos, s.g.i64("position_ids"), "3-D position ids");
+    assert_eq!(deltas, s.g.i64("rope_deltas"));
+}
+
+#[test]
+fn generate_matches_hf_greedy_and_batches_consistently() {
+    let s = setup();
+    let want = s.g.i64("generated_ids");
+    let prompt = Prompt {
+        input_ids: s.ids.clone(),
+        images: vec![s.image.clone()],
+    };
+    let mut streamed = Vec::new();
+    let out = s
+        .model
+        .generate(std::slice::from_ref(&prompt), &GenerationConfig::greedy(want.len()), |r, t| {
+            streamed.push((r, t))
+        })
+        .unwrap();
+    assert_eq!(out[0].tokens, want, "greedy tokens through generate()");
+    assert_eq!(streamed.iter().map(|p| p.1).collect::<Vec<_>>(), want);
+
+    // Batched with a shorter text-only prompt (left padding): the image row is unchanged.
+    let short = Prompt {
+        input_ids: s.ids[..20].to_vec(),
+        images: vec![],
+    };
+    let alone = s
+        .model
+        .generate(std::slice::from_ref(&short), &GenerationConfig::greedy(4), |_, _| {})
+        .unwrap();
+    let both = s
+        .model
+        .generate(&[prompt, short], &GenerationConfig::greedy(4), |_, _| {})
+        .unwrap();
+    assert_eq!(both[0].tokens, want[..4].to_vec(), "padded batch, image row");
+    assert_eq!(both[1].tokens, alone[0].tokens, "padded batch, text row");
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""PyTorch/transformers CPU reference times for `crates/spatial-ssrl-model/benches/forward.rs`.
+
+Not part of CI. Needs torch and transformers (tested with torch 2.6.0, transformers 4.57.6):
+    python3 -m venv venv && venv/bin/pip install torch transformers safetensors
+    venv/bin/python scripts/bench_pytorch.py [--fixture tests/fixtures/tiny-qwen2_5-vl]
+
+Measures, in float32 with eager attention, the same three things as the Rust bench:
+  tiny_prefill          tiny fixture model, 133-token prompt + its image, last-position logits
+  tiny_decode_token     one KV-cached step after that prefill
+  decoder_layer_3b/seqN one 3B-shaped decoder layer (hidden 2048, 16 heads, 2 kv heads,
+                        intermediate 11008; vocab 1024) over N = 1 and 128 tokens
+Prints the median of repeated runs in milliseconds.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+from safetensors.torch import load_file
+from transformers import Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig
+from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLTextModel
+
+
+def median_ms(fn, warmup=2, runs=20):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fixture", default="tests/fixtures/tiny-qwen2_5-vl")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    torch.manual_seed(0)
+
+    g = load_file(f"{args.fixture}/golden.safetensors")
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        args.fixture, torch_dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+    inputs = dict(
+        input_ids=g["input_ids"],
+        attention_mask=g["attention_mask"],
+        pixel_values=g["pixel_values"],
+        image_grid_thw=g["image_grid_thw"],
+    )
+    with torch.inference_mode():
+        prefill = lambda: model(**inputs, use_cache=True, logits_to_keep=1)
+        print(f"tiny_prefill: {median_ms(prefill):.3f} ms")
+        out = prefill()
+        cache = out.past_key_values
+        L = g["input_ids"].shape[1]
+        nxt = torch.tensor([[13057]])
+        mask = torch.ones(1, L + 1, dtype=torch.long)
+        pos = torch.full((3, 1, 1), L + int(g["rope_deltas"][0, 0]), dtype=torch.long)
+
+        def step():
+            model(input_ids=nxt, attention_mask=mask, past_key_values=cache, position_ids=pos,
+                  use_cache=True, cache_position=torch.tensor([L]))
+            cache.crop(L)
+
+        print(f"tiny_decode_token: {median_ms(step, runs=100):.3f} ms")
+
+        cfg = Qwen2_5_VLTextConfig(
+            vocab_size=1024, hidden_size=2048, intermediate_size=11008, num_hidden_layers=1,
+            num_attention_heads=16, num_key_value_heads=2, rms_norm_eps=1e-6,
+            rope_theta=1e6, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+        )
+        cfg._attn_implementation = "eager"
+        layer_model = Qwen2_5_VLTextModel(cfg).eval()
+        for seq in (1, 128):
+            ids = (torch.arange(seq) * 7 % 1000).unsqueeze(0)
+            f = lambda: layer_model(input_ids=ids, use_cache=False)
+            print(f"decoder_layer_3b/seq{seq}: {median_ms(f, runs=10):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
