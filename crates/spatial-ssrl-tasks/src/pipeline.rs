@@ -539,18 +539,19 @@ fn flush(
         buf.next_shard,
         run.format.extension()
     );
-    export::write_shard(run.format, &run.out, &file, &buf.rows)?;
     let mut tasks = BTreeMap::new();
     for r in &buf.rows {
         *tasks.entry(r.task.clone()).or_insert(0) += 1;
     }
+    let rows = std::mem::take(&mut buf.rows);
+    let n = rows.len() as u64;
+    export::write_shard(run.format, &run.out, &file, rows)?;
     manifest.shards.push(ShardEntry {
         split: SPLITS[split].into(),
         file,
-        rows: buf.rows.len() as u64,
+        rows: n,
         tasks,
     });
-    buf.rows.clear();
     buf.first = None;
     buf.next_shard += 1;
     // Every split's cursor: its first waiting row, or (no row waiting) the writer's position.

@@ -88,18 +88,18 @@ pub(crate) fn write_shard(
     format: DatasetFormat,
     dir: &Path,
     name: &str,
-    records: &[Record],
+    records: Vec<Record>,
 ) -> Result<()> {
     let path = dir.join(name);
     let bytes = match format {
         DatasetFormat::Parquet => parquet::to_bytes(records, &path)?,
         DatasetFormat::Jsonl => {
-            for r in records {
+            for r in &records {
                 for img in &r.images {
                     atomic_write(&dir.join(&img.path), &img.bytes)?;
                 }
             }
-            jsonl::to_bytes(records)
+            jsonl::to_bytes(&records)
         }
     };
     atomic_write(&path, &bytes)
@@ -231,9 +231,9 @@ mod tests {
         for format in [DatasetFormat::Parquet, DatasetFormat::Jsonl] {
             let dir = tempfile::tempdir().unwrap();
             let name = format!("train-00000.{}", format.extension());
-            write_shard(format, dir.path(), &name, &sample_records()).unwrap();
+            write_shard(format, dir.path(), &name, sample_records()).unwrap();
             let first = std::fs::read(dir.path().join(&name)).unwrap();
-            write_shard(format, dir.path(), &name, &sample_records()).unwrap();
+            write_shard(format, dir.path(), &name, sample_records()).unwrap();
             assert_eq!(
                 first,
                 std::fs::read(dir.path().join(&name)).unwrap(),

@@ -50,7 +50,7 @@ const DEF_VALUE: i16 = 4;
 /// A leaf column's values with its definition and (nested column only) repetition levels.
 type Column<'a> = (Vec<ByteArray>, &'a [i16], Option<&'a [i16]>);
 
-pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
+pub(super) fn to_bytes(mut records: Vec<Record>, path: &Path) -> Result<Vec<u8>> {
     let err = |e: parquet::errors::ParquetError| Error::Export {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -69,31 +69,39 @@ pub(super) fn to_bytes(records: &[Record], path: &Path) -> Result<Vec<u8>> {
             )]))
             .build(),
     );
-    let mut out = Vec::new();
+    // Reserve the whole file up front: shards hold megabytes of image bytes, and growing the
+    // buffer by doubling would copy them again and again.
+    let payload: usize = records
+        .iter()
+        .flat_map(|r| &r.images)
+        .map(|i| i.bytes.len() + i.path.len())
+        .sum();
+    let mut out = Vec::with_capacity(payload + 64 * 1024 + records.len() * 1024);
     let mut writer = SerializedFileWriter::new(&mut out, schema, props).map_err(err)?;
     let mut rg = writer.next_row_group().map_err(err)?;
 
+    // Flatten the images column: one entry per image, a placeholder level for empty lists.
+    let mut img_values: [Vec<ByteArray>; 2] = [Vec::new(), Vec::new()];
+    let (mut def, mut rep) = (Vec::new(), Vec::new());
+    for r in &mut records {
+        if r.images.is_empty() {
+            def.push(DEF_EMPTY_LIST);
+            rep.push(0);
+        }
+        for (i, img) in r.images.iter_mut().enumerate() {
+            // Moved, not copied: the records are consumed by the write.
+            img_values[0].push(ByteArray::from(std::mem::take(&mut img.bytes)));
+            img_values[1].push(ByteArray::from(img.path.as_bytes().to_vec()));
+            def.push(DEF_VALUE);
+            rep.push(i16::from(i > 0));
+        }
+    }
     let strings = |f: fn(&Record) -> &str| -> Vec<ByteArray> {
         records
             .iter()
             .map(|r| ByteArray::from(f(r).as_bytes().to_vec()))
             .collect()
     };
-    // Flatten the images column: one entry per image, a placeholder level for empty lists.
-    let mut img_values: [Vec<ByteArray>; 2] = [Vec::new(), Vec::new()];
-    let (mut def, mut rep) = (Vec::new(), Vec::new());
-    for r in records {
-        if r.images.is_empty() {
-            def.push(DEF_EMPTY_LIST);
-            rep.push(0);
-        }
-        for (i, img) in r.images.iter().enumerate() {
-            img_values[0].push(ByteArray::from(img.bytes.clone()));
-            img_values[1].push(ByteArray::from(img.path.as_bytes().to_vec()));
-            def.push(DEF_VALUE);
-            rep.push(i16::from(i > 0));
-        }
-    }
     let flat_def = vec![1i16; records.len()];
     let columns: [Column<'_>; 7] = [
         (strings(|r| &r.problem), &flat_def, None),
