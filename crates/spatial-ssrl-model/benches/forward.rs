@@ -83,7 +83,11 @@ fn benches(c: &mut Criterion) {
     c.bench_function("tiny_decode_token", |b| {
         b.iter_batched(
             || cache.clone(),
-            |mut c| model.forward_step(&[13057], &mask, &deltas, &mut c).unwrap(),
+            |mut c| {
+                model
+                    .forward_step(&[13057], &mask, &deltas, &mut c)
+                    .unwrap()
+            },
             BatchSize::SmallInput,
         )
     });

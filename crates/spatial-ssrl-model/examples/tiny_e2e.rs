@@ -10,13 +10,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use spatial_ssrl_model::burn::tensor::Device;
-use spatial_ssrl_model::{GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch, load_image};
+use spatial_ssrl_model::{
+    GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch, load_image,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let mut args = std::env::args().skip(1);
-    let dir = args.next().map(PathBuf::from).unwrap_or_else(|| root.join("tiny-qwen2_5-vl"));
-    let image_path = args.next().map(PathBuf::from).unwrap_or_else(|| root.join("reference_inputs/eg1.jpg"));
+    let dir = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("tiny-qwen2_5-vl"));
+    let image_path = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("reference_inputs/eg1.jpg"));
     let image = if image_path.exists() {
         load_image(&image_path)?
     } else {
@@ -42,7 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         print!("{tok} ");
         let _ = std::io::stdout().flush();
     })?;
-    println!("\n{:.1} ms for {} tokens", t.elapsed().as_secs_f64() * 1e3, out[0].tokens.len());
+    println!(
+        "\n{:.1} ms for {} tokens",
+        t.elapsed().as_secs_f64() * 1e3,
+        out[0].tokens.len()
+    );
     let ids: Vec<u32> = out[0].tokens.iter().map(|&t| t as u32).collect();
     println!("text: {:?}", processor.decode(&ids, false)?);
     Ok(())

@@ -244,7 +244,11 @@ impl Qwen2_5VlConfig {
         if let Some(mt) = &raw.model_type
             && mt != "qwen2_5_vl"
         {
-            return Err(unsupported("model_type", mt, "only qwen2_5_vl is implemented"));
+            return Err(unsupported(
+                "model_type",
+                mt,
+                "only qwen2_5_vl is implemented",
+            ));
         }
         let nested = raw.text_config.unwrap_or_default();
         let top = raw.top;
@@ -311,7 +315,11 @@ impl Qwen2_5VlConfig {
             .mrope_section
             .ok_or_else(|| unsupported("rope_scaling.mrope_section", "absent", "required"))?;
         let mrope_section: [usize; 3] = section.clone().try_into().map_err(|_| {
-            unsupported("rope_scaling.mrope_section", &section, "needs 3 entries (t, h, w)")
+            unsupported(
+                "rope_scaling.mrope_section",
+                &section,
+                "needs 3 entries (t, h, w)",
+            )
         })?;
         if mrope_section.iter().sum::<usize>() * 2 != head_dim {
             return Err(unsupported(
@@ -477,7 +485,10 @@ mod tests {
         let dir = crate::testutil::fixture_dir();
         let b = Qwen2_5VlConfig::from_file(dir.join("config.json")).unwrap();
         assert_eq!(a.text, b.text);
-        assert_eq!(a.vision.fullatt_block_indexes, b.vision.fullatt_block_indexes);
+        assert_eq!(
+            a.vision.fullatt_block_indexes,
+            b.vision.fullatt_block_indexes
+        );
         assert_eq!(b, Qwen2_5VlConfig::tiny());
     }
 
@@ -486,12 +497,18 @@ mod tests {
         let bad_rope = RELEASED.replace("\"mrope\"", "\"yarn\"");
         assert!(matches!(
             Qwen2_5VlConfig::from_json_str(&bad_rope),
-            Err(Error::UnsupportedConfig { field: "rope_scaling.type", .. })
+            Err(Error::UnsupportedConfig {
+                field: "rope_scaling.type",
+                ..
+            })
         ));
         let bad_section = RELEASED.replace("[2, 3, 3]", "[2, 3, 4]");
         assert!(matches!(
             Qwen2_5VlConfig::from_json_str(&bad_section),
-            Err(Error::UnsupportedConfig { field: "rope_scaling.mrope_section", .. })
+            Err(Error::UnsupportedConfig {
+                field: "rope_scaling.mrope_section",
+                ..
+            })
         ));
         let bad_act = RELEASED.replace("\"silu\"", "\"gelu\"");
         assert!(Qwen2_5VlConfig::from_json_str(&bad_act).is_err());

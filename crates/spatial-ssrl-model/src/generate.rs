@@ -65,11 +65,14 @@ impl GenerationConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(Error::BadInput(format!("temperature {} must be >= 0", self.temperature)));
+        if self.temperature.is_nan() || self.temperature < 0.0 || self.temperature.is_infinite() {
+            return Err(Error::BadInput(format!(
+                "temperature {} must be >= 0",
+                self.temperature
+            )));
         }
         if let Some(p) = self.top_p
-            && !(p > 0.0 && p <= 1.0)
+            && (p.is_nan() || p <= 0.0 || p > 1.0)
         {
             return Err(Error::BadInput(format!("top_p {p} must be in (0, 1]")));
         }
@@ -153,7 +156,6 @@ fn rows_of(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [b, v] = t.dims();
     let data = t
         .into_data()
-        
         .try_into_vec_as::<f32>()
         .map_err(|e| Error::BadInput(format!("cannot read logits: {e:?}")))?;
     Ok((0..b).map(|r| data[r * v..(r + 1) * v].to_vec()).collect())
@@ -222,17 +224,18 @@ impl Qwen2_5VlForCausalLm {
         for step in 0..cfg.max_new_tokens {
             let rows = rows_of(logits)?;
             let mut next = Vec::with_capacity(b);
-            for r in 0..b {
-                if done[r] {
+            let slots = out.iter_mut().zip(done.iter_mut()).zip(rngs.iter_mut());
+            for (r, ((o, d), rng)) in slots.enumerate() {
+                if *d {
                     next.push(cfg.pad_token_id);
                     continue;
                 }
-                let t = pick(&rows[r], cfg, &mut rngs[r]);
-                out[r].tokens.push(t);
+                let t = pick(&rows[r], cfg, rng);
+                o.tokens.push(t);
                 on_token(r, t);
                 if cfg.stop_tokens.contains(&t) {
-                    done[r] = true;
-                    out[r].finish = FinishReason::Stop;
+                    *d = true;
+                    o.finish = FinishReason::Stop;
                 }
                 next.push(t);
             }
@@ -299,7 +302,9 @@ mod tests {
         cfg.top_p = None;
         let draw = |seed| {
             let mut r = ChaCha8Rng::seed_from_u64(seed);
-            (0..50).map(|_| pick(&logits, &cfg, &mut r)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| pick(&logits, &cfg, &mut r))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(3), draw(3));
         let d = draw(3);

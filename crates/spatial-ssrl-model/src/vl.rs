@@ -170,7 +170,11 @@ impl Qwen2_5VlForCausalLm {
     /// Builds the model from an opened checkpoint. Accepts the released key layout
     /// (`model.*`, `visual.*`) and the transformers >= 4.52 one (`model.language_model.*`,
     /// `model.visual.*`).
-    pub fn from_checkpoint(config: Qwen2_5VlConfig, ckpt: &Checkpoint, device: &Device) -> Result<Self> {
+    pub fn from_checkpoint(
+        config: Qwen2_5VlConfig,
+        ckpt: &Checkpoint,
+        device: &Device,
+    ) -> Result<Self> {
         let nested = ckpt.contains("model.language_model.embed_tokens.weight");
         let (text_prefix, vision_prefix) = if nested {
             ("model.language_model", "model.visual")
@@ -183,7 +187,13 @@ impl Qwen2_5VlForCausalLm {
     /// A model with deterministic random weights (uniform `[-scale, scale]`, norms near 1),
     /// for benchmarks and tests.
     pub fn random(config: Qwen2_5VlConfig, seed: u64, scale: f32, device: &Device) -> Result<Self> {
-        Self::build(config, &RandomSource { seed, scale }, "model", "visual", device)
+        Self::build(
+            config,
+            &RandomSource { seed, scale },
+            "model",
+            "visual",
+            device,
+        )
     }
 
     fn build(
@@ -199,7 +209,14 @@ impl Qwen2_5VlForCausalLm {
         let lm_head = if t.tie_word_embeddings {
             None
         } else {
-            Some(linear(src, "lm_head", t.hidden_size, t.vocab_size, false, device)?)
+            Some(linear(
+                src,
+                "lm_head",
+                t.hidden_size,
+                t.vocab_size,
+                false,
+                device,
+            )?)
         };
         Ok(Qwen2_5VlForCausalLm {
             model: Qwen2_5VlModel {
@@ -258,7 +275,8 @@ impl Qwen2_5VlForCausalLm {
         batch.check()?;
         let device = self.device();
         let (b, s, h) = (batch.batch, batch.seq_len, self.config.text.hidden_size);
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.input_ids.clone(), [b, s]), &device);
+        let ids =
+            Tensor::<2, Int>::from_data(TensorData::new(batch.input_ids.clone(), [b, s]), &device);
         let text = self.model.language_model.embed(ids);
         let pad = self.config.image_token_id;
         let n_pad = batch.input_ids.iter().filter(|&&t| t == pad).count();
@@ -288,7 +306,9 @@ impl Qwen2_5VlForCausalLm {
             })
             .collect();
         let all = Tensor::cat(vec![text.reshape([b * s, h]), img], 0);
-        Ok(all.select(0, index_tensor(&idx, &device)).reshape([b, s, h]))
+        Ok(all
+            .select(0, index_tensor(&idx, &device))
+            .reshape([b, s, h]))
     }
 
     /// M-RoPE positions `[3, batch, seq]` and per-row rope deltas of a batch: computed like
@@ -330,7 +350,10 @@ impl Qwen2_5VlForCausalLm {
                 }
             }
         }
-        Some(Tensor::from_data(TensorData::new(m, [b, 1, seq, kv]), &self.device()))
+        Some(Tensor::from_data(
+            TensorData::new(m, [b, 1, seq, kv]),
+            &self.device(),
+        ))
     }
 
     fn key_mask(batch: &VlBatch) -> Vec<Vec<i64>> {
@@ -399,10 +422,9 @@ impl Qwen2_5VlForCausalLm {
     pub fn prefill(&self, batch: &VlBatch, cache: &mut KvCache) -> Result<(Tensor<2>, Vec<i64>)> {
         cache.clear();
         let (out, deltas) = self.run(batch, Some(cache), false)?;
-        let [b, s, h] = out.last_hidden.dims();
+        let [b, s, _] = out.last_hidden.dims();
         let last = out.last_hidden.narrow(1, s - 1, 1);
         let logits = self.logits(last).reshape([b, self.config.text.vocab_size]);
-        let _ = h;
         Ok((logits, deltas))
     }
 
@@ -419,7 +441,10 @@ impl Qwen2_5VlForCausalLm {
     ) -> Result<Tensor<2>> {
         let b = ids.len();
         let past = cache.len();
-        if key_mask.len() != b || rope_deltas.len() != b || key_mask.iter().any(|m| m.len() != past + 1) {
+        if key_mask.len() != b
+            || rope_deltas.len() != b
+            || key_mask.iter().any(|m| m.len() != past + 1)
+        {
             return Err(Error::BadInput(format!(
                 "forward_step: {b} ids need {b} masks of length {} and {b} rope deltas",
                 past + 1
@@ -433,10 +458,16 @@ impl Qwen2_5VlForCausalLm {
             .collect();
         let (cos, sin) = mrope_tables(&self.config.text, &pos, b, 1, &device);
         let mask = self.mask(key_mask, past, 1);
-        let out = self
-            .model
-            .language_model
-            .forward(embeds, &cos, &sin, mask.as_ref(), Some(cache), false);
-        Ok(self.logits(out.last_hidden).reshape([b, self.config.text.vocab_size]))
+        let out = self.model.language_model.forward(
+            embeds,
+            &cos,
+            &sin,
+            mask.as_ref(),
+            Some(cache),
+            false,
+        );
+        Ok(self
+            .logits(out.last_hidden)
+            .reshape([b, self.config.text.vocab_size]))
     }
 }

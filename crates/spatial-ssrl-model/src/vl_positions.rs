@@ -7,7 +7,10 @@ use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
 use crate::vl::VlBatch;
 
 /// Positions `[3, batch, seq]` and rope deltas `[batch]` for `batch`.
-pub(crate) fn rope_positions(cfg: &Qwen2_5VlConfig, batch: &VlBatch) -> Result<(Vec<i64>, Vec<i64>)> {
+pub(crate) fn rope_positions(
+    cfg: &Qwen2_5VlConfig,
+    batch: &VlBatch,
+) -> Result<(Vec<i64>, Vec<i64>)> {
     let ids: Vec<u32> = batch
         .input_ids
         .iter()

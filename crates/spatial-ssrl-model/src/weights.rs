@@ -30,7 +30,6 @@ pub(crate) trait TensorSource {
 
 /// One memory-mapped safetensors file.
 struct Shard {
-    path: PathBuf,
     map: Mmap,
     data_start: usize,
 }
@@ -68,7 +67,8 @@ impl Checkpoint {
             vec![path.to_path_buf()]
         } else if path.join("model.safetensors.index.json").is_file() {
             let index_path = path.join("model.safetensors.index.json");
-            let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
+            let text =
+                std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
             let index: ShardIndex = serde_json::from_str(&text).map_err(|source| Error::Json {
                 path: index_path.clone(),
                 source,
@@ -96,7 +96,6 @@ impl Checkpoint {
                 entries.insert(name, (i, info.clone()));
             }
             shards.push(Shard {
-                path: file_path,
                 map,
                 data_start: 8 + header_len,
             });
@@ -179,12 +178,13 @@ impl TensorSource for Checkpoint {
             // SAFETY: read-only private file mapping and no live borrow of these pages
             // remains; after MADV_DONTNEED a later read faults them back in from the file.
             let _ = unsafe {
-                shard
-                    .map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+                shard.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    from,
+                    to - from,
+                )
             };
         }
-        let _ = &shard.path;
         Ok(out)
     }
 }
@@ -303,7 +303,6 @@ impl TensorSink {
         let shape = t.dims().to_vec();
         let values = t
             .to_data()
-            
             .try_into_vec_as::<f32>()
             .map_err(|e| Error::BadInput(format!("cannot read parameter {name}: {e:?}")))?;
         self.tensors.push((name, shape, values));
@@ -315,7 +314,6 @@ impl TensorSink {
         let [d_in, d_out] = w.dims();
         let values = w
             .to_data()
-            
             .try_into_vec_as::<f32>()
             .map_err(|e| Error::BadInput(format!("cannot read parameter {prefix}: {e:?}")))?;
         self.tensors.push((

@@ -10,17 +10,10 @@ use spatial_ssrl_model::{
     GenerationConfig, ImageInput, Prompt, Qwen2_5VlForCausalLm, VlBatch, burn,
 };
 
-/// The backend under test: the first enabled of flex, ndarray, wgpu, cuda (the parity tests
-/// run unchanged on every backend, e.g. `--no-default-features --features wgpu`).
+/// The backend under test: the default device of the enabled backend feature (`flex` by
+/// default; e.g. `--no-default-features --features wgpu` runs the same parity checks on wgpu).
 fn test_device() -> Device {
-    #[cfg(feature = "flex")]
-    return Device::flex();
-    #[cfg(all(feature = "ndarray", not(feature = "flex")))]
-    return Device::ndarray();
-    #[cfg(all(feature = "wgpu", not(any(feature = "flex", feature = "ndarray"))))]
-    return Device::wgpu(Default::default());
-    #[cfg(all(feature = "cuda", not(any(feature = "flex", feature = "ndarray", feature = "wgpu"))))]
-    return Device::cuda(0);
+    Device::default()
 }
 
 fn fixture_dir() -> PathBuf {
@@ -116,7 +109,8 @@ struct Setup {
 
 fn setup() -> Setup {
     let device = test_device();
-    let model = Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), &device).expect("load tiny model");
+    let model =
+        Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), &device).expect("load tiny model");
     let g = Goldens::load();
     let (_, pixels) = g.f32("pixel_values");
     let grid = g.i64("image_grid_thw");
@@ -150,7 +144,11 @@ fn vision_tower_matches_hf() {
         .vision()
         .forward_trace(std::slice::from_ref(&s.image), &s.device)
         .unwrap();
-    let want_index: Vec<usize> = s.g.i64("vision_window_index").iter().map(|&i| i as usize).collect();
+    let want_index: Vec<usize> =
+        s.g.i64("vision_window_index")
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
     assert_eq!(trace.window_index, want_index, "window index");
     assert_close(
         "vision_patch_embeds",
@@ -168,7 +166,12 @@ fn vision_tower_matches_hf() {
             1e-4,
         );
     }
-    assert_close("image_embeds", &values(trace.embeds), &s.g.f32("image_embeds").1, 1e-4);
+    assert_close(
+        "image_embeds",
+        &values(trace.embeds),
+        &s.g.f32("image_embeds").1,
+        1e-4,
+    );
 }
 
 #[test]
@@ -178,20 +181,40 @@ fn hidden_states_and_logits_match_hf() {
     let out = s.model.forward_hidden(&batch, true).unwrap();
     let (shape, hs) = s.g.f32("hidden_states");
     let per = shape[1] * shape[2];
-    assert_close("inputs_embeds", &values(out.layer_outputs[0].clone()), &s.g.f32("inputs_embeds").1, 1e-4);
-    assert_close("hidden_states[1]", &values(out.layer_outputs[1].clone()), &hs[per..2 * per], 1e-4);
+    assert_close(
+        "inputs_embeds",
+        &values(out.layer_outputs[0].clone()),
+        &s.g.f32("inputs_embeds").1,
+        1e-4,
+    );
+    assert_close(
+        "hidden_states[1]",
+        &values(out.layer_outputs[1].clone()),
+        &hs[per..2 * per],
+        1e-4,
+    );
     assert_close(
         "final_norm_input",
         &values(out.layer_outputs[2].clone()),
         &s.g.f32("final_norm_input").1,
         1e-4,
     );
-    assert_close("final_hidden", &values(out.last_hidden.clone()), &s.g.f32("final_hidden").1, 1e-4);
+    assert_close(
+        "final_hidden",
+        &values(out.last_hidden.clone()),
+        &s.g.f32("final_hidden").1,
+        1e-4,
+    );
 
     let logits = s.model.logits(out.last_hidden);
     let [_, seq, vocab] = logits.dims();
     let all = values(logits);
-    assert_close("logits_last4", &all[(seq - 4) * vocab..], &s.g.f32("logits_last4").1, 1e-4);
+    assert_close(
+        "logits_last4",
+        &all[(seq - 4) * vocab..],
+        &s.g.f32("logits_last4").1,
+        1e-4,
+    );
     let lse: Vec<f32> = (0..seq)
         .map(|t| {
             let row = &all[t * vocab..(t + 1) * vocab];
@@ -199,7 +222,12 @@ fn hidden_states_and_logits_match_hf() {
             m + row.iter().map(|v| ((v - m) as f64).exp()).sum::<f64>().ln() as f32
         })
         .collect();
-    assert_close("logits_logsumexp", &lse, &s.g.f32("logits_logsumexp").1, 1e-4);
+    assert_close(
+        "logits_logsumexp",
+        &lse,
+        &s.g.f32("logits_logsumexp").1,
+        1e-4,
+    );
     // Top-1 at every prompt position.
     let top5 = s.g.i64("logits_top5_ids");
     for t in 0..seq {
@@ -215,7 +243,12 @@ fn teacher_forced_log_probs_match_hf() {
     let batch = s.batch();
     let lp = s.model.token_log_probs(&batch, s.ids.len() - 1).unwrap();
     assert_eq!(lp.dims(), [1, s.ids.len() - 1]);
-    assert_close("next_token_logprobs", &values(lp), &s.g.f32("next_token_logprobs").1, 1e-4);
+    assert_close(
+        "next_token_logprobs",
+        &values(lp),
+        &s.g.f32("next_token_logprobs").1,
+        1e-4,
+    );
 }
 
 #[test]
@@ -236,7 +269,10 @@ fn greedy_decoding_matches_hf() {
         top.push(row[arg]);
         got.push(arg as i64);
         mask[0].push(1);
-        logits = s.model.forward_step(&[arg as i64], &mask, &deltas, &mut cache).unwrap();
+        logits = s
+            .model
+            .forward_step(&[arg as i64], &mask, &deltas, &mut cache)
+            .unwrap();
     }
     assert_eq!(got, want, "greedy tokens");
     let want_top1: Vec<f32> = want_top.chunks(5).map(|c| c[0]).collect();
@@ -263,26 +299,36 @@ fn generate_matches_hf_greedy_and_batches_consistently() {
     let mut streamed = Vec::new();
     let out = s
         .model
-        .generate(std::slice::from_ref(&prompt), &GenerationConfig::greedy(want.len()), |r, t| {
-            streamed.push((r, t))
-        })
+        .generate(
+            std::slice::from_ref(&prompt),
+            &GenerationConfig::greedy(want.len()),
+            |r, t| streamed.push((r, t)),
+        )
         .unwrap();
     assert_eq!(out[0].tokens, want, "greedy tokens through generate()");
     assert_eq!(streamed.iter().map(|p| p.1).collect::<Vec<_>>(), want);
 
     // Batched with a shorter text-only prompt (left padding): the image row is unchanged.
     let short = Prompt {
-        input_ids: s.ids[..20].to_vec(),
+        input_ids: s.ids[..10].to_vec(),
         images: vec![],
     };
     let alone = s
         .model
-        .generate(std::slice::from_ref(&short), &GenerationConfig::greedy(4), |_, _| {})
+        .generate(
+            std::slice::from_ref(&short),
+            &GenerationConfig::greedy(4),
+            |_, _| {},
+        )
         .unwrap();
     let both = s
         .model
         .generate(&[prompt, short], &GenerationConfig::greedy(4), |_, _| {})
         .unwrap();
-    assert_eq!(both[0].tokens, want[..4].to_vec(), "padded batch, image row");
+    assert_eq!(
+        both[0].tokens,
+        want[..4].to_vec(),
+        "padded batch, image row"
+    );
     assert_eq!(both[1].tokens, alone[0].tokens, "padded batch, text row");
 }

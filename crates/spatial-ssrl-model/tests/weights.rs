@@ -7,17 +7,10 @@ use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 use spatial_ssrl_model::{Checkpoint, Error, Qwen2_5VlForCausalLm, VlBatch, burn};
 
-/// The backend under test: the first enabled of flex, ndarray, wgpu, cuda (the parity tests
-/// run unchanged on every backend, e.g. `--no-default-features --features wgpu`).
+/// The backend under test: the default device of the enabled backend feature (`flex` by
+/// default; e.g. `--no-default-features --features wgpu` runs the same parity checks on wgpu).
 fn test_device() -> Device {
-    #[cfg(feature = "flex")]
-    return Device::flex();
-    #[cfg(all(feature = "ndarray", not(feature = "flex")))]
-    return Device::ndarray();
-    #[cfg(all(feature = "wgpu", not(any(feature = "flex", feature = "ndarray"))))]
-    return Device::wgpu(Default::default());
-    #[cfg(all(feature = "cuda", not(any(feature = "flex", feature = "ndarray", feature = "wgpu"))))]
-    return Device::cuda(0);
+    Device::default()
 }
 
 fn fixture_dir() -> PathBuf {
@@ -31,7 +24,11 @@ fn fixture_dir() -> PathBuf {
 /// A temp model folder with the fixture's config and the given weights file contents.
 fn folder_with(weights: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture_dir().join("config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture_dir().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("model.safetensors"), weights).unwrap();
     dir
 }
@@ -64,7 +61,6 @@ fn text_logits(model: &Qwen2_5VlForCausalLm) -> Vec<f32> {
         .forward_logits(&batch)
         .unwrap()
         .into_data()
-        
         .try_into_vec_as::<f32>()
         .unwrap()
 }
@@ -83,7 +79,11 @@ fn truncated_file_is_a_typed_error() {
 #[test]
 fn mis_shaped_and_missing_tensors_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture_dir().join("config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture_dir().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     let shaped = rewrite(|n, d, s, b| {
         if n == "model.norm.weight" {
             Some((d, vec![s[0] / 2], b[..b.len() / 2].to_vec()))
@@ -131,7 +131,11 @@ fn sharded_bf16_and_saved_checkpoints_load() {
 
     // Two shards + index, as `save_pretrained(max_shard_size=..)` writes them.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture_dir().join("config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture_dir().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     let all = rewrite(|_, d, s, b| Some((d, s, b)));
     let (a, b): (Vec<_>, Vec<_>) = all.into_iter().partition(|t| t.0.starts_with("visual."));
     serialize(&a, &dir.path().join("model-00001-of-00002.safetensors"));
@@ -139,10 +143,17 @@ fn sharded_bf16_and_saved_checkpoints_load() {
     let map: serde_json::Map<String, serde_json::Value> = a
         .iter()
         .map(|t| (t.0.clone(), "model-00001-of-00002.safetensors".into()))
-        .chain(b.iter().map(|t| (t.0.clone(), "model-00002-of-00002.safetensors".into())))
+        .chain(
+            b.iter()
+                .map(|t| (t.0.clone(), "model-00002-of-00002.safetensors".into())),
+        )
         .collect();
     let index = serde_json::json!({"metadata": {}, "weight_map": map});
-    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
     let sharded = Qwen2_5VlForCausalLm::from_pretrained(dir.path(), &device).unwrap();
     assert_eq!(text_logits(&sharded), want, "sharded load differs");
 
@@ -159,11 +170,19 @@ fn sharded_bf16_and_saved_checkpoints_load() {
         Some((Dtype::BF16, s, out))
     });
     let dir_bf = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture_dir().join("config.json"), dir_bf.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture_dir().join("config.json"),
+        dir_bf.path().join("config.json"),
+    )
+    .unwrap();
     serialize(&bf, &dir_bf.path().join("model.safetensors"));
     let bf_model = Qwen2_5VlForCausalLm::from_pretrained(dir_bf.path(), &device).unwrap();
     let got = text_logits(&bf_model);
-    let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(max > 0.0 && max < 0.5, "bf16 logits differ by {max}");
 
     // Save back to the HF layout: same keys and shapes, same logits after reloading.

@@ -34,9 +34,21 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, s, nh, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, s, nkv, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, s, nkv, hd]).swap_dims(1, 2);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, s, nh, hd])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, s, nkv, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, s, nkv, hd])
+            .swap_dims(1, 2);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -48,8 +60,12 @@ impl Attention {
         // Query head j reads kv head j / rep (HF `repeat_kv`).
         let (k, v) = if rep > 1 {
             (
-                k.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, kv_len, hd]),
-                v.unsqueeze_dim::<5>(2).repeat_dim(2, rep).reshape([b, nh, kv_len, hd]),
+                k.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, rep)
+                    .reshape([b, nh, kv_len, hd]),
+                v.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, rep)
+                    .reshape([b, nh, kv_len, hd]),
             )
         } else {
             (k, v)
@@ -59,6 +75,7 @@ impl Attention {
             scores = scores + m.clone();
         }
         let o = softmax(scores, 3).matmul(v);
-        self.o_proj.forward(o.swap_dims(1, 2).reshape([b, s, nh * hd]))
+        self.o_proj
+            .forward(o.swap_dims(1, 2).reshape([b, s, nh * hd]))
     }
 }

@@ -38,7 +38,12 @@ impl KvCache {
     }
 
     /// Appends `k`/`v` (`[batch, kv_heads, new, head_dim]`) to layer `i`, returning the whole.
-    pub(crate) fn append(&mut self, i: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    pub(crate) fn append(
+        &mut self,
+        i: usize,
+        k: Tensor<4>,
+        v: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let (k, v) = match self.layers[i].take() {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),

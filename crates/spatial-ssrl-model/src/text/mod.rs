@@ -77,10 +77,38 @@ impl TextModel {
                 let p = format!("{prefix}.layers.{l}");
                 Ok(DecoderLayer {
                     self_attn: Attention {
-                        q_proj: linear(src, &format!("{p}.self_attn.q_proj"), h, nh * hd, true, device)?,
-                        k_proj: linear(src, &format!("{p}.self_attn.k_proj"), h, nkv * hd, true, device)?,
-                        v_proj: linear(src, &format!("{p}.self_attn.v_proj"), h, nkv * hd, true, device)?,
-                        o_proj: linear(src, &format!("{p}.self_attn.o_proj"), nh * hd, h, false, device)?,
+                        q_proj: linear(
+                            src,
+                            &format!("{p}.self_attn.q_proj"),
+                            h,
+                            nh * hd,
+                            true,
+                            device,
+                        )?,
+                        k_proj: linear(
+                            src,
+                            &format!("{p}.self_attn.k_proj"),
+                            h,
+                            nkv * hd,
+                            true,
+                            device,
+                        )?,
+                        v_proj: linear(
+                            src,
+                            &format!("{p}.self_attn.v_proj"),
+                            h,
+                            nkv * hd,
+                            true,
+                            device,
+                        )?,
+                        o_proj: linear(
+                            src,
+                            &format!("{p}.self_attn.o_proj"),
+                            nh * hd,
+                            h,
+                            false,
+                            device,
+                        )?,
                         num_heads: nh,
                         num_kv_heads: nkv,
                         head_dim: hd,
@@ -90,7 +118,13 @@ impl TextModel {
                         up_proj: linear(src, &format!("{p}.mlp.up_proj"), h, i, false, device)?,
                         down_proj: linear(src, &format!("{p}.mlp.down_proj"), i, h, false, device)?,
                     },
-                    input_layernorm: rms_norm(src, &format!("{p}.input_layernorm"), h, eps, device)?,
+                    input_layernorm: rms_norm(
+                        src,
+                        &format!("{p}.input_layernorm"),
+                        h,
+                        eps,
+                        device,
+                    )?,
                     post_attention_layernorm: rms_norm(
                         src,
                         &format!("{p}.post_attention_layernorm"),
@@ -111,7 +145,10 @@ impl TextModel {
     }
 
     pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
-        sink.put(format!("{prefix}.embed_tokens.weight"), &self.embed_tokens.val())?;
+        sink.put(
+            format!("{prefix}.embed_tokens.weight"),
+            &self.embed_tokens.val(),
+        )?;
         for (l, layer) in self.layers.iter().enumerate() {
             let p = format!("{prefix}.layers.{l}");
             let a = &layer.self_attn;
@@ -123,7 +160,10 @@ impl TextModel {
             sink.put_linear(&format!("{p}.mlp.up_proj"), &layer.mlp.up_proj)?;
             sink.put_linear(&format!("{p}.mlp.down_proj"), &layer.mlp.down_proj)?;
             sink.put_norm(&format!("{p}.input_layernorm"), &layer.input_layernorm)?;
-            sink.put_norm(&format!("{p}.post_attention_layernorm"), &layer.post_attention_layernorm)?;
+            sink.put_norm(
+                &format!("{p}.post_attention_layernorm"),
+                &layer.post_attention_layernorm,
+            )?;
         }
         sink.put_norm(&format!("{prefix}.norm"), &self.norm)
     }
@@ -162,13 +202,19 @@ impl TextModel {
         let mut x = embeds;
         for (l, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, l));
-            let h = layer
-                .self_attn
-                .forward(layer.input_layernorm.forward(x.clone()), cos, sin, mask, c);
+            let h = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                cos,
+                sin,
+                mask,
+                c,
+            );
             x = x + h;
             let y = layer.post_attention_layernorm.forward(x.clone());
             let m = &layer.mlp;
-            let y = m.down_proj.forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+            let y = m
+                .down_proj
+                .forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
             x = x + y;
             if keep_layers {
                 layer_outputs.push(x.clone());

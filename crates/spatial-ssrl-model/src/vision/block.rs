@@ -14,7 +14,11 @@ use crate::error::Result;
 use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
 
 /// `x * cos + rotate_half(x) * sin`, with `rotate_half(x) = cat(-x2, x1)` over the last dim.
-pub(crate) fn apply_rotary<const D: usize>(x: Tensor<D>, cos: Tensor<D>, sin: Tensor<D>) -> Tensor<D> {
+pub(crate) fn apply_rotary<const D: usize>(
+    x: Tensor<D>,
+    cos: Tensor<D>,
+    sin: Tensor<D>,
+) -> Tensor<D> {
     let d = x.dims()[D - 1];
     let x1 = x.clone().narrow(D - 1, 0, d / 2);
     let x2 = x.clone().narrow(D - 1, d / 2, d / 2);
@@ -91,11 +95,15 @@ impl VisionBlock {
         sin: &Tensor<3>,
         segments: &[(usize, usize)],
     ) -> Tensor<2> {
-        let h = self.attn.forward(self.norm1.forward(x.clone()), cos, sin, segments);
+        let h = self
+            .attn
+            .forward(self.norm1.forward(x.clone()), cos, sin, segments);
         let x = x + h;
         let m = &self.mlp;
         let y = self.norm2.forward(x.clone());
-        let y = m.down_proj.forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+        let y = m
+            .down_proj
+            .forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
         x + y
     }
 }

@@ -31,8 +31,21 @@ impl PatchMerger {
     ) -> Result<Self> {
         let merged = cfg.hidden_size * cfg.merge_unit();
         Ok(PatchMerger {
-            ln_q: rms_norm(src, &format!("{prefix}.ln_q"), cfg.hidden_size, 1e-6, device)?,
-            mlp0: linear(src, &format!("{prefix}.mlp.0"), merged, merged, true, device)?,
+            ln_q: rms_norm(
+                src,
+                &format!("{prefix}.ln_q"),
+                cfg.hidden_size,
+                1e-6,
+                device,
+            )?,
+            mlp0: linear(
+                src,
+                &format!("{prefix}.mlp.0"),
+                merged,
+                merged,
+                true,
+                device,
+            )?,
             mlp2: linear(
                 src,
                 &format!("{prefix}.mlp.2"),

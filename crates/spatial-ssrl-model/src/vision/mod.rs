@@ -17,8 +17,8 @@ use crate::config::VisionConfig;
 use crate::error::{Error, Result};
 use crate::weights::{TensorSink, TensorSource};
 
-pub(crate) use block::apply_rotary;
 use block::VisionBlock;
+pub(crate) use block::apply_rotary;
 use layout::VisionLayout;
 use merger::PatchMerger;
 
@@ -75,7 +75,10 @@ impl VisionTower {
             cfg.patch_size,
             cfg.hidden_size,
         );
-        let kernel = src.read(&format!("{prefix}.patch_embed.proj.weight"), &[h, c, t, p, p])?;
+        let kernel = src.read(
+            &format!("{prefix}.patch_embed.proj.weight"),
+            &[h, c, t, p, p],
+        )?;
         let pd = cfg.patch_dim();
         // [hidden, patch_dim] -> [patch_dim, hidden] so the embedding is `pixels @ kernel`.
         let mut w = vec![0f32; kernel.len()];
@@ -84,7 +87,8 @@ impl VisionTower {
                 w[i * h + o] = kernel[o * pd + i];
             }
         }
-        let patch_embed = Param::from_tensor(Tensor::from_data(TensorData::new(w, [pd, h]), device));
+        let patch_embed =
+            Param::from_tensor(Tensor::from_data(TensorData::new(w, [pd, h]), device));
         let blocks = (0..cfg.depth)
             .map(|i| VisionBlock::load(src, &format!("{prefix}.blocks.{i}"), cfg, device))
             .collect::<Result<Vec<_>>>()?;
@@ -103,7 +107,6 @@ impl VisionTower {
         let [pd, h] = w.dims();
         let values = w
             .to_data()
-            
             .try_into_vec_as::<f32>()
             .map_err(|e| Error::BadInput(format!("cannot read patch_embed: {e:?}")))?;
         let mut kernel = vec![0f32; values.len()];
