@@ -21,6 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // COMMANDS (keep one line per variant; add yours here)
+    #[cfg(feature = "ml")] Infer(commands::infer::Args),
     Generate(commands::generate::Args),
     Preview(commands::preview::Args),
     Eval(commands::eval::Args),
@@ -30,6 +31,7 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // DISPATCH (keep one line per variant; add yours here)
+        #[cfg(feature = "ml")] Command::Infer(a) => commands::infer::run(a),
         Command::Generate(args) => commands::generate::run(args),
         Command::Preview(args) => commands::preview::run(args),
         Command::Eval(args) => commands::eval::run(args),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 // MODULES (keep one line per module; add yours here)
+#[cfg(feature = "ml")] pub mod infer;
 pub mod generate;
 pub mod preview;
 pub mod score;
