@@ -237,12 +237,28 @@ fn horizontal(
         for xx in 0..out_width {
             let k = &t.weights[xx * t.ksize..xx * t.ksize + t.len[xx]];
             let base = t.start[xx] * channels;
-            for c in 0..channels {
+            let o = &mut orow[xx * channels..(xx + 1) * channels];
+            if channels == 3 {
+                // RGB: one pass over the taps for all three channels.
+                let px = &srow[base..base + k.len() * 3];
+                let mut acc = [HALF; 3];
+                for (p, &w) in px.chunks_exact(3).zip(k) {
+                    let w = i64::from(w);
+                    acc[0] += i64::from(p[0]) * w;
+                    acc[1] += i64::from(p[1]) * w;
+                    acc[2] += i64::from(p[2]) * w;
+                }
+                for (o, a) in o.iter_mut().zip(acc) {
+                    *o = clip8(a);
+                }
+                continue;
+            }
+            for (c, o) in o.iter_mut().enumerate() {
                 let mut acc = HALF;
                 for (i, &w) in k.iter().enumerate() {
                     acc += i64::from(srow[base + i * channels + c]) * i64::from(w);
                 }
-                orow[xx * channels + c] = clip8(acc);
+                *o = clip8(acc);
             }
         }
     }
