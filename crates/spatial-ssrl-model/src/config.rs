@@ -280,14 +280,14 @@ impl Qwen2_5VlConfig {
         let num_attention_heads: usize = need!(num_attention_heads);
         let hidden_size: usize = need!(hidden_size);
         let num_key_value_heads = pick!(num_key_value_heads).unwrap_or(num_attention_heads);
-        if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
+        if num_attention_heads == 0 || !hidden_size.is_multiple_of(num_attention_heads) {
             return Err(unsupported(
                 "num_attention_heads",
                 num_attention_heads,
                 "must divide hidden_size",
             ));
         }
-        if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
+        if num_key_value_heads == 0 || !num_attention_heads.is_multiple_of(num_key_value_heads) {
             return Err(unsupported(
                 "num_key_value_heads",
                 num_key_value_heads,
@@ -433,7 +433,10 @@ fn validate_vision(v: &VisionConfig, text_hidden: usize) -> Result<()> {
             "only silu is implemented",
         ));
     }
-    if v.num_heads == 0 || v.hidden_size % v.num_heads != 0 || v.head_dim() % 4 != 0 {
+    if v.num_heads == 0
+        || !v.hidden_size.is_multiple_of(v.num_heads)
+        || !v.head_dim().is_multiple_of(4)
+    {
         return Err(unsupported(
             "vision_config.num_heads",
             v.num_heads,
@@ -441,7 +444,7 @@ fn validate_vision(v: &VisionConfig, text_hidden: usize) -> Result<()> {
         ));
     }
     let unit = v.spatial_merge_size * v.patch_size;
-    if v.spatial_merge_size == 0 || v.window_size % unit != 0 || v.window_size == 0 {
+    if v.spatial_merge_size == 0 || !v.window_size.is_multiple_of(unit) || v.window_size == 0 {
         return Err(unsupported(
             "vision_config.window_size",
             v.window_size,

@@ -337,7 +337,7 @@ impl Qwen2_5VlForCausalLm {
     fn mask(&self, key_mask: &[Vec<i64>], past: usize, seq: usize) -> Option<Tensor<4>> {
         let b = key_mask.len();
         let kv = past + seq;
-        let any_pad = key_mask.iter().any(|r| r.iter().any(|&m| m == 0));
+        let any_pad = key_mask.iter().any(|r| r.contains(&0));
         if seq == 1 && !any_pad {
             return None;
         }
