@@ -25,7 +25,7 @@ pub fn load_depth(path: impl AsRef<Path>, scale: Option<f32>) -> Result<DepthMap
     let path = path.as_ref();
     let (arr, default_scale) = match extension(path).as_str() {
         "npy" => (npy::parse(&read(path)?, path)?, 1.0),
-        "h5" | "hdf5" => (read_hdf5(&read(path)?, path)?, 1.0),
+        "h5" | "hdf5" => (read_hdf5(read(path)?, path)?, 1.0),
         "png" => (read_png(&read(path)?, path)?, DEFAULT_PNG_DEPTH_SCALE),
         other => {
             return Err(Error::Depth {
@@ -69,23 +69,19 @@ pub fn load_depth(path: impl AsRef<Path>, scale: Option<f32>) -> Result<DepthMap
 /// ```
 pub fn load_mask(path: impl AsRef<Path>) -> Result<(u32, u32, Vec<bool>)> {
     let path = path.as_ref();
-    let arr = match extension(path).as_str() {
-        "npy" => npy::parse(&read(path)?, path)?,
-        "png" => read_png(&read(path)?, path)?,
-        other => {
-            return Err(Error::Depth {
-                path: path.to_path_buf(),
-                message: format!("unsupported mask format {other:?}"),
-            });
+    match extension(path).as_str() {
+        // NaN counts as "not valid" too: `NaN != 0` would otherwise keep it.
+        "npy" => npy::parse_mask(&read(path)?, path),
+        "png" => {
+            let arr = read_png(&read(path)?, path)?;
+            let mask = arr.values.iter().map(|&v| v != 0.0).collect();
+            Ok((arr.width, arr.height, mask))
         }
-    };
-    // NaN counts as "not valid" too: `NaN != 0` would otherwise keep it.
-    let mask = arr
-        .values
-        .iter()
-        .map(|&v| v != 0.0 && !v.is_nan())
-        .collect();
-    Ok((arr.width, arr.height, mask))
+        other => Err(Error::Depth {
+            path: path.to_path_buf(),
+            message: format!("unsupported mask format {other:?}"),
+        }),
+    }
 }
 
 /// Writes a depth map as a little-endian `f32` `.npy` file (`HxW`); invalid pixels are
@@ -126,12 +122,12 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The `depth` dataset (or the file's only dataset) of an HDF5 file, as `f32`.
-fn read_hdf5(bytes: &[u8], path: &Path) -> Result<Array2> {
+fn read_hdf5(bytes: Vec<u8>, path: &Path) -> Result<Array2> {
     let bad = |message: String| Error::Depth {
         path: path.to_path_buf(),
         message,
     };
-    let file = hdf5_pure::File::from_bytes(bytes.to_vec())
+    let file = hdf5_pure::File::from_bytes(bytes)
         .map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
     let ds = match file.dataset("depth") {
         Ok(ds) => ds,

@@ -18,8 +18,75 @@ pub(crate) struct Array2 {
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
-/// Parses `.npy` bytes; `path` only names the file in errors.
+/// Parses `.npy` bytes as `f32` values; `path` only names the file in errors.
 pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
+    let (header, data) = split(bytes, path)?;
+    let flat = header.dtype.decode_f32(data);
+    Ok(header.into_array(flat))
+}
+
+/// Parses `.npy` bytes as a validity mask in one pass over the data: nonzero is `true`,
+/// NaN and zero are `false`. Returns `(width, height, row-major mask)`.
+pub(crate) fn parse_mask(bytes: &[u8], path: &Path) -> Result<(u32, u32, Vec<bool>)> {
+    let (header, data) = split(bytes, path)?;
+    let d = header.dtype;
+    let flat: Vec<bool> = match (d.kind, d.size) {
+        // One byte per value: no conversion, and byte order is moot.
+        (Kind::U | Kind::I | Kind::B, 1) => data.iter().map(|&b| b != 0).collect(),
+        // Integers are nonzero exactly when some byte is.
+        (Kind::U | Kind::I, n) => data
+            .chunks_exact(n)
+            .map(|c| c.iter().any(|&b| b != 0))
+            .collect(),
+        // Floats go through f32 so a mask reads as the same depth values would (an f64
+        // subnormal that rounds to 0 is "invalid" either way).
+        _ => d
+            .decode_f32(data)
+            .into_iter()
+            .map(|v| v != 0.0 && !v.is_nan())
+            .collect(),
+    };
+    let (w, h) = (header.width, header.height);
+    Ok((w, h, header.reorder(flat)))
+}
+
+/// What the header says about the array that follows it.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    dtype: Dtype,
+    fortran: bool,
+    width: u32,
+    height: u32,
+}
+
+impl Header {
+    /// Row-major values from the on-disk order.
+    fn reorder<T: Copy + Default>(&self, flat: Vec<T>) -> Vec<T> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if !(self.fortran && h > 1 && w > 1) {
+            return flat;
+        }
+        // Column-major on disk: element (r, c) sits at c * h + r.
+        let mut out = vec![T::default(); flat.len()];
+        for (c, col) in flat.chunks_exact(h).enumerate() {
+            for (r, &v) in col.iter().enumerate() {
+                out[r * w + c] = v;
+            }
+        }
+        out
+    }
+
+    fn into_array(self, flat: Vec<f32>) -> Array2 {
+        Array2 {
+            width: self.width,
+            height: self.height,
+            values: self.reorder(flat),
+        }
+    }
+}
+
+/// Validates the header and returns it with exactly the data bytes the shape needs.
+fn split<'a>(bytes: &'a [u8], path: &Path) -> Result<(Header, &'a [u8])> {
     let bad = |message: String| Error::Depth {
         path: path.to_path_buf(),
         message,
@@ -92,27 +159,13 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<Array2> {
         u32::try_from(w).map_err(|_| bad("too wide".into()))?,
         u32::try_from(h).map_err(|_| bad("too tall".into()))?,
     );
-    let flat: Vec<f32> = data[..need]
-        .chunks_exact(dtype.size)
-        .map(|c| dtype.read(c))
-        .collect();
-    let values = if fortran && h > 1 && w > 1 {
-        // Column-major on disk: element (r, c) sits at c * h + r.
-        let mut out = vec![0.0; n];
-        for c in 0..w {
-            for r in 0..h {
-                out[r * w + c] = flat[c * h + r];
-            }
-        }
-        out
-    } else {
-        flat
-    };
-    Ok(Array2 {
+    let header = Header {
+        dtype,
+        fortran,
         width,
         height,
-        values,
-    })
+    };
+    Ok((header, &data[..need]))
 }
 
 /// The raw text of `key`'s value in the header's Python dict literal.
@@ -175,24 +228,40 @@ impl Dtype {
         })
     }
 
-    fn read(&self, b: &[u8]) -> f32 {
-        let mut buf = [0u8; 8];
-        buf[..self.size].copy_from_slice(b);
-        if self.big_endian {
-            buf[..self.size].reverse();
-        }
-        match (self.kind, self.size) {
-            (Kind::F, 2) => f16_to_f32(u16::from_le_bytes([buf[0], buf[1]])),
-            (Kind::F, 4) => f32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]),
-            (Kind::F, _) => f64::from_le_bytes(buf) as f32,
-            (Kind::U | Kind::B, _) => u64::from_le_bytes(buf) as f32,
-            (Kind::I, n) => {
-                // Sign-extend from n bytes.
-                let shift = 64 - 8 * n as u32;
-                ((i64::from_le_bytes(buf) << shift) >> shift) as f32
-            }
+    /// Converts the whole data block (`n * size` bytes) to `f32`. Each dtype and byte
+    /// order gets its own tight loop over fixed-size chunks, which the compiler vectorises:
+    /// the branching happens once per file, not once per value.
+    fn decode_f32(self, data: &[u8]) -> Vec<f32> {
+        match (self.kind, self.size, self.big_endian) {
+            (Kind::F, 4, false) => convert(data, f32::from_le_bytes),
+            (Kind::F, 4, true) => convert(data, f32::from_be_bytes),
+            (Kind::F, 8, false) => convert(data, |b| f64::from_le_bytes(b) as f32),
+            (Kind::F, 8, true) => convert(data, |b| f64::from_be_bytes(b) as f32),
+            (Kind::F, _, false) => convert(data, |b| f16_to_f32(u16::from_le_bytes(b))),
+            (Kind::F, _, true) => convert(data, |b| f16_to_f32(u16::from_be_bytes(b))),
+            (Kind::U | Kind::B, 1, _) => data.iter().map(|&b| f32::from(b)).collect(),
+            (Kind::I, 1, _) => data.iter().map(|&b| f32::from(b as i8)).collect(),
+            (Kind::U, 2, false) => convert(data, |b| f32::from(u16::from_le_bytes(b))),
+            (Kind::U, 2, true) => convert(data, |b| f32::from(u16::from_be_bytes(b))),
+            (Kind::I, 2, false) => convert(data, |b| f32::from(i16::from_le_bytes(b))),
+            (Kind::I, 2, true) => convert(data, |b| f32::from(i16::from_be_bytes(b))),
+            (Kind::U, 4, false) => convert(data, |b| u32::from_le_bytes(b) as f32),
+            (Kind::U, 4, true) => convert(data, |b| u32::from_be_bytes(b) as f32),
+            (Kind::I, 4, false) => convert(data, |b| i32::from_le_bytes(b) as f32),
+            (Kind::I, 4, true) => convert(data, |b| i32::from_be_bytes(b) as f32),
+            (Kind::U | Kind::B, _, false) => convert(data, |b| u64::from_le_bytes(b) as f32),
+            (Kind::U | Kind::B, _, true) => convert(data, |b| u64::from_be_bytes(b) as f32),
+            (Kind::I, _, false) => convert(data, |b| i64::from_le_bytes(b) as f32),
+            (Kind::I, _, true) => convert(data, |b| i64::from_be_bytes(b) as f32),
         }
     }
+}
+
+/// Maps every `N`-byte chunk of `data` to a value (a trailing partial chunk is ignored;
+/// callers pass whole elements).
+fn convert<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
+    let (chunks, _) = data.as_chunks::<N>();
+    chunks.iter().map(|&c| f(c)).collect()
 }
 
 /// IEEE half to single precision (exact).
@@ -304,6 +373,89 @@ mod tests {
                 .values,
             [1.0, -2.0]
         );
+    }
+
+    #[test]
+    fn bulk_conversion_covers_every_width_and_byte_order() {
+        let p = Path::new("x.npy");
+        let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+        let le64 = |v: &[i64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        assert_eq!(
+            parse(&npy(">u4", false, "(1, 2)", &be(&[7, 70_000])), p)
+                .unwrap()
+                .values,
+            [7.0, 70_000.0]
+        );
+        assert_eq!(
+            parse(&npy(">i4", false, "(1, 2)", &be(&[u32::MAX, 3])), p)
+                .unwrap()
+                .values,
+            [-1.0, 3.0]
+        );
+        assert_eq!(
+            parse(&npy("<i8", false, "(1, 2)", &le64(&[-5, 1 << 40])), p)
+                .unwrap()
+                .values,
+            [-5.0, (1u64 << 40) as f32]
+        );
+        assert_eq!(
+            parse(
+                &npy(
+                    ">f4",
+                    false,
+                    "(1, 2)",
+                    &be(&[1.5f32.to_bits(), (-0.25f32).to_bits()])
+                ),
+                p
+            )
+            .unwrap()
+            .values,
+            [1.5, -0.25]
+        );
+        assert_eq!(
+            parse(&npy("|i1", false, "(1, 2)", &[0xfe, 9]), p)
+                .unwrap()
+                .values,
+            [-2.0, 9.0]
+        );
+    }
+
+    #[test]
+    fn masks_read_in_one_pass_with_the_same_rules() {
+        let p = Path::new("m.npy");
+        let f32s: Vec<u8> = [1.0f32, 0.0, f32::NAN, -3.0, 0.5, -0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let m = parse_mask(&npy("<f4", false, "(2, 3)", &f32s), p).unwrap();
+        assert_eq!(m, (3, 2, vec![true, false, false, true, true, false]));
+        // An f64 below f32's range rounds to 0 and is invalid, as the depth reader sees it.
+        let tiny: Vec<u8> = [1e-300f64, 2.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert_eq!(
+            parse_mask(&npy(">f8", false, "(1, 2)", &tiny), p)
+                .unwrap()
+                .2,
+            [false, true]
+        );
+        let i2: Vec<u8> = [0i16, 256, -1, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            parse_mask(&npy("<i2", false, "(2, 2)", &i2), p).unwrap().2,
+            [false, true, true, false]
+        );
+        // Fortran order: column-major on disk, row-major out.
+        assert_eq!(
+            parse_mask(&npy("|b1", true, "(2, 3)", &[1, 0, 0, 0, 1, 1]), p)
+                .unwrap()
+                .2,
+            [true, false, true, false, false, true]
+        );
+        assert!(parse_mask(&npy("<u2", false, "(2, 2)", &[0; 6]), p).is_err());
     }
 
     #[test]
