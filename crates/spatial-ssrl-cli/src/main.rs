@@ -21,6 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // COMMANDS (keep one line per variant; add yours here)
+    #[cfg(feature = "ml")] Train(commands::train::Args),
+    #[cfg(feature = "ml")] Plot(commands::plot::Args),
     #[cfg(feature = "ml")] Infer(commands::infer::Args),
     Generate(commands::generate::Args),
     Preview(commands::preview::Args),
@@ -31,6 +33,8 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // DISPATCH (keep one line per variant; add yours here)
+        #[cfg(feature = "ml")] Command::Train(args) => commands::train::run(args),
+        #[cfg(feature = "ml")] Command::Plot(args) => commands::plot::run(args),
         #[cfg(feature = "ml")] Command::Infer(a) => commands::infer::run(a),
         Command::Generate(args) => commands::generate::run(args),
         Command::Preview(args) => commands::preview::run(args),

@@ -3,6 +3,7 @@
 
 mod util;
 // AREAS (one `mod` line per area; model-backed areas carry #[cfg(feature = "ml")])
+#[cfg(feature = "ml")] mod train;
 mod generate;
 mod score;
 mod eval;

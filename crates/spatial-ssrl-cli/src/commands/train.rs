@@ -1,0 +1,245 @@
+//! `spatial-ssrl train --config train.toml [--resume]`: SFT cold start (when `data.sft_files`
+//! is set) then GRPO, with checkpoints, `metrics.jsonl`, `curves.png` and a progress bar.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use spatial_ssrl_rewards::ImgScore;
+use spatial_ssrl_rl::{
+    GrpoTrainer, MetricsWriter, Policy, PromptRecord, SftTrainer, StepMetrics, TrainConfig,
+    plot_metrics, read_metrics, read_prompt_records, read_sft_examples, resolve_checkpoint,
+};
+
+/// Arguments of `train`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// TOML config (see docs/training.md; every key defaults to the paper's run).
+    #[arg(long)]
+    config: PathBuf,
+    /// Continue from the latest checkpoint in the output folder.
+    #[arg(long)]
+    resume: bool,
+    /// Override `trainer.max_steps`.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Override `trainer.output_dir`.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// No progress bar (logs one line per step instead).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut cfg = TrainConfig::load(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    if let Some(s) = args.max_steps {
+        cfg.trainer.max_steps = Some(s);
+    }
+    if let Some(o) = args.output_dir {
+        cfg.trainer.output_dir = o;
+    }
+    std::fs::create_dir_all(&cfg.trainer.output_dir)
+        .with_context(|| format!("creating {}", cfg.trainer.output_dir.display()))?;
+    std::fs::write(cfg.trainer.output_dir.join("config.toml"), cfg.to_toml())?;
+    let device = Device::default().autodiff();
+    match cfg.model.kind.as_str() {
+        "tiny" => {
+            let policy = cfg.model.tiny.init(&device);
+            let reference = cfg.model.tiny.init(&device);
+            train(&cfg, policy, reference, args.resume, args.quiet, false)?;
+        }
+        "qwen2_5_vl" => bail!(
+            "model.kind = \"qwen2_5_vl\": the Qwen2.5-VL policy adapter is not built yet \
+             (spatial-ssrl-model has no generation / teacher-forced log-prob API); \
+             use model.kind = \"tiny\" to exercise the trainer"
+        ),
+        other => bail!("unknown model.kind {other:?} (expected \"qwen2_5_vl\" or \"tiny\")"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bar(total: u64, quiet: bool, label: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}",
+        )
+        .expect("static template"),
+    );
+    pb.set_prefix(label.to_string());
+    pb
+}
+
+fn log_line(quiet: bool, m: &StepMetrics) {
+    if quiet {
+        eprintln!(
+            "{} step {}: reward {:.4} loss {:.4} kl {:.4} grad_norm {:.4}",
+            m.phase, m.step, m.reward.mean, m.pg_loss, m.kl, m.grad_norm
+        );
+    }
+}
+
+fn records_of(cfg: &TrainConfig, format_prompt: bool) -> anyhow::Result<Vec<PromptRecord>> {
+    let path = cfg
+        .data
+        .train_files
+        .as_ref()
+        .context("data.train_files is not set")?;
+    let mut out = Vec::new();
+    for file in spatial_ssrl_rl::data_files(path)? {
+        for mut r in read_prompt_records(&file)? {
+            r.id = out.len() as u64;
+            if format_prompt {
+                r.problem = spatial_ssrl_tasks::with_format_instruction(&r.problem);
+            }
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+fn train<P: Policy>(
+    cfg: &TrainConfig,
+    policy: P,
+    reference: P,
+    resume: bool,
+    quiet: bool,
+    format_prompt: bool,
+) -> anyhow::Result<()> {
+    let out = &cfg.trainer.output_dir;
+    let metrics_path = out.join("metrics.jsonl");
+    let grpo_dir = out.join("grpo");
+    let sft_dir = out.join("sft");
+    let resuming_grpo = resume && resolve_checkpoint(&grpo_dir).is_ok();
+    let mut policy = policy;
+
+    // SFT cold start.
+    if let Some(sft_files) = &cfg.data.sft_files
+        && !resuming_grpo
+    {
+        let examples = read_sft_examples(sft_files)?;
+        let mut sft = SftTrainer::new(policy, &examples, cfg.sft.clone())?;
+        if sft.dropped_examples() > 0 {
+            eprintln!(
+                "sft: dropped {} examples longer than cutoff_len",
+                sft.dropped_examples()
+            );
+        }
+        let resume_sft = resume && resolve_checkpoint(&sft_dir).is_ok();
+        if resume_sft {
+            sft.load_checkpoint(&sft_dir)?;
+        }
+        let mut writer = MetricsWriter::open(&metrics_path, resume.then_some(sft.state().step))?;
+        let total = cfg
+            .trainer
+            .sft_max_steps
+            .unwrap_or(u64::MAX)
+            .min(sft.total_steps());
+        let pb = bar(total, quiet, "sft");
+        pb.set_position(sft.state().step);
+        while sft.state().step < total {
+            let m = sft.step()?;
+            writer.write(&m)?;
+            log_line(quiet, &m);
+            pb.set_message(format!("loss {:.4}", m.pg_loss));
+            pb.inc(1);
+            if cfg.trainer.save_freq > 0 && m.step % cfg.trainer.save_freq == 0 {
+                sft.save_checkpoint(&sft_dir)?;
+            }
+        }
+        sft.save_checkpoint(&sft_dir)?;
+        pb.finish();
+        policy = sft.into_policy();
+    }
+
+    // GRPO.
+    let records = records_of(cfg, format_prompt)?;
+    let n_records = records.len();
+    let mut grpo = GrpoTrainer::new(policy, Some(reference), records, cfg.grpo.clone())?;
+    if grpo.filtered_prompts() > 0 {
+        eprintln!(
+            "grpo: filtered {} of {n_records} prompts longer than max_prompt_length {}",
+            grpo.filtered_prompts(),
+            cfg.grpo.max_prompt_length
+        );
+    }
+    let steps_per_epoch =
+        (n_records - grpo.filtered_prompts()).div_ceil(cfg.grpo.rollout_batch_size) as u64;
+    let total = cfg
+        .trainer
+        .max_steps
+        .unwrap_or(cfg.trainer.total_epochs * steps_per_epoch.max(1));
+    let sft_steps = if resuming_grpo {
+        None
+    } else {
+        last_sft_step(&metrics_path)
+    };
+    if resuming_grpo {
+        grpo.load_checkpoint(&grpo_dir)?;
+    }
+    // Metrics of a resumed run: drop GRPO lines past the checkpoint.
+    let keep_after = if resume {
+        Some(grpo.step_count())
+    } else {
+        None
+    };
+    let mut writer = open_grpo_metrics(&metrics_path, keep_after, sft_steps)?;
+    let reward = ImgScore::default();
+    let pb = bar(total, quiet, "grpo");
+    pb.set_position(grpo.step_count());
+    while grpo.step_count() < total {
+        let m = grpo.step(&reward, total)?;
+        writer.write(&m)?;
+        log_line(quiet, &m);
+        pb.set_message(format!("reward {:.3}", m.reward.mean));
+        pb.inc(1);
+        if cfg.trainer.save_freq > 0 && m.step % cfg.trainer.save_freq == 0 {
+            grpo.save_checkpoint(&grpo_dir)?;
+        }
+    }
+    grpo.save_checkpoint(&grpo_dir)?;
+    pb.finish();
+    let all = read_metrics(&metrics_path)?;
+    plot_metrics(&all, &out.join("curves.png"), 1600, 900)?;
+    Ok(())
+}
+
+fn last_sft_step(path: &Path) -> Option<u64> {
+    read_metrics(path)
+        .ok()?
+        .iter()
+        .filter(|m| m.phase == "sft")
+        .map(|m| m.step)
+        .max()
+}
+
+/// Keeps SFT lines and GRPO lines up to `grpo_keep` (all GRPO lines dropped when `None` and
+/// not resuming), then appends.
+fn open_grpo_metrics(
+    path: &Path,
+    grpo_keep: Option<u64>,
+    _sft: Option<u64>,
+) -> anyhow::Result<MetricsWriter> {
+    if path.exists() {
+        let keep = grpo_keep.unwrap_or(0);
+        let lines: Vec<StepMetrics> = read_metrics(path)?
+            .into_iter()
+            .filter(|m| m.phase != "grpo" || m.step <= keep)
+            .collect();
+        let mut text = String::new();
+        for m in &lines {
+            text.push_str(&serde_json::to_string(m)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(MetricsWriter::open(path, None)?)
+}
