@@ -51,7 +51,7 @@ fn stamp<DB: DrawingBackend>(
         };
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8 {
-                if bits >> col & 1 == 1 {
+                if (bits >> col) & 1 == 1 {
                     for dy in 0..scale {
                         for dx in 0..scale {
                             let px = x + (i as i32 * 8 + col) * scale + dx;

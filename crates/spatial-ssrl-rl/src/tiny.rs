@@ -180,14 +180,14 @@ impl Policy for TinyPolicy {
                 .collect();
             let logits = self.logits(prompts, &prev, t + 1).slice([0..b, t..t + 1]);
             let logits = to_host(logits.reshape([b, self.vocab]));
-            for i in 0..b {
-                if done[i] {
+            let rows = logits.chunks(self.vocab);
+            for ((resp, fin), row) in out.iter_mut().zip(done.iter_mut()).zip(rows) {
+                if *fin {
                     continue;
                 }
-                let row = &logits[i * self.vocab..(i + 1) * self.vocab];
                 let tok = sample_token(row, sampling.temperature, sampling.top_p, rng);
-                out[i].push(tok);
-                done[i] = tok == TINY_EOS;
+                resp.push(tok);
+                *fin = tok == TINY_EOS;
             }
             if done.iter().all(|&d| d) {
                 break;
