@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 mod commands;
 
 #[derive(Parser)]
-#[command(name = "spatial-ssrl", version, about = "Self-supervised spatial RL for vision-language models")]
+#[command(
+    name = "spatial-ssrl",
+    version,
+    about = "Self-supervised spatial RL for vision-language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,26 +24,37 @@ struct Cli {
 // One variant per subcommand; model-backed commands sit behind the `ml` feature.
 #[derive(Subcommand)]
 enum Command {
-    // COMMANDS (keep one line per variant; add yours here)
-    #[cfg(feature = "ml")] Train(commands::train::Args),
-    #[cfg(feature = "ml")] Plot(commands::plot::Args),
-    #[cfg(feature = "ml")] Infer(commands::infer::Args),
+    /// Turn photos into a verifiable spatial-puzzle dataset.
     Generate(commands::generate::Args),
+    /// Render a generated dataset as an HTML page to eyeball the puzzles.
     Preview(commands::preview::Args),
-    Eval(commands::eval::Args),
+    /// Score model responses against ground truths with a verifiable reward.
     Score(commands::score::Args),
+    /// Evaluate on a spatial benchmark (offline predictions or a live model).
+    Eval(commands::eval::Args),
+    /// Answer a question about an image with a Qwen2.5-VL model.
+    #[cfg(feature = "ml")]
+    Infer(commands::infer::Args),
+    /// Train: SFT cold start and GRPO.
+    #[cfg(feature = "ml")]
+    Train(commands::train::Args),
+    /// Plot training curves from a metrics file.
+    #[cfg(feature = "ml")]
+    Plot(commands::plot::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        // DISPATCH (keep one line per variant; add yours here)
-        #[cfg(feature = "ml")] Command::Train(args) => commands::train::run(args),
-        #[cfg(feature = "ml")] Command::Plot(args) => commands::plot::run(args),
-        #[cfg(feature = "ml")] Command::Infer(a) => commands::infer::run(a),
         Command::Generate(args) => commands::generate::run(args),
         Command::Preview(args) => commands::preview::run(args),
-        Command::Eval(args) => commands::eval::run(args),
         Command::Score(args) => commands::score::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        #[cfg(feature = "ml")]
+        Command::Infer(args) => commands::infer::run(args),
+        #[cfg(feature = "ml")]
+        Command::Train(args) => commands::train::run(args),
+        #[cfg(feature = "ml")]
+        Command::Plot(args) => commands::plot::run(args),
     }
 }
 

@@ -47,17 +47,17 @@ pub use burn;
 
 pub use crate::{
     chat::{ChatTemplate, Content, ContentPart, Message, RenderOptions, Role},
+    config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
+    error::{Error, Result},
+    generate::{FinishReason, Generated, GenerationConfig, Prompt},
     processor::{
         CLIP_MEAN, CLIP_STD, ImageProcessor, ImageProcessorConfig, MAX_ASPECT_RATIO, PaddingSide,
         PixelValues, ProcessedInputs, Processor, ProcessorError, ResampleFilter, SizeConfig,
         decode_image, expand_image_pads, load_image, smart_resize,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
-    tokenizer::{QwenTokenizer, SpecialTokens},
-    config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
-    error::{Error, Result},
-    generate::{FinishReason, Generated, GenerationConfig, Prompt},
     text::{TextModel, TextOutput, cache::KvCache},
+    tokenizer::{QwenTokenizer, SpecialTokens},
     vision::{ImageInput, VisionTower, VisionTrace},
     vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VlBatch},
     weights::Checkpoint,

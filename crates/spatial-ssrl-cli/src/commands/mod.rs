@@ -1,9 +1,13 @@
-//! One module per subcommand.
-// MODULES (keep one line per module; add yours here)
-#[cfg(feature = "ml")] pub mod train;
-#[cfg(feature = "ml")] pub mod plot;
-#[cfg(feature = "ml")] pub mod infer;
+//! One module per subcommand: a clap `Args` struct and `run(args) -> anyhow::Result<ExitCode>`.
+
+pub mod eval;
 pub mod generate;
 pub mod preview;
 pub mod score;
-pub mod eval;
+
+#[cfg(feature = "ml")]
+pub mod infer;
+#[cfg(feature = "ml")]
+pub mod plot;
+#[cfg(feature = "ml")]
+pub mod train;
