@@ -133,6 +133,10 @@ impl GrpoConfig {
     }
 }
 
+/// Behaviour log-probs, reference log-probs (when the KL loss is on) and entropies, on the
+/// host, row-major `[rows, len]`.
+type HostLogProbs = (Vec<f32>, Option<Vec<f32>>, Vec<f32>);
+
 /// One rollout batch after scoring: everything the update needs, on the host.
 struct RolloutBatch<P> {
     prompts: Vec<P>,
@@ -378,11 +382,7 @@ impl<P: Policy> GrpoTrainer<P> {
         Ok(metrics)
     }
 
-    fn behaviour_log_probs(
-        &self,
-        infer: &P,
-        b: &RolloutBatch<P::Prompt>,
-    ) -> Result<(Vec<f32>, Option<Vec<f32>>, Vec<f32>)> {
+    fn behaviour_log_probs(&self, infer: &P, b: &RolloutBatch<P::Prompt>) -> Result<HostLogProbs> {
         let temp = self.cfg.sampling.temperature.max(1e-6);
         let mut old = Vec::with_capacity(b.mask.len());
         let mut ent = Vec::with_capacity(b.mask.len());

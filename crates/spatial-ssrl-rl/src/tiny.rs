@@ -115,7 +115,7 @@ impl TinyPolicy {
             .val()
             .select(0, ids(flat, b * len))
             .reshape([b, len, h]);
-        let pos = self.pos_emb.val().slice([0..len]).reshape([1, len, h]);
+        let pos = self.pos_emb.val().narrow(0, 0, len).reshape([1, len, h]);
         let x = tok + p + pos;
         let hid = relu(x.matmul(self.w1.val().unsqueeze()) + self.b1.val().unsqueeze());
         hid.matmul(self.w2.val().unsqueeze()) + self.b2.val().unsqueeze()
