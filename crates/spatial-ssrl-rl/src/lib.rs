@@ -4,7 +4,7 @@
 //! GRPO on self-supervised pretext tasks with a verifiable reward. The algorithms follow
 //! EasyR1 (`hiyouga/EasyR1` @ b44b311) and are checked against its own functions
 //! (`tests/golden.rs`); the loops are generic over a [`Policy`], implemented here by a
-//! [`TinyPolicy`] for tests and by the Qwen2.5-VL model in the CLI.
+//! [`TinyPolicy`] for tests and by [`QwenPolicy`] (Qwen2.5-VL) for real runs.
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -37,6 +37,7 @@ mod metrics;
 mod optim;
 mod plot;
 mod policy;
+mod qwen;
 mod sampling;
 mod sft;
 mod tiny;
@@ -64,6 +65,7 @@ pub use crate::{
     optim::{LrSchedule, OptimConfig, clip_global_norm, grad_norm},
     plot::plot_metrics,
     policy::{ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs},
+    qwen::QwenPolicy,
     sampling::{argmax, sample_token},
     sft::{SftConfig, SftTrainer},
     tiny::{TINY_EOS, TinyPolicy, TinyPolicyConfig},

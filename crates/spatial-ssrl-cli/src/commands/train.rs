@@ -1,5 +1,7 @@
 //! `spatial-ssrl train --config train.toml [--resume]`: SFT cold start (when `data.sft_files`
 //! is set) then GRPO, with checkpoints, `metrics.jsonl`, `curves.png` and a progress bar.
+//! A Qwen2.5-VL run (`model.kind = "qwen2_5_vl"`) also writes the trained model in HF
+//! layout to `<output_dir>/final`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,8 +11,9 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_rewards::ImgScore;
 use spatial_ssrl_rl::{
-    GrpoTrainer, MetricsWriter, Policy, PromptRecord, SftTrainer, StepMetrics, TrainConfig,
-    plot_metrics, read_metrics, read_prompt_records, read_sft_examples, resolve_checkpoint,
+    GrpoTrainer, MetricsWriter, Policy, PromptRecord, QwenPolicy, SftTrainer, StepMetrics,
+    TrainConfig, plot_metrics, read_metrics, read_prompt_records, read_sft_examples,
+    resolve_checkpoint,
 };
 
 /// Arguments of `train`.
@@ -53,11 +56,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let reference = cfg.model.tiny.init(&device);
             train(&cfg, policy, reference, args.resume, args.quiet, false)?;
         }
-        "qwen2_5_vl" => bail!(
-            "model.kind = \"qwen2_5_vl\": the Qwen2.5-VL policy adapter is not built yet \
-             (spatial-ssrl-model has no generation / teacher-forced log-prob API); \
-             use model.kind = \"tiny\" to exercise the trainer"
-        ),
+        "qwen2_5_vl" => {
+            let path = cfg
+                .model
+                .path
+                .clone()
+                .context("model.kind = \"qwen2_5_vl\" needs model.path (an HF model folder)")?;
+            let load = || {
+                QwenPolicy::from_pretrained(&path, &device)
+                    .with_context(|| format!("loading {}", path.display()))
+            };
+            let mut policy = load()?;
+            if cfg.model.freeze_vision_tower {
+                policy = policy.freeze_vision_tower();
+            }
+            let reference = load()?;
+            let trained = train(&cfg, policy, reference, args.resume, args.quiet, true)?;
+            let final_dir = cfg.trainer.output_dir.join("final");
+            trained
+                .save_pretrained(&final_dir)
+                .with_context(|| format!("saving {}", final_dir.display()))?;
+        }
         other => bail!("unknown model.kind {other:?} (expected \"qwen2_5_vl\" or \"tiny\")"),
     }
     Ok(ExitCode::SUCCESS)
@@ -113,7 +132,7 @@ fn train<P: Policy>(
     resume: bool,
     quiet: bool,
     format_prompt: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<P> {
     let out = &cfg.trainer.output_dir;
     let metrics_path = out.join("metrics.jsonl");
     let grpo_dir = out.join("grpo");
@@ -209,7 +228,7 @@ fn train<P: Policy>(
     pb.finish();
     let all = read_metrics(&metrics_path)?;
     plot_metrics(&all, &out.join("curves.png"), 1600, 900)?;
-    Ok(())
+    Ok(grpo.into_policy())
 }
 
 fn last_sft_step(path: &Path) -> Option<u64> {
