@@ -1,0 +1,304 @@
+//! `QwenPolicy` on the tiny random-weight Qwen2.5-VL fixture (real tokenizer and template):
+//! prompt encoding with images, teacher-forced log-probs against the model's own scorer,
+//! padding invariance, temperature, seeded generation, vision-tower freezing and
+//! `save_pretrained` round trip.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use spatial_ssrl_model::VlBatch;
+use spatial_ssrl_rl::{ImageSource, Policy, PromptRecord, QwenPolicy, SamplingConfig, masked};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl")
+}
+
+fn example(name: &str) -> ImageSource {
+    ImageSource::Path(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/data")
+            .join(name),
+    )
+}
+
+fn record(problem: &str, images: Vec<ImageSource>) -> PromptRecord {
+    PromptRecord {
+        id: 0,
+        problem: problem.into(),
+        answer: "1".into(),
+        images,
+        task: "toy".into(),
+    }
+}
+
+#[test]
+fn prompts_place_one_image_run_per_placeholder() {
+    let policy = QwenPolicy::from_pretrained(fixture(), &Device::flex()).unwrap();
+    let pad = policy.processor().tokenizer().special().image_pad as i64;
+    let two = record(
+        "First <image> then <image> which is left?",
+        vec![example("street.jpg"), example("RGB-D_img3.png")],
+    );
+    let p = policy.encode_prompt(&two).unwrap();
+    assert_eq!(p.images.len(), 2);
+    let merged: usize = p
+        .images
+        .iter()
+        .map(|i| i.grid_thw.iter().product::<usize>() / 4)
+        .sum();
+    assert_eq!(p.input_ids.iter().filter(|&&t| t == pad).count(), merged);
+    // The text before the first image survives, in order.
+    let text = policy
+        .decode(&p.input_ids.iter().map(|&t| t as u32).collect::<Vec<_>>())
+        .unwrap();
+    let (a, b) = (
+        text.find("First").unwrap(),
+        text.find("which is left").unwrap(),
+    );
+    assert!(a < b && text.contains("assistant"), "{text}");
+    assert_eq!(policy.prompt_len(&p), p.input_ids.len());
+
+    // Placeholder / image count mismatch is a typed error, not a panic.
+    let bad = record("<image> <image>", vec![example("street.jpg")]);
+    assert!(matches!(
+        policy.encode_prompt(&bad),
+        Err(spatial_ssrl_rl::Error::Policy(_))
+    ));
+    // A missing file too.
+    let missing = record("<image>", vec![ImageSource::Path("/no/such.png".into())]);
+    assert!(policy.encode_prompt(&missing).is_err());
+}
+
+#[test]
+fn log_probs_match_the_models_scorer_and_ignore_padding() {
+    let policy = QwenPolicy::from_pretrained(fixture(), &Device::flex()).unwrap();
+    let short = policy.encode_prompt(&record("Hi", vec![])).unwrap();
+    let long = policy
+        .encode_prompt(&record(
+            "<image> Which patch moved?",
+            vec![example("street.jpg")],
+        ))
+        .unwrap();
+    let r_short = policy.encode_response("<answer>2</answer>").unwrap();
+    let r_long = policy.encode_response("left, then right: 3").unwrap();
+    assert_eq!(
+        *r_short.last().unwrap(),
+        policy.processor().tokenizer().special().im_end
+    );
+    let len = r_long.len().max(r_short.len());
+
+    // Row alone, response exactly `len` long: the model's own teacher-forced scorer.
+    let alone = policy
+        .response_log_probs(
+            std::slice::from_ref(&long),
+            std::slice::from_ref(&r_long),
+            r_long.len(),
+            1.0,
+        )
+        .unwrap();
+    let mut ids = long.input_ids.clone();
+    ids.extend(r_long.iter().map(|&t| i64::from(t)));
+    let batch = VlBatch::single(ids, long.images.clone());
+    let reference = masked::to_host(
+        policy
+            .model()
+            .token_log_probs(&batch, r_long.len())
+            .unwrap(),
+    );
+    let ours = masked::to_host(alone.log_probs.clone());
+    for (a, b) in ours.iter().zip(&reference) {
+        assert!((a - b).abs() < 1e-4, "{ours:?} vs {reference:?}");
+        assert!(*a < 0.0);
+    }
+
+    // Batched with a shorter prompt and a shorter response: same values for the long row,
+    // and the short row equals its own single-row result.
+    let both = policy
+        .response_log_probs(
+            &[short.clone(), long.clone()],
+            &[r_short.clone(), r_long.clone()],
+            len,
+            1.0,
+        )
+        .unwrap();
+    let both_lp = masked::to_host(both.log_probs);
+    for (t, b) in reference.iter().enumerate() {
+        assert!((both_lp[len + t] - b).abs() < 1e-4, "padding changed row 1");
+    }
+    let single = masked::to_host(
+        policy
+            .response_log_probs(
+                std::slice::from_ref(&short),
+                std::slice::from_ref(&r_short),
+                r_short.len(),
+                1.0,
+            )
+            .unwrap()
+            .log_probs,
+    );
+    for (t, s) in single.iter().enumerate() {
+        assert!((both_lp[t] - s).abs() < 1e-4, "padding changed row 0");
+    }
+    let ent = masked::to_host(both.entropy);
+    assert!(ent.iter().all(|e| e.is_finite() && *e >= -1e-4));
+
+    // Temperature divides the logits: higher temperature, flatter distribution, larger
+    // entropy (random weights are far from uniform over 151k tokens).
+    let hot = policy
+        .response_log_probs(
+            std::slice::from_ref(&long),
+            std::slice::from_ref(&r_long),
+            r_long.len(),
+            2.0,
+        )
+        .unwrap();
+    let (e1, e2) = (
+        masked::to_host(alone.entropy).iter().sum::<f32>(),
+        masked::to_host(hot.entropy).iter().sum::<f32>(),
+    );
+    assert!(e2 > e1, "entropy at T=2 {e2} <= T=1 {e1}");
+    assert!(
+        policy
+            .response_log_probs(&[long], &[r_long], len, 0.0)
+            .is_err()
+    );
+}
+
+#[test]
+fn generation_is_seeded_and_bounded() {
+    let policy = QwenPolicy::from_pretrained(fixture(), &Device::flex()).unwrap();
+    let prompts = vec![
+        policy
+            .encode_prompt(&record("Count to three.", vec![]))
+            .unwrap(),
+        policy
+            .encode_prompt(&record(
+                "<image>What is here?",
+                vec![example("portrait.jpg")],
+            ))
+            .unwrap(),
+    ];
+    let sampling = SamplingConfig {
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 6,
+    };
+    let draw = |seed| {
+        policy
+            .generate(&prompts, &sampling, &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap()
+    };
+    let a = draw(3);
+    assert_eq!(a, draw(3));
+    assert_ne!(a, draw(4));
+    assert_eq!(a.len(), 2);
+    let vocab = policy.model().config().text.vocab_size as u32;
+    for r in &a {
+        assert!(!r.is_empty() && r.len() <= 6);
+        assert!(r.iter().all(|&t| t < vocab));
+    }
+    // Generated tokens score finite log-probs under the same temperature.
+    let lp = policy.response_log_probs(&prompts, &a, 6, 1.0).unwrap();
+    assert!(masked::to_host(lp.log_probs).iter().all(|v| v.is_finite()));
+}
+
+/// Counts parameters with a gradient, split by whether they sit under `visual`.
+struct GradCount<'a> {
+    grads: &'a GradientsParams,
+    path: Vec<String>,
+    visual: usize,
+    text: usize,
+}
+
+impl ModuleVisitor for GradCount<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.grads.get::<D>(param.id).is_some() {
+            if self.path.iter().any(|p| p == "visual") {
+                self.visual += 1;
+            } else {
+                self.text += 1;
+            }
+        }
+    }
+}
+
+fn grad_counts(policy: &QwenPolicy) -> (usize, usize) {
+    use burn::module::Module;
+    let prompt = policy
+        .encode_prompt(&record("<image>Which?", vec![example("street.jpg")]))
+        .unwrap();
+    let resp = policy.encode_response("2").unwrap();
+    let n = resp.len();
+    let lp = policy
+        .response_log_probs(&[prompt], &[resp], n, 1.0)
+        .unwrap()
+        .log_probs;
+    let grads = GradientsParams::from_grads(lp.sum().backward(), policy);
+    let mut c = GradCount {
+        grads: &grads,
+        path: Vec::new(),
+        visual: 0,
+        text: 0,
+    };
+    policy.visit(&mut c);
+    (c.visual, c.text)
+}
+
+#[test]
+fn freezing_the_vision_tower_stops_its_gradients() {
+    let device = Device::flex().autodiff();
+    let policy = QwenPolicy::from_pretrained(fixture(), &device).unwrap();
+    let (visual, text) = grad_counts(&policy);
+    assert!(visual > 0 && text > 0, "visual {visual}, text {text}");
+    let frozen = policy.freeze_vision_tower();
+    let (visual, text_frozen) = grad_counts(&frozen);
+    assert_eq!(visual, 0);
+    assert_eq!(text_frozen, text);
+}
+
+#[test]
+fn save_pretrained_round_trips() {
+    let device = Device::flex();
+    let policy = QwenPolicy::from_pretrained(fixture(), &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    policy.save_pretrained(dir.path()).unwrap();
+    let back = QwenPolicy::from_pretrained(dir.path(), &device).unwrap();
+    let prompt = policy
+        .encode_prompt(&record("Hello there", vec![]))
+        .unwrap();
+    assert_eq!(
+        back.encode_prompt(&record("Hello there", vec![])).unwrap(),
+        prompt
+    );
+    let resp = policy.encode_response("yes").unwrap();
+    let n = resp.len();
+    let a = masked::to_host(
+        policy
+            .response_log_probs(
+                std::slice::from_ref(&prompt),
+                std::slice::from_ref(&resp),
+                n,
+                1.0,
+            )
+            .unwrap()
+            .log_probs,
+    );
+    let b = masked::to_host(
+        back.response_log_probs(&[prompt], &[resp], n, 1.0)
+            .unwrap()
+            .log_probs,
+    );
+    assert_eq!(a, b);
+}
