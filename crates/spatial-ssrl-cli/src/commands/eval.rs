@@ -199,7 +199,7 @@ fn live(
     Ok(preds)
 }
 
-/// The live glue: Qwen2.5-VL from `spatial-ssrl-model` as a benchmark [`Responder`].
+/// The live glue: Qwen2.5-VL from `spatial-ssrl-model` as a benchmark [`Responder`](spatial_ssrl_bench::Responder).
 #[cfg(feature = "ml")]
 mod qwen {
     use std::path::Path;

@@ -27,7 +27,7 @@ pub struct Args {
     /// Upper bound on generated tokens.
     #[arg(long, default_value_t = 512)]
     max_new_tokens: usize,
-    /// Append the training format instruction (reason in <think>, answer in \boxed{}).
+    /// Append the training format instruction (reason in `<think>`, answer in `\boxed{}`).
     #[arg(long)]
     think: bool,
     /// Sampling temperature (sampling is used when any sampling flag is given).
