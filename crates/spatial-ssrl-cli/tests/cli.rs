@@ -3,6 +3,8 @@
 
 mod eval;
 mod generate;
+#[cfg(feature = "ml")]
+mod infer;
 mod score;
 #[cfg(feature = "ml")]
 mod train;

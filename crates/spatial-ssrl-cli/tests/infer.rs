@@ -1,0 +1,46 @@
+//! `spatial-ssrl infer` on the tiny Qwen2.5-VL fixture: greedy output equals HF's golden text.
+
+use crate::util::{cmd, fixtures, run_ok};
+
+fn golden() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixtures().join("tiny-qwen2_5-vl/golden.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn greedy_infer_prints_hf_golden_text() {
+    let g = golden();
+    // The golden prompt is the user text verbatim (question + format prompt, as HF rendered it);
+    // `--question` is sent verbatim, so the 12 greedy tokens must decode to HF's text.
+    let out = run_ok(
+        cmd()
+            .arg("infer")
+            .arg("--model")
+            .arg(fixtures().join("tiny-qwen2_5-vl"))
+            .arg("--image")
+            .arg(fixtures().join("reference_inputs/eg1.jpg"))
+            .arg("--question")
+            .arg(g["user_text"].as_str().unwrap())
+            .arg("--max-new-tokens")
+            .arg(g["max_new_tokens"].to_string()),
+    );
+    let want = g["generated_text_skip_special"].as_str().unwrap();
+    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+}
+
+#[test]
+fn infer_reports_a_missing_image() {
+    let out = cmd()
+        .arg("infer")
+        .arg("--model")
+        .arg(fixtures().join("tiny-qwen2_5-vl"))
+        .arg("--image")
+        .arg(fixtures().join("no-such-image.jpg"))
+        .arg("--question")
+        .arg("Where?")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-image.jpg"), "stderr: {err}");
+}
