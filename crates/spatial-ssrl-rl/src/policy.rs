@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One image of a prompt record, as the dataset export stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,4 +109,17 @@ pub trait Policy: Module + 'static {
         max_len: usize,
         temperature: f32,
     ) -> Result<TokenLogProbs>;
+}
+
+/// The shape check every [`Policy::response_log_probs`] starts with: one response per prompt.
+pub(crate) fn check_one_response_per_prompt(prompts: usize, responses: usize) -> Result<()> {
+    if responses == prompts {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            what: "responses",
+            expected: vec![prompts],
+            got: vec![responses],
+        })
+    }
 }

@@ -19,7 +19,9 @@ use spatial_ssrl_model::{
 };
 
 use crate::error::{Error, Result};
-use crate::policy::{ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs};
+use crate::policy::{
+    ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs, check_one_response_per_prompt,
+};
 
 /// The dataset's image placeholder (EasyR1's `<image>`).
 const IMAGE_PLACEHOLDER: &str = "<image>";
@@ -258,13 +260,7 @@ impl Policy for QwenPolicy {
         temperature: f32,
     ) -> Result<TokenLogProbs> {
         let b = prompts.len();
-        if responses.len() != b {
-            return Err(Error::Shape {
-                what: "responses",
-                expected: vec![b],
-                got: vec![responses.len()],
-            });
-        }
+        check_one_response_per_prompt(b, responses.len())?;
         if !(temperature > 0.0 && temperature.is_finite()) {
             return Err(Error::Policy(format!(
                 "temperature {temperature} must be positive to score log-probs"

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::masked::to_host;
-use crate::policy::{Policy, PromptRecord, SamplingConfig, TokenLogProbs};
+use crate::policy::{
+    Policy, PromptRecord, SamplingConfig, TokenLogProbs, check_one_response_per_prompt,
+};
 use crate::sampling::sample_token;
 
 /// End-of-response token of the tiny policy.
@@ -213,13 +215,7 @@ impl Policy for TinyPolicy {
         temperature: f32,
     ) -> Result<TokenLogProbs> {
         let b = prompts.len();
-        if responses.len() != b {
-            return Err(Error::Shape {
-                what: "responses",
-                expected: vec![b],
-                got: vec![responses.len()],
-            });
-        }
+        check_one_response_per_prompt(b, responses.len())?;
         let len = max_len.min(self.max_len).max(1);
         if let Some(r) = responses.iter().find(|r| r.len() > len) {
             return Err(Error::Policy(format!(
