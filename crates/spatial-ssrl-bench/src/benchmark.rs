@@ -53,7 +53,7 @@ pub trait Benchmark: Send + Sync {
 }
 
 /// The default prompt: question, one `X. option` line per option, an optional answer hint,
-/// then [`spatial_ssrl_tasks::FORMAT_INSTRUCTION`].
+/// then [`spatial_ssrl_rewards::FORMAT_INSTRUCTION`].
 pub fn mcq_prompt(item: &Item, hint: Option<&str>) -> String {
     let mut p = item.question.trim().to_string();
     if !item.options.is_empty() {
@@ -69,7 +69,7 @@ pub fn mcq_prompt(item: &Item, hint: Option<&str>) -> String {
         p.push('\n');
         p.push_str(h);
     }
-    spatial_ssrl_tasks::with_format_instruction(&p)
+    spatial_ssrl_rewards::with_format_instruction(&p)
 }
 
 /// Scores a prediction by the kind of the item's answer: letter accuracy, Spatial457's text

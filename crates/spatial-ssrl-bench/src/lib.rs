@@ -3,7 +3,7 @@
 //! published files and scored the way the published numbers were scored.
 //!
 //! A [`Benchmark`] loads [`Item`]s, builds each prompt (question, options and
-//! [`spatial_ssrl_tasks::FORMAT_INSTRUCTION`]), scores one prediction and aggregates a
+//! [`spatial_ssrl_rewards::FORMAT_INSTRUCTION`]), scores one prediction and aggregates a
 //! [`Report`] (`overall` and `per_category` in percent). Answers are extracted by fixed
 //! rules, never by an LLM judge: the last `\boxed{}` first, then an option letter, then an
 //! option's text; numbers and lengths (converted to centimetres) for numeric questions.
@@ -24,7 +24,7 @@
 //! let reg = Registry::builtin();
 //! let bench = reg.get("mcq-tsv")?;
 //! let items = bench.load(&data)?;
-//! assert!(bench.prompt(&items[0]).ends_with(spatial_ssrl_tasks::FORMAT_INSTRUCTION));
+//! assert!(bench.prompt(&items[0]).ends_with(spatial_ssrl_rewards::FORMAT_INSTRUCTION));
 //! let preds = vec![
 //!     Prediction { index: 7, prediction: "<think>..</think> \\boxed{A}".into() },
 //!     Prediction { index: 9, prediction: "The answer is A".into() },

@@ -149,7 +149,7 @@ fn spatialeval_multi_image_rows_hints_and_extra_columns() {
     let reg = Registry::builtin();
     let p = reg.get("spatialeval").unwrap().prompt(&items[2]);
     assert!(p.starts_with("Hint: Count right turns only.\nHow many steps to the exit?\nOptions:\nA. 1\nB. 2\nC. 3\nD. 4\n"), "{p}");
-    assert!(p.ends_with(spatial_ssrl_tasks::FORMAT_INSTRUCTION));
+    assert!(p.ends_with(spatial_ssrl_rewards::FORMAT_INSTRUCTION));
     close(r.overall, 75.0, "overall");
     assert_eq!(
         cats(&r),

@@ -28,7 +28,7 @@ impl Responder for Echo {
             return Err("device lost".into());
         }
         for p in prompts {
-            assert!(p.text.ends_with(spatial_ssrl_tasks::FORMAT_INSTRUCTION));
+            assert!(p.text.ends_with(spatial_ssrl_rewards::FORMAT_INSTRUCTION));
         }
         self.calls
             .push(prompts.iter().map(|p| (p.index, p.images.len())).collect());

@@ -4,6 +4,8 @@
 //! - [`ImgScore`]: the Spatial-SSRL training reward, identical to the reference `img_score`
 //!   (InternLM/Spatial-SSRL, with `mathruler` 0.1.0) on every input, Python's Unicode
 //!   whitespace included, in linear time (no regular expressions, no backtracking).
+//! - [`FORMAT_INSTRUCTION`] and [`with_format_instruction`]: the think/boxed instruction a
+//!   prompt carries, owned here beside the format check that enforces it.
 //! - [`RewardFn`]: the object-safe reward interface with parallel [`RewardFn::score_batch`];
 //!   [`WeightedSum`] and [`TaskRouter`] compose rewards.
 //! - Evaluation helpers: [`extract_choice`] (option letters, with the [`ExtractRule`] that
@@ -32,6 +34,7 @@ mod answer;
 mod boxed;
 mod choice;
 mod error;
+mod format;
 mod img_score;
 mod numeric;
 mod reward;
@@ -42,6 +45,7 @@ pub use crate::{
     boxed::{extract_boxed, extract_boxed_or_none, has_reference_format, normalize_tags},
     choice::{Choice, ExtractRule, extract_choice},
     error::{Error, Result},
+    format::{FORMAT_INSTRUCTION, with_format_instruction},
     img_score::{ImgScore, ImgScoreDetail},
     numeric::{extract_number, mean_relative_accuracy, parse_length_cm},
     reward::{RewardBreakdown, RewardFn, TaskRouter, WeightedSum},

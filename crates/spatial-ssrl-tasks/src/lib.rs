@@ -60,7 +60,6 @@ mod export;
 mod io;
 mod pipeline;
 mod preview;
-mod prompt;
 mod registry;
 mod seed;
 mod task;
@@ -79,7 +78,6 @@ pub use crate::{
         generate, settings_digest,
     },
     preview::preview_html,
-    prompt::{FORMAT_INSTRUCTION, with_format_instruction},
     registry::{BUILTIN_TASKS, Registry},
     seed::{sample_seed, task_rng},
     task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng},

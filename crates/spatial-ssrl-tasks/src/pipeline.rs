@@ -593,9 +593,12 @@ fn process_source(
         match spec.load_depth(rgb.width(), rgb.height()) {
             Ok(d) => d,
             Err(e) => {
-                // The RGB tasks can still use this source.
-                failures.push(Failure::new(&spec.id, INPUT_FAILURE, 0, &e));
-                None
+                // A broken depth file or mask says the source is not what it claims to be:
+                // none of it becomes training data, RGB tasks included.
+                return (
+                    Vec::new(),
+                    vec![Failure::new(&spec.id, INPUT_FAILURE, 0, &e)],
+                );
             }
         }
     } else {

@@ -286,8 +286,8 @@ fn bad_inputs_are_recorded_and_the_run_goes_on() {
         ]
     );
     assert!(summary.failures[1].message.contains("rgbd.npy"));
-    // ok.png and rgbd.png (RGB tasks still run when depth is unreadable) give flip samples.
-    assert_eq!(summary.samples["flip"]["train"], 2);
+    // Only ok.png gives a sample: an unreadable depth map fails its whole source.
+    assert_eq!(summary.samples["flip"]["train"], 1);
     assert_eq!(summary.failures_by_kind["image"], 1);
 }
 

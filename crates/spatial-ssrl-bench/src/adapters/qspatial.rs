@@ -125,7 +125,7 @@ impl Benchmark for QSpatial {
             "{}\nThe final answer should be a number followed by its unit (for example 1.5 m or 30 cm).",
             item.question.trim()
         );
-        spatial_ssrl_tasks::with_format_instruction(&p)
+        spatial_ssrl_rewards::with_format_instruction(&p)
     }
 
     fn aggregate(&self, items: &[Item], scores: &[Scored]) -> Report {

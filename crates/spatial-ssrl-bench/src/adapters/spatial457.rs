@@ -62,6 +62,6 @@ impl Benchmark for Spatial457 {
             item.question.trim(),
             level_hint(&item.category)
         );
-        spatial_ssrl_tasks::with_format_instruction(&p)
+        spatial_ssrl_rewards::with_format_instruction(&p)
     }
 }

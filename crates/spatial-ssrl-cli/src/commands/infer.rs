@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         load_image(&args.image).with_context(|| format!("cannot read {}", args.image.display()))?,
     );
     let text = if args.think {
-        spatial_ssrl_tasks::with_format_instruction(&args.question)
+        spatial_ssrl_rewards::with_format_instruction(&args.question)
     } else {
         args.question.clone()
     };

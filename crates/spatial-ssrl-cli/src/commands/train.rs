@@ -117,7 +117,7 @@ fn records_of(cfg: &TrainConfig, format_prompt: bool) -> anyhow::Result<Vec<Prom
         for mut r in read_prompt_records(&file)? {
             r.id = out.len() as u64;
             if format_prompt {
-                r.problem = spatial_ssrl_tasks::with_format_instruction(&r.problem);
+                r.problem = spatial_ssrl_rewards::with_format_instruction(&r.problem);
             }
             out.push(r);
         }

@@ -127,6 +127,9 @@ fn read_hdf5(bytes: Vec<u8>, path: &Path) -> Result<Array2> {
         path: path.to_path_buf(),
         message,
     };
+    if let Some(message) = crate::io::integrity::hdf5_problem(&bytes) {
+        return Err(bad(message));
+    }
     let file = hdf5_pure::File::from_bytes(bytes)
         .map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
     let ds = match file.dataset("depth") {
@@ -175,6 +178,12 @@ fn read_hdf5(bytes: Vec<u8>, path: &Path) -> Result<Array2> {
 
 /// A grayscale PNG (8 or 16 bit) as raw integer values.
 fn read_png(bytes: &[u8], path: &Path) -> Result<Array2> {
+    if let Some(message) = crate::io::rgb::container_problem(bytes) {
+        return Err(Error::Depth {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).map_err(|e| {
         Error::Depth {
             path: path.to_path_buf(),

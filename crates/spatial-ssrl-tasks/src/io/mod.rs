@@ -1,6 +1,7 @@
 //! Reading inputs: RGB images, depth maps and masks, and finding which files form a source.
 
 mod depth;
+mod integrity;
 mod npy;
 mod rgb;
 mod source;

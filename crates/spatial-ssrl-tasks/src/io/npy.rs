@@ -149,9 +149,15 @@ fn split<'a>(bytes: &'a [u8], path: &Path) -> Result<(Header, &'a [u8])> {
     let need = n
         .checked_mul(dtype.size)
         .ok_or_else(|| bad("shape overflows".into()))?;
-    if data.len() < need {
+    // Too few bytes is a truncated file; too many, a file that is not what its header says.
+    if data.len() != need {
+        let what = if data.len() < need {
+            "truncated"
+        } else {
+            "trailing bytes"
+        };
         return Err(bad(format!(
-            "data holds {} bytes, shape {shape} needs {need}",
+            "data holds {} bytes, shape {shape} needs {need} ({what})",
             data.len()
         )));
     }

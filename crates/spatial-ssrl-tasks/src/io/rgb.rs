@@ -6,6 +6,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use crate::error::{Error, Result};
+use crate::io::integrity;
 
 /// Reads a JPEG or PNG file as RGB8: alpha dropped, EXIF orientation applied.
 ///
@@ -22,11 +23,20 @@ pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage> {
 
 /// Decodes JPEG or PNG bytes as RGB8 (alpha dropped, EXIF orientation applied); `path` only
 /// names the source in errors.
+///
+/// The file must be whole: a JPEG that ends before its end-of-image marker or a PNG with a
+/// missing or corrupted chunk is an [`Error::Image`] (decoders would show it half grey).
 pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let bad = |e: image::ImageError| Error::Image {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    if let Some(message) = container_problem(bytes) {
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Image {
@@ -45,6 +55,18 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         });
     }
     Ok(img.into_rgb8())
+}
+
+/// Why `bytes` are not a whole JPEG or PNG file, judged by their signature; `None` for
+/// other formats (the decoder judges those).
+pub(crate) fn container_problem(bytes: &[u8]) -> Option<String> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        integrity::jpeg_problem(bytes)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        integrity::png_problem(bytes)
+    } else {
+        None
+    }
 }
 
 /// How sample images are encoded in the exported dataset.
