@@ -44,3 +44,77 @@ fn infer_reports_a_missing_image() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-image.jpg"), "stderr: {err}");
 }
+
+fn video_golden() -> serde_json::Value {
+    let path = fixtures().join("tiny-qwen2_5-vl/video/video_golden.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn greedy_video_infer_prints_hf_golden_text() {
+    let g = video_golden();
+    // The frames folder holds the golden's frames (the only image files there), in name order.
+    let n_new = g["generated_ids"].as_array().unwrap().len();
+    let out = run_ok(
+        cmd()
+            .arg("infer")
+            .arg("--model")
+            .arg(fixtures().join("tiny-qwen2_5-vl"))
+            .arg("--video")
+            .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+            .arg("--fps")
+            .arg(g["fps"].to_string())
+            .arg("--question")
+            .arg(g["user_text"].as_str().unwrap())
+            .arg("--max-new-tokens")
+            .arg(n_new.to_string()),
+    );
+    let want = g["generated_text"].as_str().unwrap();
+    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+}
+
+#[test]
+fn infer_rejects_bad_video_input() {
+    let model = fixtures().join("tiny-qwen2_5-vl");
+    // Neither --image nor --video.
+    let out = cmd()
+        .arg("infer")
+        .arg("--model")
+        .arg(&model)
+        .arg("--question")
+        .arg("Where?")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // A folder without frames is named in the error.
+    let empty = tempfile::tempdir().unwrap();
+    let out = cmd()
+        .arg("infer")
+        .arg("--model")
+        .arg(&model)
+        .arg("--video")
+        .arg(empty.path())
+        .arg("--question")
+        .arg("Where?")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no image files"), "stderr: {err}");
+    // fps must be positive.
+    let out = cmd()
+        .arg("infer")
+        .arg("--model")
+        .arg(&model)
+        .arg("--video")
+        .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+        .arg("--fps")
+        .arg("0")
+        .arg("--question")
+        .arg("Where?")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fps"), "stderr: {err}");
+}

@@ -16,7 +16,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, ErrorKind, context};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::processor::{ProcessorError, Result};
+use crate::processor::{ProcessorError, Result, VideoInput};
 
 /// Who speaks a chat turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,11 @@ impl Role {
     }
 }
 
-/// One part of a multimodal message: text or an image.
+/// One part of a multimodal message: text, an image or a video.
 ///
-/// Images are shared (`Arc`) so the same prompt can be repeated for many rollouts cheaply.
-/// The template sees `{"type": "text", "text": ..}` or `{"type": "image"}`.
+/// Images and videos are shared (`Arc`) so the same prompt can be repeated for many rollouts
+/// cheaply. The template sees `{"type": "text", "text": ..}`, `{"type": "image"}` or
+/// `{"type": "video"}`.
 #[derive(Debug, Clone)]
 pub enum ContentPart {
     /// Plain text.
@@ -54,6 +55,10 @@ pub enum ContentPart {
     /// An image; the template writes `<|vision_start|><|image_pad|><|vision_end|>` for it and
     /// the processor expands the pad to the image's merged token count.
     Image(Arc<DynamicImage>),
+    /// A video (frames + fps); the template writes
+    /// `<|vision_start|><|video_pad|><|vision_end|>` and the processor expands the pad to
+    /// the video's merged token count.
+    Video(Arc<VideoInput>),
 }
 
 /// The content of a message: a plain string or a list of parts (what the template's
@@ -117,6 +122,14 @@ impl Message {
         ])
     }
 
+    /// A user turn with one video followed by a question (the VSI-Bench prompt shape).
+    pub fn user_video(video: Arc<VideoInput>, text: impl Into<String>) -> Self {
+        Self::user(vec![
+            ContentPart::Video(video),
+            ContentPart::Text(text.into()),
+        ])
+    }
+
     /// An assistant turn with plain text.
     pub fn assistant(text: impl Into<String>) -> Self {
         Self {
@@ -127,14 +140,25 @@ impl Message {
 
     /// The images of this message, in order.
     pub fn images(&self) -> impl Iterator<Item = &Arc<DynamicImage>> {
-        let parts: &[ContentPart] = match &self.content {
+        self.parts().iter().filter_map(|p| match p {
+            ContentPart::Image(img) => Some(img),
+            _ => None,
+        })
+    }
+
+    /// The videos of this message, in order.
+    pub fn videos(&self) -> impl Iterator<Item = &Arc<VideoInput>> {
+        self.parts().iter().filter_map(|p| match p {
+            ContentPart::Video(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    fn parts(&self) -> &[ContentPart] {
+        match &self.content {
             Content::Parts(p) => p,
             Content::Text(_) => &[],
-        };
-        parts.iter().filter_map(|p| match p {
-            ContentPart::Image(img) => Some(img),
-            ContentPart::Text(_) => None,
-        })
+        }
     }
 }
 
@@ -150,6 +174,11 @@ impl Serialize for ContentPart {
             Self::Image(_) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("type", "image")?;
+                m.end()
+            }
+            Self::Video(_) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("type", "video")?;
                 m.end()
             }
         }

@@ -9,16 +9,19 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::vision::ImageInput;
-use crate::vl::{Qwen2_5VlForCausalLm, VlBatch};
+use crate::vl::{Qwen2_5VlForCausalLm, VideoPatches, VlBatch};
 use crate::weights::stable_seed;
 
-/// One prompt: token ids (image pads expanded) and the images they refer to.
+/// One prompt: token ids (image and video pads expanded) and the images and videos they
+/// refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     /// Prompt ids, `<|image_pad|>` already repeated once per merged image token.
     pub input_ids: Vec<i64>,
     /// The prompt's images, in order of appearance.
     pub images: Vec<ImageInput>,
+    /// The prompt's videos, in order of appearance.
+    pub videos: Vec<VideoPatches>,
 }
 
 /// How to pick tokens and when to stop.
@@ -178,7 +181,8 @@ impl Qwen2_5VlForCausalLm {
         }
         let rows: Vec<Vec<i64>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
         let images: Vec<ImageInput> = prompts.iter().flat_map(|p| p.images.clone()).collect();
-        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id);
+        let videos = prompts.iter().flat_map(|p| p.videos.clone()).collect();
+        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id).with_videos(videos);
         self.generate_batch(&batch, cfg, on_token)
     }
 

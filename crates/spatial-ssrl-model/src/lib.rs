@@ -9,7 +9,7 @@
 //! use spatial_ssrl_model::{GenerationConfig, Prompt, Qwen2_5VlForCausalLm};
 //! let device = burn::tensor::Device::flex();
 //! let model = Qwen2_5VlForCausalLm::from_pretrained("tests/fixtures/tiny-qwen2_5-vl", &device)?;
-//! let prompt = Prompt { input_ids: vec![151644, 872, 198], images: vec![] };
+//! let prompt = Prompt { input_ids: vec![151644, 872, 198], images: vec![], videos: vec![] };
 //! let out = model.generate(&[prompt], &GenerationConfig::greedy(8), |_row, _tok| {})?;
 //! println!("{:?}", out[0].tokens);
 //! # Ok::<(), spatial_ssrl_model::Error>(())
@@ -51,14 +51,15 @@ pub use crate::{
     error::{Error, Result},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
     processor::{
-        CLIP_MEAN, CLIP_STD, ImageProcessor, ImageProcessorConfig, MAX_ASPECT_RATIO, PaddingSide,
-        PixelValues, ProcessedInputs, Processor, ProcessorError, ResampleFilter, SizeConfig,
-        decode_image, expand_image_pads, load_image, smart_resize,
+        CLIP_MEAN, CLIP_STD, DEFAULT_VIDEO_FPS, ImageProcessor, ImageProcessorConfig,
+        MAX_ASPECT_RATIO, PaddingSide, PixelValues, ProcessedInputs, Processor, ProcessorError,
+        RenderedPrompt, ResampleFilter, SizeConfig, VideoInput, VideoPixelValues, VideoProcessor,
+        VideoProcessorConfig, decode_image, expand_image_pads, load_image, smart_resize,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
     text::{TextModel, TextOutput, cache::KvCache},
     tokenizer::{QwenTokenizer, SpecialTokens},
     vision::{ImageInput, VisionTower, VisionTrace},
-    vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VlBatch},
+    vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VideoPatches, VlBatch},
     weights::Checkpoint,
 };

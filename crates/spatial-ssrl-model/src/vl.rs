@@ -18,7 +18,18 @@ use crate::text::{TextModel, TextOutput};
 use crate::vision::{ImageInput, VisionTower, index_tensor};
 use crate::weights::{Checkpoint, RandomSource, TensorSink, TensorSource, linear};
 
-/// A (possibly padded) batch of token sequences with their images.
+/// The patches of one video as the vision tower reads them, with its timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoPatches {
+    /// `pixel_values_videos` rows of this video and its `[t, h, w]` grid (HF
+    /// `video_grid_thw`); `t` counts temporal patches of `temporal_patch_size` frames.
+    pub patches: ImageInput,
+    /// Seconds one temporal patch spans (HF `second_per_grid_ts`); the M-RoPE index uses
+    /// `trunc(second_per_grid_t) * tokens_per_second` temporal positions per temporal patch.
+    pub second_per_grid_t: f32,
+}
+
+/// A (possibly padded) batch of token sequences with their images and videos.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VlBatch {
     /// Token ids `[batch, seq]`, row-major, `<|image_pad|>` already expanded.
@@ -31,6 +42,8 @@ pub struct VlBatch {
     pub attention_mask: Option<Vec<i64>>,
     /// Images in the order their `<|image_pad|>` runs appear, row 0 first.
     pub images: Vec<ImageInput>,
+    /// Videos in the order their `<|video_pad|>` runs appear, row 0 first.
+    pub videos: Vec<VideoPatches>,
     /// M-RoPE positions `[3, batch, seq]` (HF `position_ids`); `None` = computed from the
     /// ids, images and mask like HF `get_rope_index`.
     pub position_ids: Option<Vec<i64>>,
@@ -45,6 +58,7 @@ impl VlBatch {
             batch: 1,
             attention_mask: None,
             images,
+            videos: Vec::new(),
             position_ids: None,
         }
     }
@@ -68,34 +82,54 @@ impl VlBatch {
             seq_len,
             attention_mask: Some(mask),
             images,
+            videos: Vec::new(),
             position_ids: None,
         }
     }
 
-    /// The batch of a processor output (ids, mask, images split by grid, positions).
+    /// The same batch with `videos` (in the order of their `<|video_pad|>` runs).
+    pub fn with_videos(mut self, videos: Vec<VideoPatches>) -> Self {
+        self.videos = videos;
+        self
+    }
+
+    /// The batch of a processor output (ids, mask, images and videos split by grid,
+    /// positions).
     pub fn from_processed(inputs: &crate::processor::ProcessedInputs) -> Result<Self> {
-        let dim = inputs.pixel_shape[1];
-        let mut images = Vec::with_capacity(inputs.image_grid_thw.len());
-        let mut at = 0;
-        for g in &inputs.image_grid_thw {
-            let n = (g[0] * g[1] * g[2]) as usize * dim;
-            let pixel_values = inputs
-                .pixel_values
-                .get(at..at + n)
-                .ok_or_else(|| Error::BadInput("pixel_values shorter than the grids".into()))?
-                .to_vec();
-            at += n;
-            images.push(ImageInput {
-                pixel_values,
-                grid_thw: g.map(|v| v as usize),
-            });
+        let images = split_by_grid(
+            "pixel_values",
+            &inputs.pixel_values,
+            inputs.pixel_shape[1],
+            &inputs.image_grid_thw,
+        )?;
+        let videos = split_by_grid(
+            "pixel_values_videos",
+            &inputs.pixel_values_videos,
+            inputs.video_pixel_shape[1],
+            &inputs.video_grid_thw,
+        )?;
+        if videos.len() != inputs.second_per_grid_ts.len() {
+            return Err(Error::BadInput(format!(
+                "{} videos but {} second_per_grid_ts",
+                videos.len(),
+                inputs.second_per_grid_ts.len()
+            )));
         }
+        let videos = videos
+            .into_iter()
+            .zip(&inputs.second_per_grid_ts)
+            .map(|(patches, &second_per_grid_t)| VideoPatches {
+                patches,
+                second_per_grid_t,
+            })
+            .collect();
         Ok(VlBatch {
             input_ids: inputs.input_ids.iter().map(|&t| i64::from(t)).collect(),
             batch: inputs.batch_size,
             seq_len: inputs.seq_len,
             attention_mask: Some(inputs.attention_mask.clone()),
             images,
+            videos,
             position_ids: Some(inputs.position_ids.clone()),
         })
     }
@@ -134,6 +168,30 @@ impl VlBatch {
             .as_ref()
             .is_none_or(|m| m[b * self.seq_len + j] != 0)
     }
+}
+
+/// Cuts `[patches, dim]` rows into one [`ImageInput`] per grid.
+fn split_by_grid(
+    what: &str,
+    pixels: &[f32],
+    dim: usize,
+    grids: &[[u32; 3]],
+) -> Result<Vec<ImageInput>> {
+    let mut out = Vec::with_capacity(grids.len());
+    let mut at = 0;
+    for g in grids {
+        let n = (g[0] * g[1] * g[2]) as usize * dim;
+        let pixel_values = pixels
+            .get(at..at + n)
+            .ok_or_else(|| Error::BadInput(format!("{what} shorter than the grids")))?
+            .to_vec();
+        at += n;
+        out.push(ImageInput {
+            pixel_values,
+            grid_thw: g.map(|v| v as usize),
+        });
+    }
+    Ok(out)
 }
 
 /// The base model (HF `Qwen2_5_VLModel`): returns hidden states.
@@ -270,7 +328,8 @@ impl Qwen2_5VlForCausalLm {
     }
 
     /// Input embeddings `[batch, seq, hidden]`: token embeddings with the image embeddings
-    /// written into the `<|image_pad|>` positions (differentiable in both).
+    /// written into the `<|image_pad|>` positions and the video embeddings into the
+    /// `<|video_pad|>` positions (differentiable in all three).
     pub fn embed_inputs(&self, batch: &VlBatch) -> Result<Tensor<3>> {
         batch.check()?;
         let device = self.device();
@@ -278,35 +337,55 @@ impl Qwen2_5VlForCausalLm {
         let ids =
             Tensor::<2, Int>::from_data(TensorData::new(batch.input_ids.clone(), [b, s]), &device);
         let text = self.model.language_model.embed(ids);
-        let pad = self.config.image_token_id;
-        let n_pad = batch.input_ids.iter().filter(|&&t| t == pad).count();
+        let (image_pad, video_pad) = (self.config.image_token_id, self.config.video_token_id);
+        let count = |pad: i64| batch.input_ids.iter().filter(|&&t| t == pad).count();
         let unit = self.config.vision.merge_unit();
         let n_img: usize = batch.images.iter().map(|i| i.merged_tokens(unit)).sum();
-        if n_pad != n_img {
-            return Err(Error::BadInput(format!(
-                "{n_pad} <|image_pad|> tokens but the images give {n_img} embeddings"
-            )));
+        let n_vid: usize = batch
+            .videos
+            .iter()
+            .map(|v| v.patches.merged_tokens(unit))
+            .sum();
+        for (token, media, n_pad, n) in [
+            ("<|image_pad|>", "images", count(image_pad), n_img),
+            ("<|video_pad|>", "videos", count(video_pad), n_vid),
+        ] {
+            if n_pad != n {
+                return Err(Error::BadInput(format!(
+                    "{n_pad} {token} tokens but the {media} give {n} embeddings"
+                )));
+            }
         }
-        if n_img == 0 {
+        if n_img + n_vid == 0 {
             return Ok(text);
         }
-        let img = self.model.visual.forward(&batch.images, &device)?;
-        let mut k = 0;
+        // Rows of `all`: the b * s token embeddings, then image, then video embeddings.
+        let mut all = vec![text.reshape([b * s, h])];
+        if n_img > 0 {
+            all.push(self.model.visual.forward(&batch.images, &device)?);
+        }
+        if n_vid > 0 {
+            let videos: Vec<ImageInput> = batch.videos.iter().map(|v| v.patches.clone()).collect();
+            all.push(self.model.visual.forward(&videos, &device)?);
+        }
+        let (mut next_img, mut next_vid) = (b * s, b * s + n_img);
         let idx: Vec<usize> = batch
             .input_ids
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                if t == pad {
-                    k += 1;
-                    b * s + k - 1
+                let slot = if t == image_pad {
+                    &mut next_img
+                } else if t == video_pad {
+                    &mut next_vid
                 } else {
-                    i
-                }
+                    return i;
+                };
+                *slot += 1;
+                *slot - 1
             })
             .collect();
-        let all = Tensor::cat(vec![text.reshape([b * s, h]), img], 0);
-        Ok(all
+        Ok(Tensor::cat(all, 0)
             .select(0, index_tensor(&idx, &device))
             .reshape([b, s, h]))
     }

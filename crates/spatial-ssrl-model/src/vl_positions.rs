@@ -1,5 +1,6 @@
 //! Batched M-RoPE positions of a [`VlBatch`] through the rope index ([`get_rope_index`],
-//! HF `get_rope_index`): positions over the real tokens only, padding slots 1, per-row deltas.
+//! HF `get_rope_index`): positions over the real tokens only, padding slots 1, per-row deltas;
+//! videos advance the temporal axis by their `second_per_grid_t`.
 
 use crate::config::Qwen2_5VlConfig;
 use crate::error::{Error, Result};
@@ -18,11 +19,10 @@ pub(crate) fn rope_positions(
             u32::try_from(t).map_err(|_| Error::BadInput(format!("token id {t} out of range")))
         })
         .collect::<Result<_>>()?;
-    let grids: Vec<[u32; 3]> = batch
-        .images
-        .iter()
-        .map(|i| i.grid_thw.map(|g| g as u32))
-        .collect();
+    let grid = |i: &crate::vision::ImageInput| i.grid_thw.map(|g| g as u32);
+    let grids: Vec<[u32; 3]> = batch.images.iter().map(grid).collect();
+    let video_grids: Vec<[u32; 3]> = batch.videos.iter().map(|v| grid(&v.patches)).collect();
+    let seconds: Vec<f32> = batch.videos.iter().map(|v| v.second_per_grid_t).collect();
     let rope_cfg = RopeIndexConfig {
         spatial_merge_size: cfg.vision.spatial_merge_size as u32,
         image_token_id: cfg.image_token_id as u32,
@@ -38,7 +38,8 @@ pub(crate) fn rope_positions(
         batch.attention_mask.as_deref(),
         VisionGrids {
             image_grid_thw: &grids,
-            ..Default::default()
+            video_grid_thw: &video_grids,
+            second_per_grid_ts: &seconds,
         },
     )?;
     Ok((r.position_ids, r.rope_deltas))

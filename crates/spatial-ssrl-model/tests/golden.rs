@@ -295,6 +295,7 @@ fn generate_matches_hf_greedy_and_batches_consistently() {
     let prompt = Prompt {
         input_ids: s.ids.clone(),
         images: vec![s.image.clone()],
+        videos: vec![],
     };
     let mut streamed = Vec::new();
     let out = s
@@ -312,6 +313,7 @@ fn generate_matches_hf_greedy_and_batches_consistently() {
     let short = Prompt {
         input_ids: s.ids[..10].to_vec(),
         images: vec![],
+        videos: vec![],
     };
     let alone = s
         .model

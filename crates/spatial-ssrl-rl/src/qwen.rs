@@ -202,6 +202,7 @@ impl Policy for QwenPolicy {
         Ok(Prompt {
             input_ids: batch.input_ids,
             images: batch.images,
+            videos: batch.videos,
         })
     }
 
@@ -303,6 +304,7 @@ impl Policy for QwenPolicy {
             seq_len: seq,
             attention_mask: Some(mask),
             images: prompts.iter().flat_map(|p| p.images.clone()).collect(),
+            videos: prompts.iter().flat_map(|p| p.videos.clone()).collect(),
             position_ids: None,
         };
         let hidden = self

@@ -1,5 +1,6 @@
-//! `spatial-ssrl infer`: answer one question about one image with a Qwen2.5-VL model folder,
-//! streaming the generated text to stdout (and nothing else).
+//! `spatial-ssrl infer`: answer one question about an image, a video (a folder of frames) or
+//! both with a Qwen2.5-VL model folder, streaming the generated text to stdout (and nothing
+//! else).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,18 +10,28 @@ use std::sync::Arc;
 use anyhow::Context;
 use spatial_ssrl_model::burn::tensor::Device;
 use spatial_ssrl_model::{
-    GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch, load_image,
+    ContentPart, DEFAULT_VIDEO_FPS, GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm,
+    VideoInput, VlBatch, load_image,
 };
 
-/// Answer a question about an image with a Qwen2.5-VL model folder, streaming the text.
+/// Answer a question about an image and/or a video with a Qwen2.5-VL model folder, streaming
+/// the text.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// HF model folder (config.json, safetensors, tokenizer, preprocessor config).
     #[arg(long)]
     model: PathBuf,
-    /// Image file (PNG or JPEG).
+    /// Image file (PNG or JPEG); placed before the video when both are given.
+    #[arg(long, required_unless_present = "video")]
+    image: Option<PathBuf>,
+    /// Folder of video frames: its image files in file-name order, sent as one video
+    /// (frame size and pixel limits from `video_preprocessor_config.json`).
     #[arg(long)]
-    image: PathBuf,
+    video: Option<PathBuf>,
+    /// Frame rate of the `--video` frames (sets the temporal positions; the paper's VSI-Bench
+    /// script gets the default 2).
+    #[arg(long, default_value_t = DEFAULT_VIDEO_FPS, requires = "video")]
+    fps: f32,
     /// Question, sent verbatim as the user text after the image.
     #[arg(long)]
     question: String,
@@ -70,15 +81,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let device = device();
     let model = Qwen2_5VlForCausalLm::from_pretrained(&args.model, &device)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
-    let image = Arc::new(
-        load_image(&args.image).with_context(|| format!("cannot read {}", args.image.display()))?,
-    );
+    let mut parts = Vec::new();
+    if let Some(path) = &args.image {
+        let image = load_image(path).with_context(|| format!("cannot read {}", path.display()))?;
+        parts.push(ContentPart::Image(Arc::new(image)));
+    }
+    if let Some(dir) = &args.video {
+        let video = VideoInput::from_dir(dir, args.fps)
+            .with_context(|| format!("cannot read the video frames in {}", dir.display()))?;
+        parts.push(ContentPart::Video(Arc::new(video)));
+    }
     let text = if args.think {
         spatial_ssrl_rewards::with_format_instruction(&args.question)
     } else {
         args.question.clone()
     };
-    let inputs = processor.prepare(&[Message::user_image(image, text)], true)?;
+    parts.push(ContentPart::Text(text));
+    let inputs = processor.prepare(&[Message::user(parts)], true)?;
     let batch = VlBatch::from_processed(&inputs)?;
     let sampling = args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some();
     let mut cfg = if sampling {

@@ -79,6 +79,10 @@ pub enum ProcessorError {
         /// How many were found.
         found: usize,
     },
+    /// A video that cannot be processed (no frames, frames of different sizes, a bad fps,
+    /// an impossible frame sampling).
+    #[error("bad video: {0}")]
+    BadVideo(String),
     /// Token ids, masks or grids that do not fit together.
     #[error("inconsistent inputs: {0}")]
     Inconsistent(String),

@@ -215,15 +215,16 @@ impl ImageProcessor {
         }
     }
 
-    fn normalization(&self) -> Normalization {
+    pub(crate) fn normalization(&self) -> Normalization {
         let c = &self.config;
         Normalization {
             rescale: c.do_rescale.then_some(c.rescale_factor),
             mean_std: c.do_normalize.then_some((c.image_mean, c.image_std)),
+            torchvision: false,
         }
     }
 
-    fn geometry(&self, height: usize, width: usize) -> PatchGeometry {
+    pub(crate) fn geometry(&self, height: usize, width: usize) -> PatchGeometry {
         PatchGeometry {
             patch_size: self.config.patch_size,
             temporal_patch_size: self.config.temporal_patch_size,

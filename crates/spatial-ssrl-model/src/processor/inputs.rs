@@ -1,4 +1,5 @@
-//! `Processor`: conversation + images to token ids, masks, pixel values and M-RoPE positions.
+//! `Processor`: conversation + images and videos to token ids, masks, pixel values and M-RoPE
+//! positions.
 
 use std::path::Path;
 
@@ -6,9 +7,10 @@ use image::DynamicImage;
 
 use super::error::{ProcessorError, Result};
 use super::image::{ImageProcessor, PixelValues};
+use super::video::{VideoInput, VideoPixelValues, VideoProcessor};
 use crate::chat::{ChatTemplate, Message, RenderOptions};
 use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
-use crate::tokenizer::{IMAGE_PAD, QwenTokenizer};
+use crate::tokenizer::{IMAGE_PAD, QwenTokenizer, VIDEO_PAD};
 
 /// Which side of a shorter prompt receives padding in a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,7 +25,8 @@ pub enum PaddingSide {
 /// Model inputs for a batch of prompts as plain vectors; convert to tensors with the shapes
 /// given per field.
 ///
-/// A single prompt is a batch of one. Images of all rows are concatenated in row order.
+/// A single prompt is a batch of one. Images (and videos) of all rows are concatenated in row
+/// order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessedInputs {
     /// Number of prompts.
@@ -40,6 +43,15 @@ pub struct ProcessedInputs {
     pub pixel_shape: [usize; 2],
     /// `[t, h, w]` patch grid per image, in order of appearance.
     pub image_grid_thw: Vec<[u32; 3]>,
+    /// `[num_video_patches, patch_dim]` normalised patch rows of all videos
+    /// (`pixel_values_videos`, see [`VideoProcessor`]).
+    pub pixel_values_videos: Vec<f32>,
+    /// `[num_video_patches, patch_dim]` (`[0, 1176]` without videos).
+    pub video_pixel_shape: [usize; 2],
+    /// `[t, h, w]` patch grid per video, in order of appearance.
+    pub video_grid_thw: Vec<[u32; 3]>,
+    /// Seconds per temporal patch per video (`temporal_patch_size / fps`).
+    pub second_per_grid_ts: Vec<f32>,
     /// `[3, batch, seq]` M-RoPE position ids (temporal, height, width); 1 at padding.
     pub position_ids: Vec<i64>,
     /// `[batch]`: decode position of cache index `k` is `k + rope_deltas[row]`.
@@ -65,7 +77,8 @@ impl ProcessedInputs {
 }
 
 /// The complete inputs side of Qwen2.5-VL, built from a model folder: image processor
-/// (`preprocessor_config.json`), tokenizer (`tokenizer.json`), chat template
+/// (`preprocessor_config.json`), video processor (`video_preprocessor_config.json`, else the
+/// image config), tokenizer (`tokenizer.json`), chat template
 /// (`chat_template.json` > `chat_template.jinja` > `tokenizer_config.json`) and the token ids
 /// and merge size of `config.json`.
 ///
@@ -83,6 +96,7 @@ impl ProcessedInputs {
 #[derive(Debug)]
 pub struct Processor {
     image: ImageProcessor,
+    video: VideoProcessor,
     tokenizer: QwenTokenizer,
     template: ChatTemplate,
     rope: RopeIndexConfig,
@@ -92,7 +106,7 @@ pub struct Processor {
 
 impl Processor {
     /// Assembles a processor from its parts (the rope config's token ids should be the
-    /// tokenizer's).
+    /// tokenizer's). Videos use the image settings until [`Self::with_video_processor`].
     pub fn new(
         image: ImageProcessor,
         tokenizer: QwenTokenizer,
@@ -100,8 +114,10 @@ impl Processor {
         rope: RopeIndexConfig,
     ) -> Self {
         let pad_id = tokenizer.special().endoftext;
+        let video = VideoProcessor::from_image_processor(&image);
         Self {
             image,
+            video,
             tokenizer,
             template,
             rope,
@@ -153,7 +169,8 @@ impl Processor {
                 rope.tokens_per_second = v as i64;
             }
         }
-        let mut proc = Self::new(image, tokenizer, template, rope);
+        let video = VideoProcessor::from_dir(dir)?;
+        let mut proc = Self::new(image, tokenizer, template, rope).with_video_processor(video);
         let tc = dir.join("tokenizer_config.json");
         if tc.is_file() {
             let cfg = read_json(&tc)?;
@@ -175,9 +192,20 @@ impl Processor {
         self
     }
 
+    /// Replaces the video processor (e.g. with other pixel limits per frame).
+    pub fn with_video_processor(mut self, video: VideoProcessor) -> Self {
+        self.video = video;
+        self
+    }
+
     /// The image processor.
     pub fn image_processor(&self) -> &ImageProcessor {
         &self.image
+    }
+
+    /// The video processor.
+    pub fn video_processor(&self) -> &VideoProcessor {
+        &self.video
     }
 
     /// The tokenizer.
@@ -200,7 +228,8 @@ impl Processor {
         self.pad_id
     }
 
-    /// Renders a conversation with the chat template (one `<|image_pad|>` per image).
+    /// Renders a conversation with the chat template (one `<|image_pad|>` per image, one
+    /// `<|video_pad|>` per video).
     ///
     /// # Errors
     /// [`ProcessorError::Template`] when rendering fails.
@@ -235,6 +264,7 @@ impl Processor {
     ) -> Result<ProcessedInputs> {
         let mut texts = Vec::with_capacity(conversations.len());
         let mut images: Vec<Vec<&DynamicImage>> = Vec::with_capacity(conversations.len());
+        let mut videos: Vec<Vec<&VideoInput>> = Vec::with_capacity(conversations.len());
         for conv in conversations {
             texts.push(self.render(conv, add_generation_prompt)?);
             images.push(
@@ -243,13 +273,24 @@ impl Processor {
                     .map(|a| &**a)
                     .collect(),
             );
+            videos.push(
+                conv.iter()
+                    .flat_map(Message::videos)
+                    .map(|a| &**a)
+                    .collect(),
+            );
         }
-        let prompts: Vec<(&str, &[&DynamicImage])> = texts
+        let prompts: Vec<RenderedPrompt<'_>> = texts
             .iter()
             .zip(&images)
-            .map(|(t, i)| (t.as_str(), i.as_slice()))
+            .zip(&videos)
+            .map(|((text, images), videos)| RenderedPrompt {
+                text,
+                images,
+                videos,
+            })
             .collect();
-        self.prepare_prompts(&prompts)
+        self.prepare_rendered(&prompts)
     }
 
     /// Inputs for already rendered prompts: each text holds one `<|image_pad|>` per image of
@@ -259,34 +300,79 @@ impl Processor {
     /// [`ProcessorError::ImageCountMismatch`] when pads and images disagree; image,
     /// tokenizer and consistency errors.
     pub fn prepare_prompts(&self, prompts: &[(&str, &[&DynamicImage])]) -> Result<ProcessedInputs> {
+        let prompts: Vec<RenderedPrompt<'_>> = prompts
+            .iter()
+            .map(|&(text, images)| RenderedPrompt {
+                text,
+                images,
+                videos: &[],
+            })
+            .collect();
+        self.prepare_rendered(&prompts)
+    }
+
+    /// Inputs for already rendered prompts with images and videos: each text holds one
+    /// `<|image_pad|>` per image and one `<|video_pad|>` per video, in order.
+    ///
+    /// # Errors
+    /// [`ProcessorError::ImageCountMismatch`] when pads and media disagree; image, video,
+    /// tokenizer and consistency errors.
+    pub fn prepare_rendered(&self, prompts: &[RenderedPrompt<'_>]) -> Result<ProcessedInputs> {
         let merge = self.image.config().merge_size as u32;
+        let merged = |g: &[u32; 3]| (g[0] * g[1] * g[2] / (merge * merge)) as usize;
         let mut pixels = PixelValues {
             patch_dim: self.image.patch_dim(),
             ..Default::default()
         };
+        let mut video_pixels = VideoPixelValues {
+            pixels: PixelValues {
+                patch_dim: self.video.patch_dim(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let mut rows = Vec::with_capacity(prompts.len());
-        for (text, imgs) in prompts {
-            let found = text.matches(IMAGE_PAD).count();
-            if found != imgs.len() {
-                return Err(ProcessorError::ImageCountMismatch {
-                    what: "<|image_pad|> placeholders for the given images",
-                    expected: imgs.len(),
-                    found,
-                });
-            }
-            let pv = self.image.preprocess_all(imgs.iter().copied())?;
-            let counts: Vec<usize> = pv
-                .grid_thw
-                .iter()
-                .map(|g| (g[0] * g[1] * g[2] / (merge * merge)) as usize)
-                .collect();
-            rows.push(self.tokenizer.encode(&expand_image_pads(text, &counts))?);
+        for p in prompts {
+            let count = |pad: &str, what, expected| {
+                let found = p.text.matches(pad).count();
+                if found == expected {
+                    Ok(())
+                } else {
+                    Err(ProcessorError::ImageCountMismatch {
+                        what,
+                        expected,
+                        found,
+                    })
+                }
+            };
+            count(
+                IMAGE_PAD,
+                "<|image_pad|> placeholders for the given images",
+                p.images.len(),
+            )?;
+            count(
+                VIDEO_PAD,
+                "<|video_pad|> placeholders for the given videos",
+                p.videos.len(),
+            )?;
+            let pv = self.image.preprocess_all(p.images.iter().copied())?;
+            let vv = self.video.preprocess_all(p.videos.iter().copied())?;
+            let image_counts: Vec<usize> = pv.grid_thw.iter().map(merged).collect();
+            let video_counts: Vec<usize> = vv.pixels.grid_thw.iter().map(merged).collect();
+            let text = expand_pads(
+                &expand_pads(p.text, IMAGE_PAD, &image_counts),
+                VIDEO_PAD,
+                &video_counts,
+            );
+            rows.push(self.tokenizer.encode(&text)?);
             pixels.extend(pv);
+            video_pixels.extend(vv);
         }
         self.assemble(
             rows,
             pixels,
-            prompts.iter().map(|p| p.0.to_owned()).collect(),
+            video_pixels,
+            prompts.iter().map(|p| p.text.to_owned()).collect(),
         )
     }
 
@@ -295,6 +381,7 @@ impl Processor {
         &self,
         rows: Vec<Vec<u32>>,
         pixels: PixelValues,
+        videos: VideoPixelValues,
         texts: Vec<String>,
     ) -> Result<ProcessedInputs> {
         let batch = rows.len();
@@ -324,7 +411,8 @@ impl Processor {
         }
         let grids = VisionGrids {
             image_grid_thw: &pixels.grid_thw,
-            ..Default::default()
+            video_grid_thw: &videos.pixels.grid_thw,
+            second_per_grid_ts: &videos.second_per_grid_ts,
         };
         let rope = get_rope_index(
             &self.rope,
@@ -335,6 +423,7 @@ impl Processor {
             grids,
         )?;
         let pixel_shape = pixels.shape();
+        let video_pixel_shape = videos.pixels.shape();
         Ok(ProcessedInputs {
             batch_size: batch,
             seq_len: seq,
@@ -343,6 +432,10 @@ impl Processor {
             pixel_values: pixels.pixel_values,
             pixel_shape,
             image_grid_thw: pixels.grid_thw,
+            pixel_values_videos: videos.pixels.pixel_values,
+            video_pixel_shape,
+            video_grid_thw: videos.pixels.grid_thw,
+            second_per_grid_ts: videos.second_per_grid_ts,
             position_ids: rope.position_ids,
             rope_deltas: rope.rope_deltas,
             texts,
@@ -366,20 +459,36 @@ impl Processor {
 /// assert_eq!(t, "a<|image_pad|><|image_pad|>b<|image_pad|>");
 /// ```
 pub fn expand_image_pads(text: &str, counts: &[usize]) -> String {
-    let mut out =
-        String::with_capacity(text.len() + counts.iter().sum::<usize>() * IMAGE_PAD.len());
-    let mut pieces = text.split(IMAGE_PAD);
+    expand_pads(text, IMAGE_PAD, counts)
+}
+
+/// Replaces the `i`-th `pad` of `text` by `counts[i]` copies (one left where a count is
+/// missing).
+fn expand_pads(text: &str, pad: &str, counts: &[usize]) -> String {
+    let mut out = String::with_capacity(text.len() + counts.iter().sum::<usize>() * pad.len());
+    let mut pieces = text.split(pad);
     if let Some(first) = pieces.next() {
         out.push_str(first);
     }
     for (i, piece) in pieces.enumerate() {
         let n = counts.get(i).copied().unwrap_or(1);
         for _ in 0..n {
-            out.push_str(IMAGE_PAD);
+            out.push_str(pad);
         }
         out.push_str(piece);
     }
     out
+}
+
+/// One rendered prompt and its media, for [`Processor::prepare_rendered`].
+#[derive(Debug, Clone, Copy)]
+pub struct RenderedPrompt<'a> {
+    /// The chat-template output, one pad per image and per video.
+    pub text: &'a str,
+    /// The images, in the order of their `<|image_pad|>`.
+    pub images: &'a [&'a DynamicImage],
+    /// The videos, in the order of their `<|video_pad|>`.
+    pub videos: &'a [&'a VideoInput],
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {

@@ -15,28 +15,50 @@ pub(crate) struct NormalizedFrame {
 pub(crate) struct Normalization {
     pub rescale: Option<f64>,
     pub mean_std: Option<([f32; 3], [f32; 3])>,
+    /// The torchvision ("fast", video) arithmetic: everything in `f32`, and with both steps on
+    /// they are fused into `(x - mean / scale) / (std / scale)`; the last bits differ from
+    /// the Pillow processor's `(x * scale - mean) / std`.
+    pub torchvision: bool,
+}
+
+impl Normalization {
+    /// The float value of byte `v` on channel `c`.
+    fn apply(&self, c: usize, v: u8) -> f32 {
+        if self.torchvision {
+            let x = f32::from(v);
+            return match (self.rescale, self.mean_std) {
+                (Some(s), Some((mean, std))) => {
+                    // transformers: float32 mean/std tensors times the float `1 / rescale_factor`.
+                    let inv = (1.0 / s) as f32;
+                    (x - mean[c] * inv) / (std[c] * inv)
+                }
+                (Some(s), None) => x * s as f32,
+                (None, Some((mean, std))) => (x - mean[c]) / std[c],
+                (None, None) => x,
+            };
+        }
+        let x = match self.rescale {
+            Some(s) => (f64::from(v) * s) as f32,
+            None => f32::from(v),
+        };
+        match self.mean_std {
+            Some((mean, std)) => (x - mean[c]) / std[c],
+            None => x,
+        }
+    }
 }
 
 impl NormalizedFrame {
     /// `rgb`: interleaved `h * w * 3` bytes.
     ///
-    /// Rescaling multiplies in `f64` and rounds to `f32` (numpy `astype(float64) * scale`,
-    /// then `astype(float32)`); normalising subtracts and divides in `f32`, as transformers does.
+    /// Pillow path: rescaling multiplies in `f64` and rounds to `f32` (numpy
+    /// `astype(float64) * scale`, then `astype(float32)`); normalising subtracts and divides in
+    /// `f32`, as transformers does. See [`Normalization::torchvision`] for the video path.
     pub(crate) fn new(rgb: &[u8], norm: Normalization) -> Self {
         let n = rgb.len() / 3;
         // All 256 byte values map to 256 floats per channel: a lookup table is exact and fast.
-        let lut: [[f32; 256]; 3] = std::array::from_fn(|c| {
-            std::array::from_fn(|v| {
-                let x = match norm.rescale {
-                    Some(s) => (v as f64 * s) as f32,
-                    None => v as f32,
-                };
-                match norm.mean_std {
-                    Some((mean, std)) => (x - mean[c]) / std[c],
-                    None => x,
-                }
-            })
-        });
+        let lut: [[f32; 256]; 3] =
+            std::array::from_fn(|c| std::array::from_fn(|v| norm.apply(c, v as u8)));
         let mut planes: [Vec<f32>; 3] = std::array::from_fn(|_| Vec::with_capacity(n));
         for px in rgb.chunks_exact(3) {
             for c in 0..3 {
@@ -113,6 +135,7 @@ mod tests {
         let norm = Normalization {
             rescale: None,
             mean_std: None,
+            torchvision: false,
         };
         let f = NormalizedFrame::new(&rgb, norm);
         let g = PatchGeometry {
