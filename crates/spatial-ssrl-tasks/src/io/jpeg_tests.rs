@@ -1,0 +1,185 @@
+use super::*;
+use image::RgbImage;
+
+/// A deterministic photo-like test picture: smooth gradients plus xorshift noise and edges.
+fn picture(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut s = seed | 1;
+    RgbImage::from_fn(w, h, |x, y| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let n = (s >> 59) as u32;
+        let edge = if (x / 13 + y / 9) % 3 == 0 { 90 } else { 0 };
+        image::Rgb([
+            ((x * 255 / w.max(1)) + n + edge).min(255) as u8,
+            ((y * 255 / h.max(1)) + 2 * n) as u8,
+            (((x + y) * 3) as u8).wrapping_add(edge as u8),
+        ])
+    })
+}
+
+fn decode(bytes: &[u8]) -> RgbImage {
+    image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+        .expect("decodable JPEG")
+        .into_rgb8()
+}
+
+fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let se: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    let mse = se / a.as_raw().len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10()
+}
+
+fn encode(img: &RgbImage) -> Vec<u8> {
+    encode_rgb(img.as_raw(), img.width(), img.height(), 90)
+}
+
+/// The integer DCT against the textbook formula: within one quantisation step of 1.
+#[test]
+fn dct_matches_the_float_formula() {
+    let unit = Component::new(&[1; 64], &LUMA_DC, &LUMA_AC);
+    let img = picture(8, 8, 7);
+    let plane: Vec<i16> = img.pixels().map(|p| i16::from(p[1]) - 128).collect();
+    let mut zz = [0i16; 64];
+    transform(&plane, 8, &unit, &mut zz);
+    let c = |k: usize| if k == 0 { 0.5f64.sqrt() } else { 1.0 };
+    for (k, &n) in ZIGZAG.iter().enumerate() {
+        let (v, u) = (n / 8, n % 8);
+        let mut sum = 0.0;
+        for (i, &s) in plane.iter().enumerate() {
+            let (y, x) = ((i / 8) as f64, (i % 8) as f64);
+            sum += f64::from(s)
+                * ((2.0 * x + 1.0) * u as f64 * std::f64::consts::PI / 16.0).cos()
+                * ((2.0 * y + 1.0) * v as f64 * std::f64::consts::PI / 16.0).cos();
+        }
+        let want = 0.25 * c(u) * c(v) * sum;
+        assert!(
+            (f64::from(zz[k]) - want).abs() <= 1.0,
+            "coefficient ({v},{u}): {} vs {want:.2}",
+            zz[k]
+        );
+    }
+}
+
+/// Every size class (1 px, odd, not a multiple of 8 or 16, wide, tall) decodes to the right
+/// size and close colours.
+#[test]
+fn odd_sizes_decode_close_to_the_input() {
+    for (w, h) in [(1, 1), (2, 3), (7, 5), (17, 9), (33, 16), (16, 33), (100, 3)] {
+        let img = picture(w, h, u64::from(w * 31 + h));
+        let back = decode(&encode(&img));
+        assert_eq!(back.dimensions(), (w, h));
+        let flat = RgbImage::from_pixel(w, h, image::Rgb([200, 30, 60]));
+        let flat_back = decode(&encode(&flat));
+        for p in flat_back.pixels() {
+            for (a, b) in p.0.iter().zip([200u8, 30, 60]) {
+                assert!(a.abs_diff(b) <= 3, "{w}x{h}: {:?}", p.0);
+            }
+        }
+    }
+}
+
+/// Quality against `jpeg-encoder` (the encoder this one replaced; same tables, quality 90,
+/// 4:2:0) on every picture in the reference fixtures and a synthetic one: PSNR within
+/// 0.3 dB or better, size within 10%.
+#[test]
+fn quality_matches_the_previous_encoder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let mut pictures = vec![picture(203, 117, 3)];
+    for dir in ["reference_inputs", "reference_inputs/rgbd-small"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("fixture folder")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+            .collect();
+        files.sort();
+        for f in files {
+            pictures.push(image::open(&f).expect("fixture image").into_rgb8());
+        }
+    }
+    assert!(pictures.len() > 2, "no fixture pictures found");
+    for img in &pictures {
+        let ours = encode(img);
+        let mut theirs = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut theirs, 90);
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+        enc.encode(
+            img.as_raw(),
+            img.width() as u16,
+            img.height() as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .expect("jpeg-encoder");
+        let (p_ours, p_theirs) = (psnr(img, &decode(&ours)), psnr(img, &decode(&theirs)));
+        let size = ours.len() as f64 / theirs.len() as f64;
+        eprintln!(
+            "{}x{}: PSNR {p_ours:.2} vs {p_theirs:.2} dB, size {} vs {}",
+            img.width(),
+            img.height(),
+            ours.len(),
+            theirs.len()
+        );
+        assert!(
+            p_ours > p_theirs - 0.3 && (0.9..1.1).contains(&size),
+            "{}x{}: PSNR {p_ours:.2} vs {p_theirs:.2} dB, size {} vs {}",
+            img.width(),
+            img.height(),
+            ours.len(),
+            theirs.len()
+        );
+    }
+}
+
+/// The guarantee the exporter relies on: on x86-64 the AVX2 build and the baseline build
+/// write the same bytes (integer arithmetic, only the instructions differ).
+#[test]
+fn avx2_and_baseline_agree() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        for (w, h) in [(1, 1), (31, 17), (64, 48), (250, 130)] {
+            let img = picture(w, h, 11);
+            let base = encode_portable(img.as_raw(), w, h, 90);
+            // SAFETY: AVX2 is present (checked above).
+            let avx2 = unsafe { encode_avx2(img.as_raw(), w, h, 90) };
+            assert_eq!(base, avx2, "{w}x{h}");
+        }
+    }
+    // Elsewhere there is one build, and the pinned digest in `rgb.rs` covers it.
+}
+
+/// Same bytes whichever thread, and however many threads, encode the pictures.
+#[test]
+fn bytes_do_not_depend_on_the_thread_count() {
+    use rayon::prelude::*;
+    let pictures: Vec<RgbImage> = (0..6).map(|i| picture(40 + i * 9, 30 + i * 5, i.into())).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(|| pictures.par_iter().map(encode).collect::<Vec<_>>())
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert_eq!(one, pictures.iter().map(encode).collect::<Vec<_>>());
+}
+
+/// 0xFF bytes in the entropy-coded data are followed by a stuffed 0x00.
+#[test]
+fn ff_bytes_are_stuffed() {
+    let img = picture(96, 64, 5);
+    let bytes = encode(&img);
+    let sos = bytes.windows(2).position(|w| w == [0xff, 0xda]).expect("SOS");
+    let data = &bytes[sos + 2 + 12..bytes.len() - 2];
+    for (i, w) in data.windows(2).enumerate() {
+        if w[0] == 0xff {
+            assert_eq!(w[1], 0, "unstuffed 0xFF at {i}");
+        }
+    }
+    assert_eq!(&bytes[bytes.len() - 2..], &[0xff, 0xd9]);
+}
