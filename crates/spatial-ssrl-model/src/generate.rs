@@ -9,19 +9,16 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::vision::ImageInput;
-use crate::vl::{Qwen2_5VlForCausalLm, VideoPatches, VlBatch};
+use crate::vl::{Qwen2_5VlForCausalLm, VlBatch};
 use crate::weights::stable_seed;
 
-/// One prompt: token ids (image and video pads expanded) and the images and videos they
-/// refer to.
+/// One prompt: token ids (image pads expanded) and the images they refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     /// Prompt ids, `<|image_pad|>` already repeated once per merged image token.
     pub input_ids: Vec<i64>,
     /// The prompt's images, in order of appearance.
     pub images: Vec<ImageInput>,
-    /// The prompt's videos, in order of appearance.
-    pub videos: Vec<VideoPatches>,
 }
 
 /// How to pick tokens and when to stop.
@@ -41,6 +38,8 @@ pub struct GenerationConfig {
     pub stop_tokens: Vec<i64>,
     /// Id written into padding slots.
     pub pad_token_id: i64,
+    /// transformers' `repetition_penalty` over prompt + generated ids; `1.0` is off.
+    pub repetition_penalty: f32,
 }
 
 impl GenerationConfig {
@@ -55,6 +54,7 @@ impl GenerationConfig {
             seed: 0,
             stop_tokens: vec![151645, 151643],
             pad_token_id: 151643,
+            repetition_penalty: 1.0,
         }
     }
 
@@ -82,6 +82,12 @@ impl GenerationConfig {
         if self.top_k == Some(0) {
             return Err(Error::BadInput("top_k must be positive".into()));
         }
+        let rp = self.repetition_penalty;
+        if !rp.is_finite() || rp <= 0.0 {
+            return Err(Error::BadInput(format!(
+                "repetition_penalty {rp} must be a positive number"
+            )));
+        }
         Ok(())
     }
 }
@@ -102,6 +108,25 @@ pub struct Generated {
     pub tokens: Vec<i64>,
     /// Why generation ended.
     pub finish: FinishReason,
+}
+
+/// transformers' `RepetitionPenaltyLogitsProcessor` on one row of raw logits: every id seen
+/// in `history` (once, however often it occurs) has a negative logit multiplied and a
+/// non-negative one divided by `penalty`.
+pub(crate) fn apply_repetition_penalty(logits: &mut [f32], history: &[i64], penalty: f32) {
+    if penalty == 1.0 {
+        return;
+    }
+    let mut seen = vec![false; logits.len()];
+    for &id in history {
+        let Some(i) = usize::try_from(id).ok().filter(|&i| i < logits.len()) else {
+            continue;
+        };
+        if !std::mem::replace(&mut seen[i], true) {
+            let v = logits[i];
+            logits[i] = if v < 0.0 { v * penalty } else { v / penalty };
+        }
+    }
 }
 
 /// Picks the next token from one row of logits.
@@ -181,8 +206,7 @@ impl Qwen2_5VlForCausalLm {
         }
         let rows: Vec<Vec<i64>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
         let images: Vec<ImageInput> = prompts.iter().flat_map(|p| p.images.clone()).collect();
-        let videos = prompts.iter().flat_map(|p| p.videos.clone()).collect();
-        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id).with_videos(videos);
+        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id);
         self.generate_batch(&batch, cfg, on_token)
     }
 
@@ -220,13 +244,18 @@ impl Qwen2_5VlForCausalLm {
             })
             .collect();
         let mut done = vec![false; b];
+        // Ids the repetition penalty looks at: the padded prompt row (as transformers' input_ids,
+        // pads included) plus everything generated so far.
+        let mut history: Vec<Vec<i64>> = (0..b)
+            .map(|r| batch.input_ids[r * batch.seq_len..(r + 1) * batch.seq_len].to_vec())
+            .collect();
         if cfg.max_new_tokens == 0 {
             return Ok(out);
         }
         let mut cache = self.new_cache();
         let (mut logits, deltas) = self.prefill(batch, &mut cache)?;
         for step in 0..cfg.max_new_tokens {
-            let rows = rows_of(logits)?;
+            let mut rows = rows_of(logits)?;
             let mut next = Vec::with_capacity(b);
             let slots = out.iter_mut().zip(done.iter_mut()).zip(rngs.iter_mut());
             for (r, ((o, d), rng)) in slots.enumerate() {
@@ -234,7 +263,9 @@ impl Qwen2_5VlForCausalLm {
                     next.push(cfg.pad_token_id);
                     continue;
                 }
+                apply_repetition_penalty(&mut rows[r], &history[r], cfg.repetition_penalty);
                 let t = pick(&rows[r], cfg, rng);
+                history[r].push(t);
                 o.tokens.push(t);
                 on_token(r, t);
                 if cfg.stop_tokens.contains(&t) {
@@ -313,5 +344,16 @@ mod tests {
         assert_eq!(draw(3), draw(3));
         let d = draw(3);
         assert!(d.contains(&0) && d.contains(&1), "sampling explores: {d:?}");
+    }
+
+    #[test]
+    fn repetition_penalty_scales_each_seen_id_once() {
+        let mut row = [2.0, -2.0, 1.0, 4.0];
+        // Id 0 twice, id 1 once, an out-of-vocabulary id ignored, id 3 unseen.
+        apply_repetition_penalty(&mut row, &[0, 1, 0, 99, -1], 2.0);
+        assert_eq!(row, [1.0, -4.0, 1.0, 4.0]);
+        let mut cfg = GenerationConfig::greedy(1);
+        cfg.repetition_penalty = 0.0;
+        assert!(cfg.validate().is_err());
     }
 }

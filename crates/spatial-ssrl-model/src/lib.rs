@@ -31,6 +31,7 @@ mod chat;
 mod config;
 mod error;
 mod generate;
+mod generation_config;
 mod processor;
 mod rope_index;
 mod text;
@@ -50,6 +51,7 @@ pub use crate::{
     config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
     error::{Error, Result},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
+    generation_config::{EosTokenIds, GENERATION_CONFIG_FILE, HfGenerationConfig},
     processor::{
         CLIP_MEAN, CLIP_STD, DEFAULT_VIDEO_FPS, ImageProcessor, ImageProcessorConfig,
         MAX_ASPECT_RATIO, PaddingSide, PixelValues, ProcessedInputs, Processor, ProcessorError,
