@@ -2,6 +2,7 @@
 
 mod depth;
 mod integrity;
+mod jpeg;
 mod npy;
 mod rgb;
 mod source;

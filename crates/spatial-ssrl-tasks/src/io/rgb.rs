@@ -135,32 +135,20 @@ impl ImageFormat {
 const JPEG_QUALITY: u8 = 90;
 
 /// Baseline JPEG, quality 90, 4:2:0 chroma subsampling (what PIL and OpenCV write by
-/// default, so the puzzles look like the reference's), through `jpeg-encoder`: about twice
-/// as fast as `image`'s encoder at 4:4:4 and four times at 4:2:0. Its AVX2 path is picked at
-/// run time but is integer arithmetic like the scalar one, so the bytes are the same on
-/// every machine (checked by `jpeg_bytes_are_pinned`).
+/// default, so the puzzles look like the reference's), through the crate's own integer
+/// encoder ([`super::jpeg`]): the same bytes on every machine and thread count.
 fn encode_jpeg(img: &RgbImage, path: &Path) -> Result<Vec<u8>> {
-    let fail = |message: String| Error::Export {
-        path: path.to_path_buf(),
-        message: format!("cannot encode image: {message}"),
-    };
-    let too_big = || {
-        fail(format!(
-            "{}x{} exceeds JPEG's 65535 px",
-            img.width(),
-            img.height()
-        ))
-    };
-    let width = u16::try_from(img.width()).map_err(|_| too_big())?;
-    let height = u16::try_from(img.height()).map_err(|_| too_big())?;
-    // Roughly the compressed size at quality 90, to skip most reallocation.
-    let mut out = Vec::with_capacity(img.as_raw().len() / 6);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-    encoder
-        .encode(img.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(out)
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 || w > super::jpeg::MAX_SIDE || h > super::jpeg::MAX_SIDE {
+        return Err(Error::Export {
+            path: path.to_path_buf(),
+            message: format!(
+                "cannot encode image: {w}x{h} is not within JPEG's 1..={} px",
+                super::jpeg::MAX_SIDE
+            ),
+        });
+    }
+    Ok(super::jpeg::encode_rgb(img.as_raw(), w, h, JPEG_QUALITY))
 }
 
 impl std::str::FromStr for ImageFormat {
@@ -223,10 +211,11 @@ mod tests {
         })
     }
 
-    /// The exported JPEG bytes are part of the dataset's reproducibility promise. The
-    /// digest was taken on an AVX2 machine with the scalar encoder; it fails if the
-    /// encoder's output changes (a new `jpeg-encoder` version, or its `simd` feature turned
-    /// on anywhere in the build, whose AVX2 path writes different bytes).
+    /// The exported JPEG bytes are part of the dataset's reproducibility promise. The crate's
+    /// encoder computes in integers only, so the digest is the same on every CPU (on x86-64
+    /// with or without AVX2, see `jpeg::tests::avx2_and_baseline_agree`) and thread count; it
+    /// fails when the encoder's output changes, which must then be a deliberate re-pin.
+    /// Re-pinned when `jpeg-encoder` was replaced (was 1972 bytes, 5706339763361604367).
     #[test]
     fn jpeg_bytes_are_pinned() {
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -238,7 +227,7 @@ mod tests {
             image::Rgb([(x * 3) as u8 ^ n, (y * 5) as u8 + n, ((x + y) * 2) as u8])
         });
         let j = ImageFormat::Jpeg.encode(&img, Path::new("x.jpg")).unwrap();
-        assert_eq!((j.len(), fnv1a(&j)), (1972, 5_706_339_763_361_604_367));
+        assert_eq!((j.len(), fnv1a(&j)), (1869, 6_950_308_945_115_385_313));
     }
 
     #[test]
