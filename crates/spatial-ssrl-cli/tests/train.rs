@@ -13,7 +13,12 @@ fn write_inputs(dir: &Path) {
             format!("{{\"problem\":\"{i}\",\"answer\":\"{a}\",\"images\":[],\"task\":\"toy\"}}\n")
         })
         .collect();
-    std::fs::write(dir.join("prompts.jsonl"), prompts).unwrap();
+    std::fs::write(dir.join("prompts.jsonl"), &prompts).unwrap();
+    std::fs::write(
+        dir.join("val.jsonl"),
+        prompts.lines().take(2).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
     let sft: String = ["3 1 4", "2 7 5"]
         .iter()
         .enumerate()
@@ -27,6 +32,7 @@ fn write_inputs(dir: &Path) {
 kind = "tiny"
 [data]
 train_files = "prompts.jsonl"
+val_files = "val.jsonl"
 sft_files = "sft.jsonl"
 [sft]
 batch_size = 2
@@ -45,9 +51,35 @@ lr = 1e-2
 max_steps = 3
 sft_max_steps = 2
 save_freq = 2
+val_freq = 2
 output_dir = "run"
 "#;
     std::fs::write(dir.join("train.toml"), toml).unwrap();
+}
+
+/// Every line carries finite losses under EasyR1's (GRPO) or LLaMA-Factory's (SFT) names.
+fn assert_finite_losses(metrics: &[serde_json::Value]) {
+    for m in metrics {
+        let keys: &[&str] = if m["phase"] == "sft" {
+            &["sft/loss", "sft/grad_norm", "sft/lr"]
+        } else {
+            &[
+                "actor/pg_loss",
+                "actor/kl_loss",
+                "actor/grad_norm",
+                "actor/lr",
+                "actor/entropy",
+                "critic/score/mean",
+                "response_length/mean",
+                "response_length/clip_ratio",
+                "perf/throughput",
+                "timing_s/gen",
+            ]
+        };
+        for k in keys {
+            assert!(m[k].as_f64().unwrap().is_finite(), "{k} in {m}");
+        }
+    }
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
@@ -70,35 +102,48 @@ fn train_sft_then_grpo_checkpoints_resumes_and_plots() {
         .iter()
         .map(|m| m["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo"]);
-    for m in &metrics {
-        for k in ["pg_loss", "kl", "grad_norm"] {
-            assert!(m[k].as_f64().unwrap().is_finite(), "{k} in {m}");
-        }
-    }
-    assert!(run.join("grpo/step_2/policy.bpk").exists());
-    assert!(run.join("grpo/step_3/optimizer.bpk").exists());
-    assert!(run.join("sft/step_2/state.json").exists());
+    // Validation before training (step 0), at step 2 (val_freq) and after the last step.
+    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]);
+    let val_steps: Vec<u64> = metrics
+        .iter()
+        .filter(|m| m.get("val/reward_score").is_some())
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(val_steps, [0, 2, 3]);
+    assert!(metrics[2]["val/task/toy/accuracy_reward"].is_number());
+    let metrics: Vec<serde_json::Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
+    assert_finite_losses(&metrics);
+    assert!(run.join("grpo/global_step_2/policy.bpk").exists());
+    assert!(run.join("grpo/global_step_3/optimizer.bpk").exists());
+    assert!(run.join("sft/global_step_2/state.json").exists());
     let png = std::fs::read(run.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 
     // Resume from step 2 and run to step 3 again: the same step-3 metrics.
-    std::fs::write(run.join("grpo/latest"), "step_2").unwrap();
+    std::fs::write(run.join("grpo/latest"), "global_step_2").unwrap();
     run_ok(
         cmd()
             .args(["train", "--quiet", "--resume", "--config"])
             .arg(&config),
     );
     let resumed = lines(&run.join("metrics.jsonl"));
-    assert_eq!(resumed.len(), 5);
-    for k in ["pg_loss", "kl", "grad_norm"] {
+    assert_eq!(resumed.len(), 6);
+    let resumed: Vec<serde_json::Value> = resumed.into_iter().filter(|m| m["step"] != 0).collect();
+    assert_eq!(
+        metrics[4]["val/reward_score"],
+        resumed[4]["val/reward_score"]
+    );
+    for k in ["actor/pg_loss", "actor/kl_loss", "actor/grad_norm"] {
         let (a, b) = (
             metrics[4][k].as_f64().unwrap(),
             resumed[4][k].as_f64().unwrap(),
         );
         assert!((a - b).abs() <= 1e-6 * (1.0 + a.abs()), "{k}: {a} vs {b}");
     }
-    assert_eq!(metrics[4]["reward"], resumed[4]["reward"]);
+    assert_eq!(
+        metrics[4]["critic/score/mean"],
+        resumed[4]["critic/score/mean"]
+    );
 
     let out = dir.path().join("again.png");
     run_ok(
@@ -163,23 +208,33 @@ fn train_qwen2_5_vl_on_generated_pretext_data() {
             .arg(&examples)
             .arg("--out")
             .arg(dir.path().join("data"))
-            .args([
-                "--tasks",
-                "flip",
-                "--format",
-                "jsonl",
-                "--image-format",
-                "jpeg",
-            ])
-            .args(["--threads", "1"]),
+            .args(["--tasks", "flip", "--image-format", "jpeg"])
+            .args(["--val-fraction", "0.5", "--threads", "1"]),
     );
-    let rows = lines(&dir.path().join("data/train-00000.jsonl"));
-    assert!(rows.len() >= 2, "{} rows", rows.len());
-    let image = rows[0]["images"][0].as_str().unwrap();
+    // generate's default output: parquet shards, train-* and val-*.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("data/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let rows_of = |split: &str| -> u64 {
+        manifest["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["split"] == split && s["file"].as_str().unwrap().ends_with(".parquet"))
+            .map(|s| s["rows"].as_u64().unwrap())
+            .sum()
+    };
+    let (train_rows, val_rows) = (rows_of("train"), rows_of("val"));
+    assert!(
+        train_rows >= 2 && val_rows >= 1,
+        "{train_rows} / {val_rows}"
+    );
+    let image = examples.join("street.jpg");
     let sft = format!(
         "{{\"messages\":[{{\"role\":\"user\",\"content\":\"<image>Which patch was flipped?\"}},\
-         {{\"role\":\"assistant\",\"content\":\"<answer>{}</answer>\"}}],\"images\":[\"data/{image}\"]}}\n",
-        rows[0]["answer"].as_str().unwrap()
+         {{\"role\":\"assistant\",\"content\":\"<answer>A</answer>\"}}],\"images\":[{:?}]}}\n",
+        image.display().to_string()
     );
     std::fs::write(dir.path().join("sft.jsonl"), sft.repeat(2)).unwrap();
     let toml = r#"
@@ -210,7 +265,12 @@ output_dir = "run"
 "#;
     let config = dir.path().join("train.toml");
     std::fs::write(&config, toml).unwrap();
-    run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+    let stdout = run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+    // Only the train shards are trained on.
+    assert!(
+        stdout.contains(&format!("data: {train_rows} train prompts")),
+        "{stdout}"
+    );
 
     let run = dir.path().join("run");
     let metrics = lines(&run.join("metrics.jsonl"));
@@ -219,17 +279,13 @@ output_dir = "run"
         .map(|m| m["phase"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo"]);
-    for m in &metrics {
-        for k in ["pg_loss", "kl", "grad_norm"] {
-            assert!(m[k].as_f64().unwrap().is_finite(), "{k} in {m}");
-        }
-    }
+    assert_finite_losses(&metrics);
     // SFT on a real tokenizer: a positive cross-entropy and a non-zero gradient.
-    assert!(metrics[0]["pg_loss"].as_f64().unwrap() > 0.0);
-    assert!(metrics[0]["grad_norm"].as_f64().unwrap() > 0.0);
-    assert!(run.join("grpo/step_2/policy.bpk").exists());
-    assert!(run.join("grpo/step_3/optimizer.bpk").exists());
-    assert!(run.join("sft/step_2/state.json").exists());
+    assert!(metrics[0]["sft/loss"].as_f64().unwrap() > 0.0);
+    assert!(metrics[0]["sft/grad_norm"].as_f64().unwrap() > 0.0);
+    assert!(run.join("grpo/global_step_2/policy.bpk").exists());
+    assert!(run.join("grpo/global_step_3/optimizer.bpk").exists());
+    assert!(run.join("sft/global_step_2/state.json").exists());
     let png = std::fs::read(run.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     for name in [
@@ -242,7 +298,7 @@ output_dir = "run"
     }
 
     // Resume from the step-2 checkpoint: step 3 is redone with the same result.
-    std::fs::write(run.join("grpo/latest"), "step_2").unwrap();
+    std::fs::write(run.join("grpo/latest"), "global_step_2").unwrap();
     run_ok(
         cmd()
             .args(["train", "--quiet", "--resume", "--config"])
@@ -250,8 +306,11 @@ output_dir = "run"
     );
     let resumed = lines(&run.join("metrics.jsonl"));
     assert_eq!(resumed.len(), 5);
-    assert_eq!(metrics[4]["reward"], resumed[4]["reward"]);
-    for k in ["pg_loss", "kl"] {
+    assert_eq!(
+        metrics[4]["critic/score/mean"],
+        resumed[4]["critic/score/mean"]
+    );
+    for k in ["actor/pg_loss", "actor/kl_loss"] {
         let (a, b) = (
             metrics[4][k].as_f64().unwrap(),
             resumed[4][k].as_f64().unwrap(),

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use spatial_ssrl_tasks::PromptColumns;
+
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
 use crate::sft::SftConfig;
@@ -35,14 +37,78 @@ impl Default for ModelConfig {
     }
 }
 
-/// Where the data is.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Where the data is and how rows are read (EasyR1 `data.*` names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// GRPO prompts: a JSONL export of `spatial-ssrl generate`, or a folder of them.
+    /// GRPO prompts: a `spatial-ssrl generate` folder (its `train-*` shards, parquet or
+    /// JSONL), one `.parquet`/`.jsonl` file, or `folder@split`.
     pub train_files: Option<PathBuf>,
+    /// Validation prompts, same forms (a folder alone means its `val-*` shards); no
+    /// validation when absent.
+    pub val_files: Option<PathBuf>,
     /// SFT conversations (JSONL `messages` + `images`); no SFT stage when absent.
     pub sft_files: Option<PathBuf>,
+    /// Question column (`problem`).
+    pub prompt_key: String,
+    /// Ground-truth column (`answer`).
+    pub answer_key: String,
+    /// Image list column (`images`).
+    pub image_key: String,
+    /// Folder relative image paths resolve against (else the shard's folder).
+    pub image_dir: Option<PathBuf>,
+    /// Images with fewer pixels are upscaled to about this many before the processor
+    /// (262144 = 512 x 512).
+    pub min_pixels: Option<u64>,
+    /// Images with more pixels are downscaled to about this many (4194304 = 2048 x 2048).
+    pub max_pixels: Option<u64>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            train_files: None,
+            val_files: None,
+            sft_files: None,
+            prompt_key: "problem".into(),
+            answer_key: "answer".into(),
+            image_key: "images".into(),
+            image_dir: None,
+            min_pixels: Some(262_144),
+            max_pixels: Some(4_194_304),
+        }
+    }
+}
+
+impl DataConfig {
+    /// The column names as the tasks crate's reader takes them.
+    pub fn columns(&self) -> PromptColumns {
+        PromptColumns {
+            prompt: self.prompt_key.clone(),
+            answer: self.answer_key.clone(),
+            images: self.image_key.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let (Some(lo), Some(hi)) = (self.min_pixels, self.max_pixels)
+            && lo > hi
+        {
+            return Err(Error::Config {
+                key: "data.min_pixels",
+                value: lo.to_string(),
+                reason: "exceeds data.max_pixels",
+            });
+        }
+        if self.max_pixels == Some(0) {
+            return Err(Error::Config {
+                key: "data.max_pixels",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Run control (EasyR1 `trainer.*`).
@@ -55,8 +121,15 @@ pub struct TrainerConfig {
     pub max_steps: Option<u64>,
     /// Stop SFT after this many optimiser steps (all epochs when absent).
     pub sft_max_steps: Option<u64>,
+    /// Validate every N GRPO steps and after the last (5); 0 = only after the last.
+    pub val_freq: u64,
+    /// Validate before the first GRPO step, logged as step 0 (true).
+    pub val_before_train: bool,
     /// Checkpoint every N steps (5); 0 = only at the end.
     pub save_freq: u64,
+    /// Checkpoints kept per phase, the newest (3, EasyR1's `remove_obsolete_ckpt`); 0 or
+    /// negative keeps all.
+    pub save_limit: i64,
     /// Output folder: checkpoints, `metrics.jsonl`, `curves.png`.
     pub output_dir: PathBuf,
 }
@@ -67,7 +140,10 @@ impl Default for TrainerConfig {
             total_epochs: 10,
             max_steps: None,
             sft_max_steps: None,
+            val_freq: 5,
+            val_before_train: true,
             save_freq: 5,
+            save_limit: 3,
             output_dir: PathBuf::from("runs/spatial-ssrl"),
         }
     }
@@ -97,6 +173,7 @@ impl TrainConfig {
             source,
         })?;
         cfg.grpo.validate()?;
+        cfg.data.validate()?;
         Ok(cfg)
     }
 
@@ -113,7 +190,9 @@ impl TrainConfig {
         for p in [
             cfg.model.path.as_mut(),
             cfg.data.train_files.as_mut(),
+            cfg.data.val_files.as_mut(),
             cfg.data.sft_files.as_mut(),
+            cfg.data.image_dir.as_mut(),
             Some(&mut cfg.trainer.output_dir),
         ]
         .into_iter()
@@ -145,6 +224,11 @@ mod tests {
         assert_eq!(c.grpo.loss.clip_ratio_high, 0.3);
         assert_eq!(c.sft.optim.lr, 1e-5);
         assert_eq!(c.sft.lora_rank, 128);
+        assert_eq!(c.data.prompt_key, "problem");
+        assert_eq!(
+            (c.data.min_pixels, c.data.max_pixels),
+            (Some(262_144), Some(4_194_304))
+        );
     }
 
     #[test]
@@ -158,5 +242,8 @@ mod tests {
         assert_eq!(p.grpo.loss.loss_type, crate::PolicyLossType::Gspo);
         assert_eq!(p.grpo.kl_coef, 0.01);
         assert!(TrainConfig::from_toml("[grpo]\nnn = 1\n", Path::new("x.toml")).is_err());
+        let bad = "[data]\nmin_pixels = 10\nmax_pixels = 5\n";
+        let err = TrainConfig::from_toml(bad, Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("min_pixels"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
-//! Training data: prompt records read from what `spatial-ssrl generate` writes (JSONL with
-//! `problem`, `answer`, `images`, `task`), SFT conversations, and the seeded epoch order with
-//! its resumable cursor.
+//! Training data: prompt records read from what `spatial-ssrl generate` writes (a folder of
+//! parquet or JSONL shards, one file, or `path@split`, as EasyR1 names them), SFT
+//! conversations, and the seeded epoch order with its resumable cursor.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use spatial_ssrl_tasks::{ImageRef, PromptColumns, read_prompt_rows, split_shards};
+
 use crate::policy::{ImageSource, PromptRecord};
 
 /// splitmix64: the fixed hash every derived seed goes through (stable across platforms and
@@ -136,27 +138,100 @@ fn parse_images(path: &Path, row: usize, v: Option<&Value>) -> Result<Vec<ImageS
     Ok(out)
 }
 
-/// Reads prompt records from a JSONL export (`problem`, `answer`, `images`, `task`; `images`
-/// entries are `{bytes, path}` objects or paths relative to the file). Row ids are line order.
-pub fn read_prompt_records(path: &Path) -> Result<Vec<PromptRecord>> {
+/// A data spec as EasyR1 writes it: `path` or `path@split`. The split suffix is taken only
+/// when it is a plain word (so `runs/v1@2x/data` stays a path).
+fn split_spec<'a>(spec: &'a Path, default_split: &'a str) -> (PathBuf, &'a str) {
+    if let Some(text) = spec.to_str()
+        && let Some((path, split)) = text.rsplit_once('@')
+        && !split.is_empty()
+        && split.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return (PathBuf::from(path), split);
+    }
+    (spec.to_path_buf(), default_split)
+}
+
+/// Reads GRPO prompts from a data spec (EasyR1 `data.train_files` / `data.val_files`):
+///
+/// - a folder written by `spatial-ssrl generate` (parquet or JSONL shards): the shards of
+///   `default_split` (`train` for training, `val` for validation), or of `split` in
+///   `folder@split` (`train`, `val`/`validation`, `test`);
+/// - one `.parquet` or `.jsonl` file (all its rows; `file@train` is accepted as EasyR1 does).
+///
+/// Columns are looked up by `columns` (`problem` / `answer` / `images` by default) through
+/// the tasks crate's [`read_prompt_rows`](spatial_ssrl_tasks::read_prompt_rows). Relative
+/// image paths resolve against `image_dir` when given (EasyR1 `data.image_dir`), else the
+/// shard's folder. Row ids number the rows in file order.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("train-00000.jsonl"), "{\"problem\": \"1+1?\", \"answer\": \"2\"}\n")?;
+/// std::fs::write(dir.path().join("val-00000.jsonl"), "{\"problem\": \"2+2?\", \"answer\": \"4\"}\n")?;
+/// let cols = spatial_ssrl_tasks::PromptColumns::default();
+/// let train = spatial_ssrl_rl::load_prompts(dir.path(), "train", &cols, None)?;
+/// assert_eq!(train[0].answer, "2");
+/// let spec = std::path::PathBuf::from(format!("{}@validation", dir.path().display()));
+/// assert_eq!(spatial_ssrl_rl::load_prompts(&spec, "train", &cols, None)?[0].answer, "4");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::DataSpec`] when the path does not exist, names a file with a split other than
+/// `train`, or holds no rows; [`Error::Tasks`] for unreadable shards, missing columns or a
+/// folder without shards of the split (the message lists the files it has).
+pub fn load_prompts(
+    spec: &Path,
+    default_split: &str,
+    columns: &PromptColumns,
+    image_dir: Option<&Path>,
+) -> Result<Vec<PromptRecord>> {
+    let (path, split) = split_spec(spec, default_split);
+    let files = if path.is_dir() {
+        split_shards(&path, split)?
+    } else if path.is_file() {
+        if split != "train" && split != default_split {
+            return Err(Error::DataSpec {
+                spec: spec.to_path_buf(),
+                reason: format!(
+                    "a single file has no {split:?} split (name a folder, or the file alone)"
+                ),
+            });
+        }
+        vec![path.clone()]
+    } else {
+        return Err(Error::DataSpec {
+            spec: spec.to_path_buf(),
+            reason: "no such file or folder (expected a `generate` output folder, a .parquet or .jsonl file, or path@split)".into(),
+        });
+    };
     let mut out = Vec::new();
-    for (row, v) in read_lines(path)? {
-        let field = |k: &str| -> Result<String> {
-            v.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| dataset_err(path, row, format!("missing string column {k:?}")))
-        };
-        out.push(PromptRecord {
-            id: out.len() as u64,
-            problem: field("problem")?,
-            answer: field("answer")?,
-            images: parse_images(path, row, v.get("images"))?,
-            task: v
-                .get("task")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+    for file in &files {
+        let base = image_dir
+            .map(Path::to_path_buf)
+            .or_else(|| file.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        for row in read_prompt_rows(file, columns)? {
+            let images = row
+                .images
+                .into_iter()
+                .map(|img| match img {
+                    ImageRef::Bytes(b) => ImageSource::Bytes(b),
+                    ImageRef::Path(p) => ImageSource::Path(base.join(p)),
+                })
+                .collect();
+            out.push(PromptRecord {
+                id: out.len() as u64,
+                problem: row.problem,
+                answer: row.answer,
+                images,
+                task: row.task,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::DataSpec {
+            spec: spec.to_path_buf(),
+            reason: format!("the {split} split has no rows"),
         });
     }
     Ok(out)
@@ -214,21 +289,6 @@ pub fn read_sft_examples(path: &Path) -> Result<Vec<SftExample>> {
     Ok(out)
 }
 
-/// Paths in a data spec: a file, or a directory whose `*.jsonl` files are read in name order.
-pub fn data_files(spec: &Path) -> Result<Vec<PathBuf>> {
-    if spec.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(spec)
-            .map_err(|e| Error::io(spec, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect();
-        files.sort();
-        Ok(files)
-    } else {
-        Ok(vec![spec.to_path_buf()])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +310,55 @@ mod tests {
         let mut c2 = DataCursor::default();
         assert_eq!(c2.take(3, 5, true, 7), a);
         assert_eq!(DataCursor::default().take(3, 5, false, 3), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn prompts_come_from_the_requested_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |q: &str| {
+            format!(
+                "{{\"problem\":\"{q}\",\"answer\":\"A\",\"images\":[\"images/{q}.png\"],\"task\":\"flip\"}}\n"
+            )
+        };
+        std::fs::write(dir.path().join("train-00000.jsonl"), row("t0") + &row("t1")).unwrap();
+        std::fs::write(dir.path().join("train-00001.jsonl"), row("t2")).unwrap();
+        std::fs::write(dir.path().join("val-00000.jsonl"), row("v0")).unwrap();
+        std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+        let cols = PromptColumns::default();
+        let problems = |recs: Vec<PromptRecord>| -> Vec<String> {
+            recs.into_iter().map(|r| r.problem).collect()
+        };
+        let train = load_prompts(dir.path(), "train", &cols, None).unwrap();
+        assert_eq!(train.iter().map(|r| r.id).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            train[1].images,
+            vec![ImageSource::Path(dir.path().join("images/t1.png"))]
+        );
+        assert_eq!(problems(train), ["t0", "t1", "t2"]);
+        assert_eq!(
+            problems(load_prompts(dir.path(), "val", &cols, None).unwrap()),
+            ["v0"]
+        );
+        let at = |split: &str| PathBuf::from(format!("{}@{split}", dir.path().display()));
+        assert_eq!(
+            problems(load_prompts(&at("validation"), "train", &cols, None).unwrap()),
+            ["v0"]
+        );
+        // A missing split names what the folder has.
+        let err = load_prompts(&at("test"), "train", &cols, None).unwrap_err();
+        assert!(err.to_string().contains("val-00000.jsonl"), "{err}");
+        // One file, image paths against image_dir.
+        let file = dir.path().join("val-00000.jsonl");
+        let imgs = Path::new("/data/imgs");
+        let one = load_prompts(&file, "train", &cols, Some(imgs)).unwrap();
+        assert_eq!(
+            one[0].images,
+            vec![ImageSource::Path(imgs.join("images/v0.png"))]
+        );
+        let err = load_prompts(&at("nothing-here"), "train", &cols, None).unwrap_err();
+        assert!(matches!(err, Error::DataSpec { .. }), "{err}");
+        let file_val = PathBuf::from(format!("{}@test", file.display()));
+        assert!(load_prompts(&file_val, "train", &cols, None).is_err());
     }
 
     #[test]

@@ -93,6 +93,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A data spec (`data.train_files`, `data.val_files`) names nothing usable.
+    #[error("data {spec}: {reason}")]
+    DataSpec {
+        /// The spec as given (path, maybe with `@split`).
+        spec: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading a dataset shard failed (unreadable file, missing column, no shard of a split).
+    #[error(transparent)]
+    Tasks(#[from] spatial_ssrl_tasks::Error),
     /// A checkpoint is missing a part or does not match the run.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

@@ -26,6 +26,7 @@ use crate::masked::{scalar, tensor2, to_host};
 use crate::metrics::{MeanStd, PhaseTimes, StepMetrics};
 use crate::optim::{OptimConfig, clip_global_norm};
 use crate::policy::{Policy, PromptRecord, SamplingConfig};
+use crate::validation::ValSampling;
 
 /// GRPO hyper-parameters. Defaults are Spatial-SSRL's run (EasyR1 `examples/config.yaml` with
 /// the overrides of `spatial-ssrl_qwen2_5_vl_7b.sh`).
@@ -44,6 +45,8 @@ pub struct GrpoConfig {
     pub ppo_epochs: usize,
     /// Rollout sampling.
     pub sampling: SamplingConfig,
+    /// Validation sampling (EasyR1 `val_override_config`; `max_new_tokens` from `sampling`).
+    pub val_sampling: ValSampling,
     /// Advantage estimator (`grpo`).
     pub adv_estimator: AdvantageEstimator,
     /// Discount (1.0).
@@ -79,6 +82,7 @@ impl Default for GrpoConfig {
             micro_batch_size: 1,
             ppo_epochs: 1,
             sampling: SamplingConfig::default(),
+            val_sampling: ValSampling::default(),
             adv_estimator: AdvantageEstimator::Grpo,
             gamma: 1.0,
             lam: 1.0,
@@ -238,13 +242,13 @@ impl<P: Policy> GrpoTrainer<P> {
         &self.state
     }
 
-    /// Writes a checkpoint (policy, optimiser, state) atomically into `dir/step_<N>`.
+    /// Writes a checkpoint (policy, optimiser, state) atomically into `dir/global_step_<N>`.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<std::path::PathBuf> {
         checkpoint::save(dir, &self.policy, &self.optim, &self.state)
     }
 
     /// Restores policy weights, optimiser state and the data cursor from a checkpoint
-    /// directory (`dir/step_<N>`, or the latest one under `dir`).
+    /// directory (`dir/global_step_<N>`, or the latest one under `dir`).
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
         let (policy, optim, state) =
             checkpoint::load(dir, self.policy.clone(), self.cfg.optim.init())?;
@@ -316,10 +320,23 @@ impl<P: Policy> GrpoTrainer<P> {
             phase: "grpo".into(),
             epoch,
             reward: MeanStd::of(&overall),
+            reward_max: overall.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            reward_min: overall.iter().copied().fold(f64::INFINITY, f64::min),
             accuracy: mean(scores.iter().map(|s| s.accuracy)),
             format: mean(scores.iter().map(|s| s.format)),
             response_length_mean: mean(responses.iter().map(|r| r.len() as f64)),
             response_length_max: responses.iter().map(Vec::len).max().unwrap_or(0),
+            response_length_min: responses.iter().map(Vec::len).min().unwrap_or(0),
+            response_length_clip_ratio: mean(
+                responses
+                    .iter()
+                    .map(|r| f64::from(u8::from(r.len() >= cfg.sampling.max_new_tokens))),
+            ),
+            total_tokens: prompts
+                .iter()
+                .zip(&responses)
+                .map(|(p, r)| infer.prompt_len(p) + r.len())
+                .sum(),
             tokens_per_sec: responses.iter().map(Vec::len).sum::<usize>() as f64
                 / rollout_secs.max(1e-9),
             ..StepMetrics::default()

@@ -35,23 +35,25 @@ mod loss;
 pub mod masked;
 mod metrics;
 mod optim;
+mod pixels;
 mod plot;
 mod policy;
 mod qwen;
 mod sampling;
 mod sft;
 mod tiny;
+mod validation;
 
 pub use crate::{
     advantage::{
         AdvantageEstimator, AdvantageInputs, AdvantageReturn, GRPO_EPS, compute_advantage_return,
         dynamic_sampling_filter,
     },
-    checkpoint::{TrainState, resolve as resolve_checkpoint},
+    checkpoint::{TrainState, prune as prune_checkpoints, resolve as resolve_checkpoint},
     config::{DataConfig, ModelConfig, TrainConfig, TrainerConfig},
     data::{
-        DataCursor, SftExample, data_files, derive_seed, epoch_order, read_prompt_records,
-        read_sft_examples, splitmix64,
+        DataCursor, SftExample, derive_seed, epoch_order, load_prompts, read_sft_examples,
+        splitmix64,
     },
     error::{Error, Result},
     grpo::{GrpoConfig, GrpoTrainer},
@@ -61,12 +63,14 @@ pub use crate::{
         kl_loss,
     },
     masked::LossAggregation,
-    metrics::{MeanStd, MetricsWriter, PhaseTimes, StepMetrics, read_metrics},
+    metrics::{MeanStd, MetricsLine, MetricsWriter, PhaseTimes, StepMetrics, read_metrics},
     optim::{LrSchedule, OptimConfig, clip_global_norm, grad_norm},
+    pixels::PixelLimits,
     plot::plot_metrics,
     policy::{ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs},
     qwen::QwenPolicy,
     sampling::{argmax, sample_token},
     sft::{SftConfig, SftTrainer},
     tiny::{TINY_EOS, TinyPolicy, TinyPolicyConfig},
+    validation::{ValSampling, Validator},
 };

@@ -1,4 +1,6 @@
-//! Per-step training metrics and their JSONL log (one line per optimiser-visible step).
+//! Per-step training metrics and their JSONL log (one line per optimiser-visible step), under
+//! the names EasyR1 logs (`critic/score/mean`, `actor/pg_loss`, `timing_s/gen`, ...), so
+//! dashboards and scripts written for EasyR1 runs read ours unchanged.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -62,6 +64,10 @@ pub struct StepMetrics {
     pub lr: f64,
     /// Overall reward.
     pub reward: MeanStd,
+    /// Highest overall reward of the step.
+    pub reward_max: f64,
+    /// Lowest overall reward of the step.
+    pub reward_min: f64,
     /// Accuracy component of the reward.
     pub accuracy: f64,
     /// Format component of the reward.
@@ -88,6 +94,12 @@ pub struct StepMetrics {
     pub response_length_mean: f64,
     /// Longest response in tokens.
     pub response_length_max: usize,
+    /// Shortest response in tokens.
+    pub response_length_min: usize,
+    /// Share of responses cut at `max_new_tokens`.
+    pub response_length_clip_ratio: f64,
+    /// Prompt plus response tokens of the step (EasyR1's `perf/total_num_tokens`).
+    pub total_tokens: usize,
     /// Groups dropped by dynamic sampling in this step.
     pub filtered_groups: usize,
     /// Response tokens generated per second.
@@ -96,7 +108,101 @@ pub struct StepMetrics {
     pub time: PhaseTimes,
 }
 
-/// Appends [`StepMetrics`] as JSON lines.
+impl StepMetrics {
+    /// The step as EasyR1 names its metrics. GRPO: `critic/score/{mean,max,min}` (the
+    /// sequence score), `reward/{overall,accuracy,format}`, `reward/task/<task>`,
+    /// `response_length/{mean,max,min,clip_ratio}`, `actor/{pg_loss,kl_loss,entropy,
+    /// grad_norm,lr,pg_clipfrac_higher,pg_clipfrac_lower,ppo_kl,skipped_steps}`,
+    /// `perf/{throughput,total_num_tokens,time_per_step}` and `timing_s/{gen,reward,old,
+    /// update_actor,step}` (`old` covers the behaviour and reference log-probs). SFT (as
+    /// LLaMA-Factory logs it): `sft/{loss,grad_norm,lr,tokens_per_sec}`, `timing_s/step`.
+    pub fn to_line(&self) -> MetricsLine {
+        let mut v = BTreeMap::new();
+        let mut put = |k: &str, x: f64| {
+            v.insert(k.to_string(), x);
+        };
+        put("epoch", self.epoch as f64);
+        if self.phase == "sft" {
+            put("sft/loss", self.pg_loss);
+            put("sft/grad_norm", self.grad_norm);
+            put("sft/lr", self.lr);
+            put("sft/tokens_per_sec", self.tokens_per_sec);
+            put("sft/skipped_steps", self.skipped_steps as f64);
+            put("timing_s/step", self.time.step);
+        } else {
+            put("critic/score/mean", self.reward.mean);
+            put("critic/score/std", self.reward.std);
+            put("critic/score/max", self.reward_max);
+            put("critic/score/min", self.reward_min);
+            put("reward/overall", self.reward.mean);
+            put("reward/accuracy", self.accuracy);
+            put("reward/format", self.format);
+            for (task, r) in &self.reward_per_task {
+                put(&format!("reward/task/{task}"), *r);
+            }
+            put("response_length/mean", self.response_length_mean);
+            put("response_length/max", self.response_length_max as f64);
+            put("response_length/min", self.response_length_min as f64);
+            put(
+                "response_length/clip_ratio",
+                self.response_length_clip_ratio,
+            );
+            put("actor/pg_loss", self.pg_loss);
+            put("actor/kl_loss", self.kl);
+            put("actor/entropy", self.entropy);
+            put("actor/grad_norm", self.grad_norm);
+            put("actor/lr", self.lr);
+            put("actor/pg_clipfrac_higher", self.clipfrac_high);
+            put("actor/pg_clipfrac_lower", self.clipfrac_low);
+            put("actor/ppo_kl", self.ppo_kl);
+            put("actor/skipped_steps", self.skipped_steps as f64);
+            put(
+                "online_filtering/dropped_groups",
+                self.filtered_groups as f64,
+            );
+            put("perf/total_num_tokens", self.total_tokens as f64);
+            put("perf/time_per_step", self.time.step);
+            put(
+                "perf/throughput",
+                self.total_tokens as f64 / self.time.step.max(1e-9),
+            );
+            put("perf/rollout_tokens_per_s", self.tokens_per_sec);
+            put("timing_s/gen", self.time.rollout);
+            put("timing_s/reward", self.time.reward);
+            put("timing_s/old", self.time.log_probs);
+            put("timing_s/update_actor", self.time.update);
+            put("timing_s/step", self.time.step);
+        }
+        MetricsLine {
+            step: self.step,
+            phase: self.phase.clone(),
+            values: v,
+        }
+    }
+}
+
+/// One line of `metrics.jsonl`: the step, its phase and every metric by EasyR1 name, flat:
+/// `{"step": 3, "phase": "grpo", "actor/pg_loss": 0.01, "critic/score/mean": 0.4, ...}`.
+/// Validation (`val/...`) joins the line of the step it ran after (step 0 before training).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricsLine {
+    /// 1-based step of its phase (0: validation before training).
+    pub step: u64,
+    /// `"grpo"` or `"sft"`.
+    pub phase: String,
+    /// Metric name to value.
+    #[serde(flatten)]
+    pub values: BTreeMap<String, f64>,
+}
+
+impl MetricsLine {
+    /// A metric's value, if logged on this line.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied()
+    }
+}
+
+/// Appends [`MetricsLine`]s as JSON lines.
 #[derive(Debug)]
 pub struct MetricsWriter {
     path: PathBuf,
@@ -104,26 +210,22 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    /// Opens `path` for appending; with `truncate_after = Some(step)` first drops lines of
-    /// steps after `step` (a resumed run rewrites what the interrupted run logged past its
-    /// checkpoint).
-    pub fn open(path: &Path, truncate_after: Option<u64>) -> Result<MetricsWriter> {
+    /// Opens `path` for appending, first keeping only the lines `keep` accepts (a resumed
+    /// run drops what the interrupted run logged past its checkpoint).
+    pub fn open(path: &Path, keep: impl Fn(&MetricsLine) -> bool) -> Result<MetricsWriter> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        if let Some(last) = truncate_after
-            && path.exists()
-        {
-            let kept: Vec<StepMetrics> = read_metrics(path)?
-                .into_iter()
-                .filter(|m| m.step <= last)
-                .collect();
-            let mut text = String::new();
-            for m in &kept {
-                text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
-                text.push('\n');
+        if path.exists() {
+            let lines = read_metrics(path)?;
+            if !lines.iter().all(&keep) {
+                let mut text = String::new();
+                for m in lines.iter().filter(|m| keep(m)) {
+                    text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
+                    text.push('\n');
+                }
+                std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
             }
-            std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
         }
         let file = OpenOptions::new()
             .create(true)
@@ -137,7 +239,7 @@ impl MetricsWriter {
     }
 
     /// Writes one line and flushes it.
-    pub fn write(&mut self, m: &StepMetrics) -> Result<()> {
+    pub fn write(&mut self, m: &MetricsLine) -> Result<()> {
         let line = serde_json::to_string(m).expect("metrics serialise");
         writeln!(self.file, "{line}")
             .and_then(|_| self.file.flush())
@@ -146,7 +248,7 @@ impl MetricsWriter {
 }
 
 /// Reads a metrics JSONL file.
-pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricsLine>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -161,4 +263,48 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
         })?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_use_easyr1_names_and_round_trip() {
+        let m = StepMetrics {
+            step: 2,
+            phase: "grpo".into(),
+            reward: MeanStd::of(&[1.0, 0.0]),
+            reward_max: 1.0,
+            pg_loss: -0.25,
+            response_length_clip_ratio: 0.5,
+            total_tokens: 100,
+            time: PhaseTimes {
+                step: 4.0,
+                ..PhaseTimes::default()
+            },
+            ..StepMetrics::default()
+        };
+        let line = m.to_line();
+        assert_eq!(line.get("critic/score/mean"), Some(0.5));
+        assert_eq!(line.get("actor/pg_loss"), Some(-0.25));
+        assert_eq!(line.get("response_length/clip_ratio"), Some(0.5));
+        assert_eq!(line.get("perf/throughput"), Some(25.0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.jsonl");
+        let mut w = MetricsWriter::open(&path, |_| true).unwrap();
+        w.write(&line).unwrap();
+        let mut sft = line.clone();
+        sft.phase = "sft".into();
+        w.write(&sft).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("{\"step\":2,\"phase\":\"grpo\",\"actor/"),
+            "{text}"
+        );
+        assert_eq!(read_metrics(&path).unwrap(), vec![line.clone(), sft]);
+        drop(w);
+        MetricsWriter::open(&path, |m| m.phase == "grpo").unwrap();
+        assert_eq!(read_metrics(&path).unwrap(), vec![line]);
+    }
 }

@@ -19,6 +19,7 @@ use spatial_ssrl_model::{
 };
 
 use crate::error::{Error, Result};
+use crate::pixels::PixelLimits;
 use crate::policy::{
     ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs, check_one_response_per_prompt,
 };
@@ -66,6 +67,9 @@ pub struct QwenPolicy {
     /// The folder the model was loaded from (source of the processor files).
     #[module(skip)]
     source: PathBuf,
+    /// EasyR1's `min_pixels` / `max_pixels`, applied before the processor.
+    #[module(skip)]
+    pixels: PixelLimits,
 }
 
 /// Marks every float parameter under a `visual` submodule as not requiring gradients.
@@ -112,7 +116,15 @@ impl QwenPolicy {
             model,
             processor: Arc::new(processor),
             source: source.to_path_buf(),
+            pixels: PixelLimits::default(),
         }
+    }
+
+    /// Resizes every prompt image into `limits` before the processor (EasyR1's
+    /// `data.min_pixels` / `data.max_pixels`); no limits by default.
+    pub fn with_pixel_limits(mut self, limits: PixelLimits) -> Self {
+        self.pixels = limits;
+        self
     }
 
     /// Stops gradients at the vision tower (ViT + merger): its parameters no longer require
@@ -159,7 +171,7 @@ impl QwenPolicy {
                 ImageSource::Path(p) => load_image(p).map_err(model_err)?,
                 ImageSource::Bytes(b) => decode_image(b).map_err(model_err)?,
             };
-            images.push(Arc::new(decoded));
+            images.push(Arc::new(self.pixels.apply(decoded)));
         }
         let segments: Vec<&str> = record.problem.split(IMAGE_PLACEHOLDER).collect();
         let placeholders = segments.len() - 1;

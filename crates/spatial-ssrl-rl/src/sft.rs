@@ -162,7 +162,7 @@ impl<P: Policy> SftTrainer<P> {
         &self.state
     }
 
-    /// Writes a checkpoint atomically into `dir/step_<N>`.
+    /// Writes a checkpoint atomically into `dir/global_step_<N>`.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<std::path::PathBuf> {
         checkpoint::save(dir, &self.policy, &self.optim, &self.state)
     }

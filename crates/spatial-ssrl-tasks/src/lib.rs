@@ -44,7 +44,8 @@
 //!   train/val split, resume), [`task_rng`]/[`sample_seed`] (how each call's randomness is
 //!   derived), [`Summary`] and [`Failure`].
 //! - Output: [`DatasetFormat`] (EasyR1 parquet or JSONL + images), [`ImageFormat`],
-//!   [`read_dataset`], [`preview_html`].
+//!   [`read_dataset`], [`preview_html`]; training prompts by column name and split:
+//!   [`read_prompt_rows`], [`split_shards`], [`PromptColumns`].
 //!
 //! Determinism: every random choice comes from a ChaCha8 generator seeded by a fixed hash of
 //! (seed, source id, task name, call index); drawing and image encoding use integers only.
@@ -68,7 +69,10 @@ pub mod tasks;
 pub use crate::{
     config::TasksConfig,
     error::{Error, Result},
-    export::{DatasetFormat, EncodedImage, Record, read_dataset},
+    export::{
+        DatasetFormat, EncodedImage, ImageRef, PromptColumns, PromptRow, Record, read_dataset,
+        read_prompt_rows, split_shards,
+    },
     io::{
         DEFAULT_PNG_DEPTH_SCALE, ImageFormat, SourceSpec, decode_rgb, discover, load_depth,
         load_mask, load_rgb, read_manifest, save_depth_npy,

@@ -3,7 +3,7 @@
 //! A Qwen2.5-VL run (`model.kind = "qwen2_5_vl"`) also writes the trained model in HF
 //! layout to `<output_dir>/final`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -11,9 +11,9 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_rewards::ImgScore;
 use spatial_ssrl_rl::{
-    GrpoTrainer, MetricsWriter, Policy, PromptRecord, QwenPolicy, SftTrainer, StepMetrics,
-    TrainConfig, plot_metrics, read_metrics, read_prompt_records, read_sft_examples,
-    resolve_checkpoint,
+    GrpoTrainer, MetricsLine, MetricsWriter, PixelLimits, Policy, PromptRecord, QwenPolicy,
+    SftTrainer, StepMetrics, TrainConfig, Validator, load_prompts, plot_metrics, prune_checkpoints,
+    read_metrics, read_sft_examples, resolve_checkpoint,
 };
 
 /// Arguments of `train`.
@@ -62,8 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .path
                 .clone()
                 .context("model.kind = \"qwen2_5_vl\" needs model.path (an HF model folder)")?;
+            let pixels = PixelLimits {
+                min_pixels: cfg.data.min_pixels,
+                max_pixels: cfg.data.max_pixels,
+            };
             let load = || {
                 QwenPolicy::from_pretrained(&path, &device)
+                    .map(|p| p.with_pixel_limits(pixels))
                     .with_context(|| format!("loading {}", path.display()))
             };
             let mut policy = load()?;
@@ -106,20 +111,24 @@ fn log_line(quiet: bool, m: &StepMetrics) {
     }
 }
 
+/// GRPO prompts (`data.train_files`, its train split) with the format instruction added for
+/// a real model.
 fn records_of(cfg: &TrainConfig, format_prompt: bool) -> anyhow::Result<Vec<PromptRecord>> {
-    let path = cfg
+    let spec = cfg
         .data
         .train_files
         .as_ref()
         .context("data.train_files is not set")?;
-    let mut out = Vec::new();
-    for file in spatial_ssrl_rl::data_files(path)? {
-        for mut r in read_prompt_records(&file)? {
-            r.id = out.len() as u64;
-            if format_prompt {
-                r.problem = spatial_ssrl_rewards::with_format_instruction(&r.problem);
-            }
-            out.push(r);
+    let mut out = load_prompts(
+        spec,
+        "train",
+        &cfg.data.columns(),
+        cfg.data.image_dir.as_deref(),
+    )
+    .with_context(|| format!("reading data.train_files = {}", spec.display()))?;
+    if format_prompt {
+        for r in &mut out {
+            r.problem = spatial_ssrl_rewards::with_format_instruction(&r.problem);
         }
     }
     Ok(out)
@@ -156,7 +165,11 @@ fn train<P: Policy>(
         if resume_sft {
             sft.load_checkpoint(&sft_dir)?;
         }
-        let mut writer = MetricsWriter::open(&metrics_path, resume.then_some(sft.state().step))?;
+        // A fresh run starts a fresh log; a resumed one drops SFT lines past the checkpoint.
+        let sft_done = sft.state().step;
+        let mut writer = MetricsWriter::open(&metrics_path, |m| {
+            resume && m.phase == "sft" && m.step <= sft_done
+        })?;
         let total = cfg
             .trainer
             .sft_max_steps
@@ -166,14 +179,16 @@ fn train<P: Policy>(
         pb.set_position(sft.state().step);
         while sft.state().step < total {
             let m = sft.step()?;
-            writer.write(&m)?;
+            writer.write(&m.to_line())?;
             log_line(quiet, &m);
             pb.set_message(format!("loss {:.4}", m.pg_loss));
             pb.inc(1);
             if cfg.trainer.save_freq > 0 && m.step % cfg.trainer.save_freq == 0 {
+                prune_checkpoints(&sft_dir, m.step, None, cfg.trainer.save_limit)?;
                 sft.save_checkpoint(&sft_dir)?;
             }
         }
+        prune_checkpoints(&sft_dir, sft.state().step, None, cfg.trainer.save_limit)?;
         sft.save_checkpoint(&sft_dir)?;
         pb.finish();
         policy = sft.into_policy();
@@ -182,6 +197,7 @@ fn train<P: Policy>(
     // GRPO.
     let records = records_of(cfg, format_prompt)?;
     let n_records = records.len();
+    println!("data: {n_records} train prompts");
     let mut grpo = GrpoTrainer::new(policy, Some(reference), records, cfg.grpo.clone())?;
     if grpo.filtered_prompts() > 0 {
         eprintln!(
@@ -196,69 +212,85 @@ fn train<P: Policy>(
         .trainer
         .max_steps
         .unwrap_or(cfg.trainer.total_epochs * steps_per_epoch.max(1));
-    let sft_steps = if resuming_grpo {
-        None
-    } else {
-        last_sft_step(&metrics_path)
-    };
     if resuming_grpo {
         grpo.load_checkpoint(&grpo_dir)?;
     }
-    // Metrics of a resumed run: drop GRPO lines past the checkpoint.
-    let keep_after = if resume {
-        Some(grpo.step_count())
-    } else {
-        None
-    };
-    let mut writer = open_grpo_metrics(&metrics_path, keep_after, sft_steps)?;
+    // SFT lines stay; GRPO lines stay only up to the checkpoint a resumed run continues from.
+    let grpo_done = grpo.step_count();
+    let sft_logged = resume || cfg.data.sft_files.is_some();
+    let mut writer = MetricsWriter::open(&metrics_path, |m| {
+        if m.phase == "grpo" {
+            resume && m.step <= grpo_done
+        } else {
+            sft_logged
+        }
+    })?;
     let reward = ImgScore::default();
+    let validator = match &cfg.data.val_files {
+        Some(spec) => {
+            let mut val = load_prompts(
+                spec,
+                "val",
+                &cfg.data.columns(),
+                cfg.data.image_dir.as_deref(),
+            )
+            .with_context(|| format!("reading data.val_files = {}", spec.display()))?;
+            if format_prompt {
+                for r in &mut val {
+                    r.problem = spatial_ssrl_rewards::with_format_instruction(&r.problem);
+                }
+            }
+            let v = Validator::new(
+                grpo.policy(),
+                val,
+                cfg.grpo.val_sampling,
+                cfg.grpo.sampling.max_new_tokens,
+                cfg.grpo.max_prompt_length,
+                cfg.grpo.seed,
+            )?;
+            println!("data: {} val prompts", v.len());
+            Some(v)
+        }
+        None => None,
+    };
+    if let Some(v) = &validator
+        && cfg.trainer.val_before_train
+        && grpo.step_count() == 0
+    {
+        let values = v.run(grpo.policy(), 0, &reward)?;
+        writer.write(&MetricsLine {
+            step: 0,
+            phase: "grpo".into(),
+            values,
+        })?;
+    }
     let pb = bar(total, quiet, "grpo");
     pb.set_position(grpo.step_count());
     while grpo.step_count() < total {
         let m = grpo.step(&reward, total)?;
-        writer.write(&m)?;
+        let mut line = m.to_line();
+        if let Some(v) = &validator {
+            let due = cfg.trainer.val_freq > 0 && m.step % cfg.trainer.val_freq == 0;
+            if due || m.step == total {
+                let t = std::time::Instant::now();
+                line.values.extend(v.run(grpo.policy(), m.step, &reward)?);
+                line.values
+                    .insert("timing_s/validation".into(), t.elapsed().as_secs_f64());
+            }
+        }
+        writer.write(&line)?;
         log_line(quiet, &m);
         pb.set_message(format!("reward {:.3}", m.reward.mean));
         pb.inc(1);
         if cfg.trainer.save_freq > 0 && m.step % cfg.trainer.save_freq == 0 {
+            prune_checkpoints(&grpo_dir, m.step, None, cfg.trainer.save_limit)?;
             grpo.save_checkpoint(&grpo_dir)?;
         }
     }
+    prune_checkpoints(&grpo_dir, grpo.step_count(), None, cfg.trainer.save_limit)?;
     grpo.save_checkpoint(&grpo_dir)?;
     pb.finish();
     let all = read_metrics(&metrics_path)?;
     plot_metrics(&all, &out.join("curves.png"), 1600, 900)?;
     Ok(grpo.into_policy())
-}
-
-fn last_sft_step(path: &Path) -> Option<u64> {
-    read_metrics(path)
-        .ok()?
-        .iter()
-        .filter(|m| m.phase == "sft")
-        .map(|m| m.step)
-        .max()
-}
-
-/// Keeps SFT lines and GRPO lines up to `grpo_keep` (all GRPO lines dropped when `None` and
-/// not resuming), then appends.
-fn open_grpo_metrics(
-    path: &Path,
-    grpo_keep: Option<u64>,
-    _sft: Option<u64>,
-) -> anyhow::Result<MetricsWriter> {
-    if path.exists() {
-        let keep = grpo_keep.unwrap_or(0);
-        let lines: Vec<StepMetrics> = read_metrics(path)?
-            .into_iter()
-            .filter(|m| m.phase != "grpo" || m.step <= keep)
-            .collect();
-        let mut text = String::new();
-        for m in &lines {
-            text.push_str(&serde_json::to_string(m)?);
-            text.push('\n');
-        }
-        std::fs::write(path, text)?;
-    }
-    Ok(MetricsWriter::open(path, None)?)
 }

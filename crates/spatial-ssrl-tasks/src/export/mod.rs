@@ -3,10 +3,13 @@
 
 mod jsonl;
 mod parquet;
+mod prompt_rows;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+pub use prompt_rows::{ImageRef, PromptColumns, PromptRow, read_prompt_rows, split_shards};
 
 /// The on-disk layout of an exported dataset.
 #[derive(
