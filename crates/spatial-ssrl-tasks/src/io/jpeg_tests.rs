@@ -46,7 +46,7 @@ fn dct_matches_the_float_formula() {
     let img = picture(8, 8, 7);
     let plane: Vec<i16> = img.pixels().map(|p| i16::from(p[1]) - 128).collect();
     let mut zz = [0i16; 64];
-    transform(&plane, 8, &unit, &mut zz);
+    transform::<false>(&plane, 8, &unit, &mut zz);
     let c = |k: usize| if k == 0 { 0.5f64.sqrt() } else { 1.0 };
     for (k, &n) in ZIGZAG.iter().enumerate() {
         let (v, u) = (n / 8, n % 8);
@@ -70,7 +70,15 @@ fn dct_matches_the_float_formula() {
 /// size and close colours.
 #[test]
 fn odd_sizes_decode_close_to_the_input() {
-    for (w, h) in [(1, 1), (2, 3), (7, 5), (17, 9), (33, 16), (16, 33), (100, 3)] {
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (7, 5),
+        (17, 9),
+        (33, 16),
+        (16, 33),
+        (100, 3),
+    ] {
         let img = picture(w, h, u64::from(w * 31 + h));
         let back = decode(&encode(&img));
         assert_eq!(back.dimensions(), (w, h));
@@ -156,7 +164,9 @@ fn avx2_and_baseline_agree() {
 #[test]
 fn bytes_do_not_depend_on_the_thread_count() {
     use rayon::prelude::*;
-    let pictures: Vec<RgbImage> = (0..6).map(|i| picture(40 + i * 9, 30 + i * 5, i.into())).collect();
+    let pictures: Vec<RgbImage> = (0..6)
+        .map(|i| picture(40 + i * 9, 30 + i * 5, i.into()))
+        .collect();
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -174,7 +184,10 @@ fn bytes_do_not_depend_on_the_thread_count() {
 fn ff_bytes_are_stuffed() {
     let img = picture(96, 64, 5);
     let bytes = encode(&img);
-    let sos = bytes.windows(2).position(|w| w == [0xff, 0xda]).expect("SOS");
+    let sos = bytes
+        .windows(2)
+        .position(|w| w == [0xff, 0xda])
+        .expect("SOS");
     let data = &bytes[sos + 2 + 12..bytes.len() - 2];
     for (i, w) in data.windows(2).enumerate() {
         if w[0] == 0xff {
