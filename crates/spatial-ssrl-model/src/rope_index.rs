@@ -373,6 +373,29 @@ mod tests {
     }
 
     #[test]
+    fn fractional_seconds_truncate_before_the_product() {
+        // transformers casts second_per_grid_t to int64 first: 1.5 s steps by 1 * 2, not 3;
+        // 0.5 s puts every temporal patch at the same temporal position.
+        let cfg = RopeIndexConfig::default();
+        let mut ids = vec![VS];
+        ids.extend([151_656; 4]);
+        let grids = [[4, 2, 2]];
+        let temporal = |spg: f32| {
+            let g = VisionGrids {
+                video_grid_thw: &grids,
+                second_per_grid_ts: &[spg],
+                ..Default::default()
+            };
+            get_rope_index(&cfg, &ids, 1, 5, None, g)
+                .unwrap()
+                .position_ids[1..5]
+                .to_vec()
+        };
+        assert_eq!(temporal(1.5), [1, 3, 5, 7]);
+        assert_eq!(temporal(0.5), [1, 1, 1, 1]);
+    }
+
+    #[test]
     fn missing_grid_is_an_error() {
         let cfg = RopeIndexConfig::default();
         let g = VisionGrids {

@@ -422,15 +422,15 @@ mod tests {
     fn odd_frame_counts_repeat_the_last_frame() {
         let vp = processor("{}");
         let frames: Vec<DynamicImage> = (0..3u8)
-            .map(|k| DynamicImage::ImageRgb8(RgbImage::from_pixel(28, 28, image::Rgb([k; 3]))))
+            .map(|k| DynamicImage::ImageRgb8(RgbImage::from_pixel(56, 56, image::Rgb([k; 3]))))
             .collect();
         let out = vp
             .preprocess(&VideoInput::new(frames, 4.0).unwrap())
             .unwrap();
-        assert_eq!(out.pixels.grid_thw, vec![[2, 2, 2]]);
+        assert_eq!(out.pixels.grid_thw, vec![[2, 4, 4]]);
         assert_eq!(out.second_per_grid_ts, vec![0.5]);
-        // Row 4 is the first patch of temporal patch 1: frames 2 and its repeat.
-        let row = &out.pixels.pixel_values[4 * 1176..5 * 1176];
+        // Row 16 is the first patch of temporal patch 1: frame 2 and its repeat.
+        let row = &out.pixels.pixel_values[16 * 1176..17 * 1176];
         assert_eq!(row[0], row[196], "padded frame repeats the last one");
         assert_ne!(
             row[0], out.pixels.pixel_values[0],
@@ -485,12 +485,10 @@ mod tests {
             VideoInput::new(vec![a], f32::NAN),
             Err(ProcessorError::BadVideo(_))
         ));
-        let dir = std::env::temp_dir().join(format!("ssrl-empty-video-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            VideoInput::from_dir(&dir, 2.0),
+            VideoInput::from_dir(dir.path(), 2.0),
             Err(ProcessorError::BadVideo(_))
         ));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
