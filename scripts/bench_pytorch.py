@@ -9,8 +9,14 @@ Measures, in float32 with eager attention, the same three things as the Rust ben
   tiny_prefill          tiny fixture model, 133-token prompt + its image, last-position logits
   tiny_decode_token     one KV-cached step after that prefill
   decoder_layer_3b/seqN one 3B-shaped decoder layer (hidden 2048, 16 heads, 2 kv heads,
-                        intermediate 11008; vocab 1024) over N = 1 and 128 tokens
-Prints the median of repeated runs in milliseconds.
+                        intermediate 11008; vocab 1024) over N = 1, 128 and 1024 tokens
+  decoder_layer_3b/decode_afterN
+                        one KV-cached step of that layer after an N-token prefill
+                        (N = 128, 1024; the cache is cropped back after each step)
+Prints the median of repeated runs in milliseconds, and the GFLOP/s of the 3B layer
+forwards (2 x multiply-adds of the projections and the attention products).
+Run it right before or after `cargo bench -p spatial-ssrl-model --bench forward`, on the
+same cores, so the two sets of numbers come from the same session.
 """
 import argparse
 import statistics
@@ -38,15 +44,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fixture", default="tests/fixtures/tiny-qwen2_5-vl")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--only-3b", action="store_true", help="skip the tiny-fixture timings")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     torch.manual_seed(0)
 
-    g = load_file(f"{args.fixture}/golden.safetensors")
+    with torch.inference_mode():
+        if not args.only_3b:
+            tiny(args.fixture)
+        layer_3b()
+
+
+def layer_flops(seq, past=0, h=2048, inter=11008, heads=16, kv_heads=2, head_dim=128):
+    """Floating-point operations of one 3B decoder layer over `seq` new tokens."""
+    proj = 2 * seq * h * (heads * head_dim + 2 * kv_heads * head_dim + heads * head_dim)
+    mlp = 2 * seq * 3 * h * inter
+    # causal: on average each new token reads past + (seq + 1) / 2 keys
+    keys = past + (seq + 1) / 2
+    attn = 2 * 2 * seq * keys * heads * head_dim
+    return proj + mlp + attn
+
+
+def tiny(fixture):
+    g = load_file(f"{fixture}/golden.safetensors")
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        args.fixture, torch_dtype=torch.float32, attn_implementation="eager"
+        fixture, torch_dtype=torch.float32, attn_implementation="eager"
     ).eval()
     inputs = dict(
         input_ids=g["input_ids"],
@@ -54,34 +78,52 @@ def main():
         pixel_values=g["pixel_values"],
         image_grid_thw=g["image_grid_thw"],
     )
-    with torch.inference_mode():
-        prefill = lambda: model(**inputs, use_cache=True, logits_to_keep=1)
-        print(f"tiny_prefill: {median_ms(prefill):.3f} ms")
-        out = prefill()
+    prefill = lambda: model(**inputs, use_cache=True, logits_to_keep=1)
+    print(f"tiny_prefill: {median_ms(prefill):.3f} ms")
+    out = prefill()
+    cache = out.past_key_values
+    L = g["input_ids"].shape[1]
+    nxt = torch.tensor([[13057]])
+    mask = torch.ones(1, L + 1, dtype=torch.long)
+    pos = torch.full((3, 1, 1), L + int(g["rope_deltas"][0, 0]), dtype=torch.long)
+
+    def step():
+        model(input_ids=nxt, attention_mask=mask, past_key_values=cache, position_ids=pos,
+              use_cache=True, cache_position=torch.tensor([L]))
+        cache.crop(L)
+
+    print(f"tiny_decode_token: {median_ms(step, runs=100):.3f} ms")
+
+
+def layer_3b():
+    cfg = Qwen2_5_VLTextConfig(
+        vocab_size=1024, hidden_size=2048, intermediate_size=11008, num_hidden_layers=1,
+        num_attention_heads=16, num_key_value_heads=2, rms_norm_eps=1e-6,
+        rope_theta=1e6, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+    )
+    cfg._attn_implementation = "eager"
+    layer_model = Qwen2_5_VLTextModel(cfg).eval()
+    for seq in (1, 128, 1024):
+        ids = (torch.arange(seq) * 7 % 1000).unsqueeze(0)
+        f = lambda: layer_model(input_ids=ids, use_cache=False)
+        ms = median_ms(f, runs=10)
+        gflops = layer_flops(seq) / ms / 1e6
+        print(f"decoder_layer_3b/seq{seq}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
+    for past in (128, 1024):
+        ids = (torch.arange(past) * 7 % 1000).unsqueeze(0)
+        out = layer_model(input_ids=ids, use_cache=True)
         cache = out.past_key_values
-        L = g["input_ids"].shape[1]
-        nxt = torch.tensor([[13057]])
-        mask = torch.ones(1, L + 1, dtype=torch.long)
-        pos = torch.full((3, 1, 1), L + int(g["rope_deltas"][0, 0]), dtype=torch.long)
+        nxt = torch.tensor([[42]])
+        pos = torch.full((3, 1, 1), past, dtype=torch.long)
 
         def step():
-            model(input_ids=nxt, attention_mask=mask, past_key_values=cache, position_ids=pos,
-                  use_cache=True, cache_position=torch.tensor([L]))
-            cache.crop(L)
+            layer_model(input_ids=nxt, past_key_values=cache, position_ids=pos, use_cache=True,
+                        cache_position=torch.tensor([past]))
+            cache.crop(past)
 
-        print(f"tiny_decode_token: {median_ms(step, runs=100):.3f} ms")
-
-        cfg = Qwen2_5_VLTextConfig(
-            vocab_size=1024, hidden_size=2048, intermediate_size=11008, num_hidden_layers=1,
-            num_attention_heads=16, num_key_value_heads=2, rms_norm_eps=1e-6,
-            rope_theta=1e6, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
-        )
-        cfg._attn_implementation = "eager"
-        layer_model = Qwen2_5_VLTextModel(cfg).eval()
-        for seq in (1, 128):
-            ids = (torch.arange(seq) * 7 % 1000).unsqueeze(0)
-            f = lambda: layer_model(input_ids=ids, use_cache=False)
-            print(f"decoder_layer_3b/seq{seq}: {median_ms(f, runs=10):.3f} ms")
+        ms = median_ms(step, runs=50)
+        gflops = layer_flops(1, past) / ms / 1e6
+        print(f"decoder_layer_3b/decode_after{past}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":

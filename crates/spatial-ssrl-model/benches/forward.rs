@@ -3,7 +3,12 @@
 //!   (vision tower + decoder + last-position logits);
 //! - `tiny_decode_token`: one KV-cached decoding step after that prefill;
 //! - `decoder_layer_3b/seq{N}`: one Qwen2.5-VL-3B-shaped decoder layer (hidden 2048,
-//!   16 heads, 2 kv heads, intermediate 11008) over N tokens.
+//!   16 heads, 2 kv heads, intermediate 11008) over N tokens;
+//! - `decoder_layer_3b/decode_after{N}`: one KV-cached step of that layer after an N-token
+//!   prefill (the cache is cropped back after each step, as `DynamicCache.crop`).
+//!
+//! `cargo bench -p spatial-ssrl-model --bench forward -- decoder_layer_3b` runs only the 3B
+//! layer (criterion's name filter).
 //!
 //! `scripts/bench_pytorch.py` times the same configurations with transformers on CPU.
 
@@ -69,7 +74,12 @@ pub fn one_layer_3b() -> Qwen2_5VlConfig {
 
 fn benches(c: &mut Criterion) {
     let device = Device::flex();
-    let model = Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), &device).unwrap();
+    tiny(c, &device);
+    layer_3b(c, &device);
+}
+
+fn tiny(c: &mut Criterion, device: &Device) {
+    let model = Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), device).unwrap();
     let batch = golden_batch();
     c.bench_function("tiny_prefill", |b| {
         b.iter(|| {
@@ -91,17 +101,34 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
 
-    let big = Qwen2_5VlForCausalLm::random(one_layer_3b(), 0, 0.02, &device).unwrap();
+fn layer_3b(c: &mut Criterion, device: &Device) {
+    let big = Qwen2_5VlForCausalLm::random(one_layer_3b(), 0, 0.02, device).unwrap();
     let mut group = c.benchmark_group("decoder_layer_3b");
     group.sample_size(10);
-    for seq in [1usize, 128] {
+    for seq in [1usize, 128, 1024] {
         let ids: Vec<i64> = (0..seq as i64).map(|i| (i * 7) % 1000).collect();
         let b3 = VlBatch::single(ids, vec![]);
         group.bench_function(format!("seq{seq}"), |b| {
             b.iter(|| {
                 let out = big.forward_hidden(&b3, false).unwrap().last_hidden;
                 out.into_data()
+            })
+        });
+    }
+    for past in [128usize, 1024] {
+        let ids: Vec<i64> = (0..past as i64).map(|i| (i * 7) % 1000).collect();
+        let mut cache = big.new_cache();
+        let (_, deltas) = big
+            .prefill(&VlBatch::single(ids, vec![]), &mut cache)
+            .unwrap();
+        let mask = vec![vec![1i64; past + 1]];
+        group.bench_function(format!("decode_after{past}"), |b| {
+            b.iter(|| {
+                let logits = big.forward_step(&[42], &mask, &deltas, &mut cache).unwrap();
+                cache.truncate(past);
+                logits.into_data()
             })
         });
     }

@@ -71,6 +71,15 @@ pub enum Error {
         /// The stored dtype.
         dtype: String,
     },
+    /// The backend cannot hold weights in the requested dtype (for example f16 on a device
+    /// without half-precision storage).
+    #[error("device {device} cannot hold weights as {dtype}")]
+    UnsupportedDeviceDtype {
+        /// The requested dtype.
+        dtype: String,
+        /// The device, as burn prints it.
+        device: String,
+    },
     /// Preprocessing, tokenizer, chat template or rope index failed.
     #[error(transparent)]
     Processor(#[from] crate::processor::ProcessorError),

@@ -29,11 +29,14 @@
 
 mod chat;
 mod config;
+mod dtype;
 mod error;
 mod generate;
 mod generation_config;
 mod processor;
 mod rope_index;
+mod sdpa;
+mod shard_writer;
 mod text;
 mod tokenizer;
 mod vision;
@@ -49,6 +52,7 @@ pub use burn;
 pub use crate::{
     chat::{ChatTemplate, Content, ContentPart, Message, RenderOptions, Role},
     config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
+    dtype::WeightDtype,
     error::{Error, Result},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
     generation_config::{EosTokenIds, GENERATION_CONFIG_FILE, HfGenerationConfig},

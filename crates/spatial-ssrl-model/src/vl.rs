@@ -11,12 +11,13 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::Qwen2_5VlConfig;
+use crate::dtype::{WeightDtype, apply_linear, widen};
 use crate::error::{Error, Result};
 use crate::text::cache::KvCache;
 use crate::text::mrope::mrope_tables;
 use crate::text::{TextModel, TextOutput};
 use crate::vision::{ImageInput, VisionTower, index_tensor};
-use crate::weights::{Checkpoint, RandomSource, TensorSink, TensorSource, linear};
+use crate::weights::{Checkpoint, Held, RandomSource, TensorSink, TensorSource, linear};
 
 /// The patches of one video as the vision tower reads them, with its timing.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,10 +212,6 @@ pub struct Qwen2_5VlForCausalLm {
     config: Qwen2_5VlConfig,
 }
 
-/// Large negative added to masked attention scores (finite, so fully masked padding rows
-/// stay NaN-free).
-const MASKED: f32 = -1.0e9;
-
 impl Qwen2_5VlForCausalLm {
     /// Loads `config.json` and the safetensors weights (single or sharded) of an HF model
     /// folder onto `device`.
@@ -225,6 +222,31 @@ impl Qwen2_5VlForCausalLm {
         Self::from_checkpoint(config, &ckpt, device)
     }
 
+    /// Like [`from_pretrained`](Self::from_pretrained), holding the projection matrices and
+    /// the embedding in `dtype` (`Auto`: as the checkpoint stores them) instead of f32.
+    ///
+    /// ```no_run
+    /// use spatial_ssrl_model::{Qwen2_5VlForCausalLm, WeightDtype};
+    /// let device = spatial_ssrl_model::burn::tensor::Device::default();
+    /// let model = Qwen2_5VlForCausalLm::from_pretrained_dtype("Qwen2.5-VL-3B-Instruct", &device, WeightDtype::Bf16)?;
+    /// # Ok::<(), spatial_ssrl_model::Error>(())
+    /// ```
+    pub fn from_pretrained_dtype(
+        dir: impl AsRef<Path>,
+        device: &Device,
+        dtype: WeightDtype,
+    ) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = Qwen2_5VlConfig::from_file(dir.join("config.json"))?;
+        let ckpt = Checkpoint::open(dir)?;
+        let held = dtype.resolve(ckpt.stored_dtype(), device)?;
+        let src = Held {
+            src: &ckpt,
+            dtype: held,
+        };
+        Self::from_source(config, &ckpt, &src, device)
+    }
+
     /// Builds the model from an opened checkpoint. Accepts the released key layout
     /// (`model.*`, `visual.*`) and the transformers >= 4.52 one (`model.language_model.*`,
     /// `model.visual.*`).
@@ -233,13 +255,22 @@ impl Qwen2_5VlForCausalLm {
         ckpt: &Checkpoint,
         device: &Device,
     ) -> Result<Self> {
+        Self::from_source(config, ckpt, ckpt, device)
+    }
+
+    fn from_source(
+        config: Qwen2_5VlConfig,
+        ckpt: &Checkpoint,
+        src: &dyn TensorSource,
+        device: &Device,
+    ) -> Result<Self> {
         let nested = ckpt.contains("model.language_model.embed_tokens.weight");
         let (text_prefix, vision_prefix) = if nested {
             ("model.language_model", "model.visual")
         } else {
             ("model", "visual")
         };
-        Self::build(config, ckpt, text_prefix, vision_prefix, device)
+        Self::build(config, src, text_prefix, vision_prefix, device)
     }
 
     /// A model with deterministic random weights (uniform `[-scale, scale]`, norms near 1),
@@ -286,19 +317,39 @@ impl Qwen2_5VlForCausalLm {
         })
     }
 
-    /// Writes `model.safetensors` (f32, released HF key names) and `config.json` into `dir`,
-    /// a folder transformers' `from_pretrained` reads (tokenizer files are not touched).
+    /// Writes the weights (released HF key names, in the dtype they are held in) and
+    /// `config.json` into `dir`, a folder transformers' `from_pretrained` reads (tokenizer
+    /// files are not touched): `model.safetensors`, or shards of at most 2 GiB with
+    /// `model.safetensors.index.json` when the weights are larger.
     pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.save_pretrained_sharded(dir, crate::shard_writer::DEFAULT_SHARD_BYTES)
+    }
+
+    /// Like [`save_pretrained`](Self::save_pretrained) with shards of at most
+    /// `max_shard_bytes` of tensor data (transformers' `max_shard_size`). Tensors are
+    /// encoded one at a time, so at most one shard is buffered.
+    pub fn save_pretrained_sharded(
+        &self,
+        dir: impl AsRef<Path>,
+        max_shard_bytes: usize,
+    ) -> Result<()> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut sink = TensorSink::default();
+        let mut sink = TensorSink::new(dir, max_shard_bytes)?;
         self.model.visual.save(&mut sink)?;
         self.model.language_model.save(&mut sink, "model")?;
         if let Some(h) = &self.lm_head {
             sink.put_linear("lm_head", h)?;
         }
-        sink.write(&dir.join("model.safetensors"))?;
-        let cfg = self.config.to_hf_json();
+        sink.finish()?;
+        let mut cfg = self.config.to_hf_json();
+        let dtype = match self.weight_dtype() {
+            burn::tensor::DType::BF16 => "bfloat16",
+            burn::tensor::DType::F16 => "float16",
+            _ => "float32",
+        };
+        if let Some(obj) = cfg.as_object_mut() {
+            obj.insert("torch_dtype".into(), dtype.into());
+        }
         let path = dir.join("config.json");
         let text = serde_json::to_string_pretty(&cfg).map_err(|source| Error::Json {
             path: path.clone(),
@@ -315,6 +366,11 @@ impl Qwen2_5VlForCausalLm {
     /// The vision tower.
     pub fn vision(&self) -> &VisionTower {
         &self.model.visual
+    }
+
+    /// The dtype the projection matrices and the embedding are held in.
+    pub fn weight_dtype(&self) -> burn::tensor::DType {
+        self.model.language_model.embed_tokens.val().dtype()
     }
 
     /// The device of the parameters.
@@ -411,30 +467,6 @@ impl Qwen2_5VlForCausalLm {
         Ok((pos.clone(), deltas))
     }
 
-    /// Additive causal + padding mask `[batch, 1, seq, past + seq]` over keys, or `None`
-    /// when nothing needs masking (one new token, no padding).
-    fn mask(&self, key_mask: &[Vec<i64>], past: usize, seq: usize) -> Option<Tensor<4>> {
-        let b = key_mask.len();
-        let kv = past + seq;
-        let any_pad = key_mask.iter().any(|r| r.contains(&0));
-        if seq == 1 && !any_pad {
-            return None;
-        }
-        let mut m = Vec::with_capacity(b * seq * kv);
-        for row in key_mask {
-            for i in 0..seq {
-                for (j, &keep) in row.iter().enumerate().take(kv) {
-                    let ok = j <= past + i && keep != 0;
-                    m.push(if ok { 0.0 } else { MASKED });
-                }
-            }
-        }
-        Some(Tensor::from_data(
-            TensorData::new(m, [b, 1, seq, kv]),
-            &self.device(),
-        ))
-    }
-
     fn key_mask(batch: &VlBatch) -> Vec<Vec<i64>> {
         (0..batch.batch)
             .map(|r| {
@@ -460,13 +492,11 @@ impl Qwen2_5VlForCausalLm {
         let (pos, deltas) = self.positions(batch)?;
         let device = self.device();
         let (cos, sin) = mrope_tables(&self.config.text, &pos, batch.batch, batch.seq_len, &device);
-        let past = cache.as_ref().map_or(0, |c| c.len());
-        let mask = self.mask(&Self::key_mask(batch), past, batch.seq_len);
         let out = self.model.language_model.forward(
             embeds,
             &cos,
             &sin,
-            mask.as_ref(),
+            &Self::key_mask(batch),
             cache,
             keep_layers,
         );
@@ -476,10 +506,10 @@ impl Qwen2_5VlForCausalLm {
     /// Projects hidden states `[batch, seq, hidden]` to logits `[batch, seq, vocab]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(h) => h.forward(hidden),
+            Some(h) => apply_linear(h, hidden),
             None => {
-                // 2-D matmul against the transposed view: no copy of the embedding matrix.
-                let e = self.model.language_model.embed_tokens.val();
+                // 2-D matmul against the transposed view: no copy of an f32 embedding matrix.
+                let e = widen(self.model.language_model.embed_tokens.val());
                 let [vocab, _] = e.dims();
                 let [b, s, h] = hidden.dims();
                 hidden
@@ -536,15 +566,10 @@ impl Qwen2_5VlForCausalLm {
             .flat_map(|_| rope_deltas.iter().map(move |d| past as i64 + d))
             .collect();
         let (cos, sin) = mrope_tables(&self.config.text, &pos, b, 1, &device);
-        let mask = self.mask(key_mask, past, 1);
-        let out = self.model.language_model.forward(
-            embeds,
-            &cos,
-            &sin,
-            mask.as_ref(),
-            Some(cache),
-            false,
-        );
+        let out =
+            self.model
+                .language_model
+                .forward(embeds, &cos, &sin, key_mask, Some(cache), false);
         Ok(self
             .logits(out.last_hidden)
             .reshape([b, self.config.text.vocab_size]))

@@ -14,18 +14,51 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::{Linear, RmsNorm};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use memmap2::Mmap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::shard_writer::TensorSink;
 
 /// Where parameters come from while a model is built: a checkpoint or a seeded random init.
 pub(crate) trait TensorSource {
     /// The f32 values of tensor `name`, row-major, checked against `shape`.
     fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+
+    /// The dtype large matrices are held in once loaded.
+    fn held_dtype(&self) -> DType {
+        DType::F32
+    }
+
+    /// The raw 16-bit values of `name` when it is stored as `want` (bf16 or f16), so it
+    /// can be held without passing through f32; `None` when stored otherwise.
+    fn read_half(&self, name: &str, shape: &[usize], want: DType) -> Result<Option<Vec<u16>>> {
+        let _ = (name, shape, want);
+        Ok(None)
+    }
+}
+
+/// A source whose large matrices are held as `dtype` (see [`crate::dtype`]).
+pub(crate) struct Held<'a> {
+    pub src: &'a dyn TensorSource,
+    pub dtype: DType,
+}
+
+impl TensorSource for Held<'_> {
+    fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.src.read(name, shape)
+    }
+
+    fn held_dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn read_half(&self, name: &str, shape: &[usize], want: DType) -> Result<Option<Vec<u16>>> {
+        self.src.read_half(name, shape, want)
+    }
 }
 
 /// One memory-mapped safetensors file.
@@ -133,8 +166,24 @@ impl Checkpoint {
     }
 }
 
-impl TensorSource for Checkpoint {
-    fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+impl Checkpoint {
+    /// The dtype of the largest stored tensor (what `--dtype auto` holds), if it is a float
+    /// type burn has.
+    pub fn stored_dtype(&self) -> Option<DType> {
+        let (_, info) = self
+            .entries
+            .values()
+            .max_by_key(|(_, i)| i.data_offsets.1 - i.data_offsets.0)?;
+        match info.dtype {
+            Dtype::BF16 => Some(DType::BF16),
+            Dtype::F16 => Some(DType::F16),
+            Dtype::F32 => Some(DType::F32),
+            _ => None,
+        }
+    }
+
+    /// The stored bytes of `name` (shape checked) and its shard.
+    fn bytes(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, &Shard, &[u8])> {
         let (shard_idx, info) = self.entries.get(name).ok_or_else(|| Error::MissingTensor {
             name: name.to_string(),
             dir: self.location.clone(),
@@ -148,7 +197,54 @@ impl TensorSource for Checkpoint {
         }
         let shard = &self.shards[*shard_idx];
         let (start, end) = info.data_offsets;
-        let bytes = &shard.map[shard.data_start + start..shard.data_start + end];
+        Ok((
+            info,
+            shard,
+            &shard.map[shard.data_start + start..shard.data_start + end],
+        ))
+    }
+
+    /// Drops the file pages of `info` from this process once its values have been copied,
+    /// so a loaded model does not also keep the whole checkpoint resident.
+    fn release(info: &TensorInfo, shard: &Shard) {
+        let (start, end) = info.data_offsets;
+        let page = 4096;
+        let from = (shard.data_start + start).div_ceil(page) * page;
+        let to = ((shard.data_start + end) / page) * page;
+        if to > from {
+            // SAFETY: read-only private file mapping and no live borrow of these pages
+            // remains; after MADV_DONTNEED a later read faults them back in from the file.
+            let _ = unsafe {
+                shard.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    from,
+                    to - from,
+                )
+            };
+        }
+    }
+}
+
+impl TensorSource for Checkpoint {
+    fn read_half(&self, name: &str, shape: &[usize], want: DType) -> Result<Option<Vec<u16>>> {
+        let (info, shard, bytes) = self.bytes(name, shape)?;
+        let same = matches!(
+            (info.dtype, want),
+            (Dtype::BF16, DType::BF16) | (Dtype::F16, DType::F16)
+        );
+        if !same {
+            return Ok(None);
+        }
+        let out = bytes
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        Self::release(info, shard);
+        Ok(Some(out))
+    }
+
+    fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (info, shard, bytes) = self.bytes(name, shape)?;
         let out: Vec<f32> = match info.dtype {
             Dtype::F32 => bytes
                 .chunks_exact(4)
@@ -169,22 +265,7 @@ impl TensorSource for Checkpoint {
                 });
             }
         };
-        // The f32 copy now owns the values: drop the file pages from this process so a
-        // loaded model does not also keep the whole checkpoint resident.
-        let page = 4096;
-        let from = (shard.data_start + start).div_ceil(page) * page;
-        let to = ((shard.data_start + end) / page) * page;
-        if to > from {
-            // SAFETY: read-only private file mapping and no live borrow of these pages
-            // remains; after MADV_DONTNEED a later read faults them back in from the file.
-            let _ = unsafe {
-                shard.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    from,
-                    to - from,
-                )
-            };
-        }
+        Self::release(info, shard);
         Ok(out)
     }
 }
@@ -225,8 +306,8 @@ impl TensorSource for RandomSource {
 }
 
 /// Host-side transpose of a row-major `[rows, cols]` matrix.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; values.len()];
+fn transpose<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = vec![T::default(); values.len()];
     // Blocked so that both reads and writes stay in cache for large matrices.
     const B: usize = 64;
     for r0 in (0..rows).step_by(B) {
@@ -241,7 +322,7 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Reads `name` as a tensor of rank `D`.
+/// Reads `name` as a tensor of rank `D` in f32.
 pub(crate) fn tensor<const D: usize>(
     src: &dyn TensorSource,
     name: &str,
@@ -250,6 +331,61 @@ pub(crate) fn tensor<const D: usize>(
 ) -> Result<Tensor<D>> {
     let values = src.read(name, &shape)?;
     Ok(Tensor::from_data(TensorData::new(values, shape), device))
+}
+
+/// Reads a large matrix `name` (stored `[rows, cols]`) in the source's held dtype,
+/// transposed to `[cols, rows]` when `transposed`. A bf16/f16 tensor held in its own dtype
+/// never passes through f32.
+pub(crate) fn matrix(
+    src: &dyn TensorSource,
+    name: &str,
+    [rows, cols]: [usize; 2],
+    transposed: bool,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let shape = if transposed {
+        [cols, rows]
+    } else {
+        [rows, cols]
+    };
+    fn order<T: Copy + Default>(v: Vec<T>, t: Option<[usize; 2]>) -> Vec<T> {
+        match t {
+            Some([rows, cols]) => transpose(&v, rows, cols),
+            None => v,
+        }
+    }
+    let t = transposed.then_some([rows, cols]);
+    let held = src.held_dtype();
+    let data = match held {
+        DType::BF16 | DType::F16 => {
+            let bits = match src.read_half(name, &[rows, cols], held)? {
+                Some(bits) => bits,
+                None => {
+                    let f = src.read(name, &[rows, cols])?;
+                    if held == DType::BF16 {
+                        f.iter()
+                            .map(|&x| half::bf16::from_f32(x).to_bits())
+                            .collect()
+                    } else {
+                        f.iter()
+                            .map(|&x| half::f16::from_f32(x).to_bits())
+                            .collect()
+                    }
+                }
+            };
+            let bits = order(bits, t);
+            if held == DType::BF16 {
+                let v: Vec<half::bf16> = bits.into_iter().map(half::bf16::from_bits).collect();
+                TensorData::new(v, shape)
+            } else {
+                let v: Vec<half::f16> = bits.into_iter().map(half::f16::from_bits).collect();
+                TensorData::new(v, shape)
+            }
+        }
+        _ => TensorData::new(order(src.read(name, &[rows, cols])?, t), shape),
+    };
+    let dtype = data.dtype();
+    Ok(Tensor::from_data(data, (device, dtype)))
 }
 
 /// Reads an HF `nn.Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) into
@@ -262,9 +398,14 @@ pub(crate) fn linear(
     bias: bool,
     device: &Device,
 ) -> Result<Linear> {
-    let w = src.read(&format!("{prefix}.weight"), &[d_out, d_in])?;
-    let w = transpose(&w, d_out, d_in);
-    let weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device));
+    let w = matrix(
+        src,
+        &format!("{prefix}.weight"),
+        [d_out, d_in],
+        true,
+        device,
+    )?;
+    let weight = Param::from_tensor(w);
     let bias = if bias {
         Some(Param::from_tensor(tensor(
             src,
@@ -290,83 +431,6 @@ pub(crate) fn rms_norm(
         gamma: Param::from_tensor(tensor(src, &format!("{prefix}.weight"), [dim], device)?),
         epsilon: eps,
     })
-}
-
-/// Collects parameters under their HF names for saving.
-#[derive(Default)]
-pub(crate) struct TensorSink {
-    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
-}
-
-impl TensorSink {
-    pub fn put<const D: usize>(&mut self, name: String, t: &Tensor<D>) -> Result<()> {
-        let shape = t.dims().to_vec();
-        let values = t
-            .to_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::BadInput(format!("cannot read parameter {name}: {e:?}")))?;
-        self.tensors.push((name, shape, values));
-        Ok(())
-    }
-
-    pub fn put_linear(&mut self, prefix: &str, l: &Linear) -> Result<()> {
-        let w = l.weight.val();
-        let [d_in, d_out] = w.dims();
-        let values = w
-            .to_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::BadInput(format!("cannot read parameter {prefix}: {e:?}")))?;
-        self.tensors.push((
-            format!("{prefix}.weight"),
-            vec![d_out, d_in],
-            transpose(&values, d_in, d_out),
-        ));
-        if let Some(b) = &l.bias {
-            self.put(format!("{prefix}.bias"), &b.val())?;
-        }
-        Ok(())
-    }
-
-    pub fn put_norm(&mut self, prefix: &str, n: &RmsNorm) -> Result<()> {
-        self.put(format!("{prefix}.weight"), &n.gamma.val())
-    }
-
-    /// Writes everything as one f32 safetensors file.
-    pub fn write(self, path: &Path) -> Result<()> {
-        struct View {
-            shape: Vec<usize>,
-            bytes: Vec<u8>,
-        }
-        impl safetensors::View for &View {
-            fn dtype(&self) -> Dtype {
-                Dtype::F32
-            }
-            fn shape(&self) -> &[usize] {
-                &self.shape
-            }
-            fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-                std::borrow::Cow::Borrowed(&self.bytes)
-            }
-            fn data_len(&self) -> usize {
-                self.bytes.len()
-            }
-        }
-        let views: Vec<(String, View)> = self
-            .tensors
-            .into_iter()
-            .map(|(name, shape, values)| {
-                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (name, View { shape, bytes })
-            })
-            .collect();
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), "pt".to_string());
-        safetensors::serialize_to_file(views.iter().map(|(n, v)| (n.as_str(), v)), Some(meta), path)
-            .map_err(|e| Error::Safetensors {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })
-    }
 }
 
 #[cfg(test)]

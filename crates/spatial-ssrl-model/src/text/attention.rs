@@ -1,12 +1,15 @@
 //! Grouped-query self-attention with biased q/k/v, M-RoPE and an optional KV cache.
 //!
-//! Ports `Qwen2_5_VLAttention` (eager path), transformers `modeling_qwen2_5_vl.py` (v4.57).
+//! Ports `Qwen2_5_VLAttention`, transformers `modeling_qwen2_5_vl.py` (v4.57); the score
+//! computation is [`crate::sdpa::attend`] (fused, no `N x N` matrix, K/V not repeated).
 
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
 
+use crate::dtype::apply_linear;
+use crate::sdpa::attend;
+use crate::text::KeyMask;
 use crate::text::cache::KvCache;
 use crate::vision::apply_rotary;
 
@@ -22,60 +25,32 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    /// `x`: `[batch, seq, hidden]`; `cos`/`sin`: `[batch, 1, seq, head_dim]`;
-    /// `mask`: additive `[batch, 1, seq, kv_len]` (0 or a large negative), or none.
+    /// `x`: `[batch, seq, hidden]`; `cos`/`sin`: `[batch, 1, seq, head_dim]`; `mask` says
+    /// which keys each query reads and whether they come from the cache buffers.
     pub fn forward(
         &self,
         x: Tensor<3>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        mask: Option<&Tensor<4>>,
+        mask: &KeyMask,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self
-            .q_proj
-            .forward(x.clone())
-            .reshape([b, s, nh, hd])
-            .swap_dims(1, 2);
-        let k = self
-            .k_proj
-            .forward(x.clone())
-            .reshape([b, s, nkv, hd])
-            .swap_dims(1, 2);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([b, s, nkv, hd])
-            .swap_dims(1, 2);
+        let heads = |t: Tensor<3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
+        let q = heads(apply_linear(&self.q_proj, x.clone()), nh);
+        let k = heads(apply_linear(&self.k_proj, x.clone()), nkv);
+        let v = heads(apply_linear(&self.v_proj, x), nkv);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
-            Some((c, layer)) => c.append(layer, k, v),
+            Some((c, layer)) => {
+                let (ck, cv) = c.write(layer, k.clone(), v.clone());
+                if mask.reads_cache { (ck, cv) } else { (k, v) }
+            }
             None => (k, v),
         };
-        let kv_len = k.dims()[2];
-        let rep = nh / nkv;
-        // Query head j reads kv head j / rep (HF `repeat_kv`).
-        let (k, v) = if rep > 1 {
-            (
-                k.unsqueeze_dim::<5>(2)
-                    .repeat_dim(2, rep)
-                    .reshape([b, nh, kv_len, hd]),
-                v.unsqueeze_dim::<5>(2)
-                    .repeat_dim(2, rep)
-                    .reshape([b, nh, kv_len, hd]),
-            )
-        } else {
-            (k, v)
-        };
-        let mut scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
-        if let Some(m) = mask {
-            scores = scores + m.clone();
-        }
-        let o = softmax(scores, 3).matmul(v);
-        self.o_proj
-            .forward(o.swap_dims(1, 2).reshape([b, s, nh * hd]))
+        let o = attend(q, k, v, mask.hidden.clone(), mask.causal);
+        apply_linear(&self.o_proj, o.swap_dims(1, 2).reshape([b, s, nh * hd]))
     }
 }

@@ -11,11 +11,13 @@ pub(crate) mod mrope;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::TextConfig;
+use crate::dtype::{apply_linear, widen};
 use crate::error::Result;
-use crate::weights::{TensorSink, TensorSource, linear, rms_norm, tensor};
+use crate::sdpa::hidden_mask;
+use crate::weights::{TensorSink, TensorSource, linear, matrix, rms_norm};
 
 use attention::Attention;
 use cache::KvCache;
@@ -33,6 +35,40 @@ struct DecoderLayer {
     mlp: Mlp,
     input_layernorm: RmsNorm,
     post_attention_layernorm: RmsNorm,
+}
+
+/// Which keys the queries of one forward read, shared by every layer.
+pub(crate) struct KeyMask {
+    /// `[batch, 1, seq, kv_len]`, true = not read; `None` = no padding, nothing cached.
+    hidden: Option<Tensor<4, Bool>>,
+    /// Causal over the new positions (set when `hidden` is `None`).
+    causal: bool,
+    /// Keys/values come from the cache buffers (something was cached before this forward).
+    reads_cache: bool,
+}
+
+impl KeyMask {
+    /// `key_mask[row]` flags the `past + seq` key positions (0 = padding); keys past
+    /// `past + seq` (spare cache capacity up to `kv_len`) are always hidden.
+    fn new(key_mask: &[Vec<i64>], past: usize, seq: usize, kv_len: usize, device: &Device) -> Self {
+        let any_pad = key_mask.iter().any(|r| r.contains(&0));
+        if past == 0 && !any_pad {
+            return KeyMask {
+                hidden: None,
+                causal: true,
+                reads_cache: false,
+            };
+        }
+        let kv_len = if past == 0 { seq } else { kv_len };
+        let hidden = hidden_mask(key_mask.len(), seq, kv_len, device, |r, i, j| {
+            j > past + i || key_mask[r].get(j).is_none_or(|&keep| keep == 0)
+        });
+        KeyMask {
+            hidden: Some(hidden),
+            causal: false,
+            reads_cache: past > 0,
+        }
+    }
 }
 
 /// The language model body (HF `model.*` / `model.language_model.*`).
@@ -66,10 +102,11 @@ impl TextModel {
         let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
         let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let eps = cfg.rms_norm_eps;
-        let embed_tokens = Param::from_tensor(tensor(
+        let embed_tokens = Param::from_tensor(matrix(
             src,
             &format!("{prefix}.embed_tokens.weight"),
             [cfg.vocab_size, h],
+            false,
             device,
         )?);
         let layers = (0..cfg.num_hidden_layers)
@@ -177,24 +214,32 @@ impl TextModel {
     pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let [b, s] = ids.dims();
         let h = self.config.hidden_size;
-        self.embed_tokens
-            .val()
-            .select(0, ids.reshape([b * s]))
-            .reshape([b, s, h])
+        widen(self.embed_tokens.val().select(0, ids.reshape([b * s]))).reshape([b, s, h])
     }
 
     /// Runs the decoder over `embeds` `[batch, seq, hidden]` with M-RoPE tables
-    /// `[batch, 1, seq, head_dim]`, an additive mask `[batch, 1, seq, kv_len]` and an
-    /// optional cache (appended to).
+    /// `[batch, 1, seq, head_dim]`; `key_mask[row]` flags the `past + seq` keys (0 =
+    /// padding), queries are causal; an optional cache is written at its end.
     pub(crate) fn forward(
         &self,
         embeds: Tensor<3>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        mask: Option<&Tensor<4>>,
+        key_mask: &[Vec<i64>],
         mut cache: Option<&mut KvCache>,
         keep_layers: bool,
     ) -> TextOutput {
+        let [b, s, _] = embeds.dims();
+        let device = embeds.device();
+        let cfg = &self.config;
+        let (past, kv_len) = match cache.as_deref_mut() {
+            Some(c) => {
+                let shape = [b, cfg.num_key_value_heads, cfg.head_dim()];
+                (c.len(), c.reserve(s, shape, &device))
+            }
+            None => (0, s),
+        };
+        let mask = KeyMask::new(key_mask, past, s, kv_len, &device);
         let mut layer_outputs = Vec::new();
         if keep_layers {
             layer_outputs.push(embeds.clone());
@@ -206,19 +251,21 @@ impl TextModel {
                 layer.input_layernorm.forward(x.clone()),
                 cos,
                 sin,
-                mask,
+                &mask,
                 c,
             );
             x = x + h;
             let y = layer.post_attention_layernorm.forward(x.clone());
             let m = &layer.mlp;
-            let y = m
-                .down_proj
-                .forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+            let gate = silu(apply_linear(&m.gate_proj, y.clone()));
+            let y = apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y));
             x = x + y;
             if keep_layers {
                 layer_outputs.push(x.clone());
             }
+        }
+        if let Some(c) = cache {
+            c.advance(s);
         }
         TextOutput {
             last_hidden: self.norm.forward(x),

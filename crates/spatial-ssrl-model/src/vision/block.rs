@@ -6,11 +6,14 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, RmsNorm};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::VisionConfig;
+use crate::dtype::apply_linear;
 use crate::error::Result;
+use crate::sdpa::{attend, hidden_mask};
+use crate::vision::index_tensor;
 use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
 
 /// `x * cos + rotate_half(x) * sin`, with `rotate_half(x) = cat(-x2, x1)` over the last dim.
@@ -101,9 +104,8 @@ impl VisionBlock {
         let x = x + h;
         let m = &self.mlp;
         let y = self.norm2.forward(x.clone());
-        let y = m
-            .down_proj
-            .forward(silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+        let gate = silu(apply_linear(&m.gate_proj, y.clone()));
+        let y = apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y));
         x + y
     }
 }
@@ -119,29 +121,78 @@ impl VisionAttention {
         let [n, _] = x.dims();
         let (nh, hd) = (self.num_heads, self.head_dim);
         // qkv output is laid out as [3, heads, head_dim].
-        let qkv = self.qkv.forward(x).reshape([n, 3, nh, hd]);
+        let qkv = apply_linear(&self.qkv, x).reshape([n, 3, nh, hd]);
         let q = qkv.clone().narrow(1, 0, 1).reshape([n, nh, hd]);
         let k = qkv.clone().narrow(1, 1, 1).reshape([n, nh, hd]);
         let v = qkv.narrow(1, 2, 1).reshape([n, nh, hd]);
-        let q = apply_rotary(q, cos.clone(), sin.clone()).swap_dims(0, 1);
-        let k = apply_rotary(k, cos.clone(), sin.clone()).swap_dims(0, 1);
-        let v = v.swap_dims(0, 1);
-        let scale = (hd as f64).powf(-0.5);
-        let outs: Vec<Tensor<3>> = segments
+        let q = apply_rotary(q, cos.clone(), sin.clone());
+        let k = apply_rotary(k, cos.clone(), sin.clone());
+        let o = attend_segments(q, k, v, segments);
+        apply_linear(&self.proj, o)
+    }
+}
+
+/// Attention of `q`/`k`/`v` (`[rows, heads, head_dim]`) within each row span of
+/// `segments` (ascending, covering every row); returns `[rows, heads * head_dim]`.
+///
+/// One span attends as a single sequence. Several spans of similar length (the windows
+/// of window blocks, or same-sized frames) run as one batch, each padded to the longest
+/// span with the padding keys hidden; spans too uneven for that run one after another.
+fn attend_segments(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    segments: &[(usize, usize)],
+) -> Tensor<2> {
+    let [n, nh, hd] = q.dims();
+    let longest = segments.iter().map(|&(s, e)| e - s).max().unwrap_or(0);
+    let padded = longest * segments.len();
+    let as_batch =
+        |t: Tensor<3>, rows: usize, len: usize| t.reshape([rows, len, nh, hd]).swap_dims(1, 2);
+    let merge = |o: Tensor<4>, rows: usize| o.swap_dims(1, 2).reshape([rows, nh * hd]);
+    if segments.len() <= 1 {
+        return merge(
+            attend(
+                as_batch(q, 1, n),
+                as_batch(k, 1, n),
+                as_batch(v, 1, n),
+                None,
+                false,
+            ),
+            n,
+        );
+    }
+    if padded > 2 * n {
+        let outs = segments
             .iter()
             .map(|&(s, e)| {
-                let qs = q.clone().narrow(1, s, e - s);
-                let ks = k.clone().narrow(1, s, e - s);
-                let vs = v.clone().narrow(1, s, e - s);
-                let w = softmax(qs.matmul(ks.swap_dims(1, 2)) * scale, 2);
-                w.matmul(vs)
+                let part = |t: &Tensor<3>| as_batch(t.clone().narrow(0, s, e - s), 1, e - s);
+                merge(attend(part(&q), part(&k), part(&v), None, false), e - s)
             })
             .collect();
-        let o = if outs.len() == 1 {
-            outs.into_iter().next().expect("one segment")
-        } else {
-            Tensor::cat(outs, 1)
-        };
-        self.proj.forward(o.swap_dims(0, 1).reshape([n, nh * hd]))
+        return Tensor::cat(outs, 0);
     }
+    let device = q.device();
+    // Gather rows into [segments, longest] slots (padding slots repeat the span's first row)
+    // and remember where each row landed.
+    let mut gather = Vec::with_capacity(padded);
+    let mut slot_of_row = vec![0; n];
+    for (w, &(s, e)) in segments.iter().enumerate() {
+        for j in 0..longest {
+            let row = if s + j < e { s + j } else { s };
+            gather.push(row);
+            if s + j < e {
+                slot_of_row[s + j] = w * longest + j;
+            }
+        }
+    }
+    let idx = index_tensor(&gather, &device);
+    let part = |t: Tensor<3>| as_batch(t.select(0, idx.clone()), segments.len(), longest);
+    let hidden = (padded > n).then(|| {
+        hidden_mask(segments.len(), longest, longest, &device, |w, _, j| {
+            j >= segments[w].1 - segments[w].0
+        })
+    });
+    let o = attend(part(q), part(k), part(v), hidden, false);
+    merge(o, padded).select(0, index_tensor(&slot_of_row, &device))
 }

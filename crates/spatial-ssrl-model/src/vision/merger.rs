@@ -9,6 +9,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::VisionConfig;
+use crate::dtype::apply_linear;
 use crate::error::Result;
 use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
 
@@ -69,6 +70,6 @@ impl PatchMerger {
         let [n, h] = x.dims();
         let groups = n * h / self.merged_dim;
         let x = self.ln_q.forward(x).reshape([groups, self.merged_dim]);
-        self.mlp2.forward(gelu(self.mlp0.forward(x)))
+        apply_linear(&self.mlp2, gelu(apply_linear(&self.mlp0, x)))
     }
 }

@@ -115,7 +115,7 @@ impl VisionTower {
                 kernel[o * pd + i] = values[i * h + o];
             }
         }
-        sink.tensors.push((
+        sink.put_f32(
             "visual.patch_embed.proj.weight".into(),
             vec![
                 h,
@@ -124,8 +124,8 @@ impl VisionTower {
                 cfg.patch_size,
                 cfg.patch_size,
             ],
-            kernel,
-        ));
+            &kernel,
+        )?;
         for (i, b) in self.blocks.iter().enumerate() {
             b.save(sink, &format!("visual.blocks.{i}"))?;
         }
@@ -139,16 +139,38 @@ impl VisionTower {
 
     /// Image embeddings `[sum of merged tokens, out_hidden]`, images in order, each in raster
     /// order over its merged grid.
+    ///
+    /// Identical images (same grid and pixels, as GRPO's rollouts of one prompt carry) go
+    /// through the tower once; their embeddings are copied to every place they occur.
     pub fn forward(&self, images: &[ImageInput], device: &Device) -> Result<Tensor<2>> {
-        Ok(self.run(images, device, false)?.embeds)
+        let (distinct, first_of) = distinct_images(images);
+        if distinct.len() == images.len() {
+            let all: Vec<&ImageInput> = images.iter().collect();
+            return Ok(self.run(&all, device, false)?.embeds);
+        }
+        let embeds = self.run(&distinct, device, false)?.embeds;
+        let unit = self.config.merge_unit();
+        let mut start = Vec::with_capacity(distinct.len());
+        let mut at = 0;
+        for img in &distinct {
+            start.push(at);
+            at += img.merged_tokens(unit);
+        }
+        let rows: Vec<usize> = images
+            .iter()
+            .zip(&first_of)
+            .flat_map(|(img, &d)| start[d]..start[d] + img.merged_tokens(unit))
+            .collect();
+        Ok(embeds.select(0, index_tensor(&rows, device)))
     }
 
-    /// Like [`forward`](Self::forward), keeping the intermediate tensors.
+    /// Like [`forward`](Self::forward), keeping the intermediate tensors (every image runs).
     pub fn forward_trace(&self, images: &[ImageInput], device: &Device) -> Result<VisionTrace> {
-        self.run(images, device, true)
+        let all: Vec<&ImageInput> = images.iter().collect();
+        self.run(&all, device, true)
     }
 
-    fn run(&self, images: &[ImageInput], device: &Device, trace: bool) -> Result<VisionTrace> {
+    fn run(&self, images: &[&ImageInput], device: &Device, trace: bool) -> Result<VisionTrace> {
         let cfg = &self.config;
         let pd = cfg.patch_dim();
         let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
@@ -200,7 +222,74 @@ impl VisionTower {
     }
 }
 
+/// The distinct images (first occurrences, in order) and, per image, the index of its
+/// distinct copy. Pixels compare bit for bit.
+fn distinct_images(images: &[ImageInput]) -> (Vec<&ImageInput>, Vec<usize>) {
+    let same = |a: &ImageInput, b: &ImageInput| {
+        a.grid_thw == b.grid_thw
+            && a.pixel_values.len() == b.pixel_values.len()
+            && a.pixel_values
+                .iter()
+                .zip(&b.pixel_values)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let mut distinct: Vec<&ImageInput> = Vec::new();
+    let mut first_of = Vec::with_capacity(images.len());
+    for img in images {
+        let d = match distinct.iter().position(|d| same(d, img)) {
+            Some(d) => d,
+            None => {
+                distinct.push(img);
+                distinct.len() - 1
+            }
+        };
+        first_of.push(d);
+    }
+    (distinct, first_of)
+}
+
 pub(crate) fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
     let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Qwen2_5VlConfig;
+    use crate::vl::Qwen2_5VlForCausalLm;
+
+    fn image(cfg: &VisionConfig, grid: [usize; 3], seed: u32) -> ImageInput {
+        let n = grid.iter().product::<usize>() * cfg.patch_dim();
+        let pixel_values = (0..n)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect();
+        ImageInput {
+            pixel_values,
+            grid_thw: grid,
+        }
+    }
+
+    #[test]
+    fn repeated_images_run_once_and_embed_like_separate_runs() {
+        let device = Device::default();
+        let model =
+            Qwen2_5VlForCausalLm::random(Qwen2_5VlConfig::tiny(), 3, 0.05, &device).unwrap();
+        let tower = model.vision();
+        let cfg = tower.config().clone();
+        let a = image(&cfg, [1, 10, 12], 1);
+        let b = image(&cfg, [1, 6, 4], 2);
+        let three = [a.clone(), b.clone(), a.clone()];
+        let (distinct, first_of) = distinct_images(&three);
+        assert_eq!((distinct.len(), first_of), (2, vec![0, 1, 0]));
+        let batched = tower
+            .forward(&[a.clone(), b.clone(), a.clone()], &device)
+            .unwrap();
+        let one = |img: &ImageInput| tower.forward(std::slice::from_ref(img), &device).unwrap();
+        let want = Tensor::cat(vec![one(&a), one(&b), one(&a)], 0);
+        let err = (batched - want).abs().max().into_scalar::<f32>();
+        assert!(err < 1e-5, "max abs err {err}");
+    }
 }

@@ -1,0 +1,126 @@
+//! The element type the large weights are held in, and how layers compute with them.
+//!
+//! The projection matrices and the token embedding (all but a few MB of a Qwen2.5-VL
+//! checkpoint) are held in the chosen dtype; biases, norm weights and the patch embedding
+//! stay f32. Activations are f32: a layer whose weight is held in bf16/f16 widens it for
+//! its own product (f32 accumulation, as on CPU PyTorch), so memory holds the checkpoint
+//! once plus one widened matrix at a time.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::nn::Linear;
+use burn::tensor::module::linear;
+use burn::tensor::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Element type of the weights in memory (`--dtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightDtype {
+    /// What the checkpoint stores (bf16 for the released Qwen2.5-VL weights).
+    #[default]
+    Auto,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half precision.
+    F16,
+    /// f32 (every weight widened on load).
+    F32,
+}
+
+impl FromStr for WeightDtype {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(WeightDtype::Auto),
+            "bf16" | "bfloat16" => Ok(WeightDtype::Bf16),
+            "f16" | "fp16" | "float16" => Ok(WeightDtype::F16),
+            "f32" | "fp32" | "float32" => Ok(WeightDtype::F32),
+            _ => Err(Error::BadInput(format!(
+                "unknown dtype {s:?}: expected auto, bf16, f16 or f32"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for WeightDtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WeightDtype::Auto => "auto",
+            WeightDtype::Bf16 => "bf16",
+            WeightDtype::F16 => "f16",
+            WeightDtype::F32 => "f32",
+        })
+    }
+}
+
+impl WeightDtype {
+    /// The concrete dtype for a checkpoint whose large tensors are stored as `stored`
+    /// (`None`: a random or unknown source, held in f32 under `Auto`), checked against what
+    /// `device` can hold.
+    pub fn resolve(self, stored: Option<DType>, device: &Device) -> Result<DType> {
+        let dtype = match self {
+            WeightDtype::Auto => match stored {
+                Some(d @ (DType::BF16 | DType::F16)) => d,
+                _ => DType::F32,
+            },
+            WeightDtype::Bf16 => DType::BF16,
+            WeightDtype::F16 => DType::F16,
+            WeightDtype::F32 => DType::F32,
+        };
+        if !device.supports_dtype(dtype) {
+            return Err(Error::UnsupportedDeviceDtype {
+                dtype: format!("{dtype:?}"),
+                device: format!("{device:?}"),
+            });
+        }
+        Ok(dtype)
+    }
+}
+
+/// `x @ W + b` with `W` widened to `x`'s dtype when it is held narrower.
+pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let w = l.weight.val();
+    if w.dtype() == x.dtype() {
+        return l.forward(x);
+    }
+    let dt = x.dtype();
+    linear(x, w.cast(dt), l.bias.as_ref().map(|b| b.val().cast(dt)))
+}
+
+/// `t` in f32 (a no-op when it already is).
+pub(crate) fn widen<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(DType::F32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_resolves_and_displays() {
+        let device = Device::default();
+        assert_eq!("BF16".parse::<WeightDtype>().unwrap(), WeightDtype::Bf16);
+        assert_eq!("float32".parse::<WeightDtype>().unwrap(), WeightDtype::F32);
+        assert!("int8".parse::<WeightDtype>().is_err());
+        let auto = WeightDtype::Auto;
+        assert_eq!(
+            auto.resolve(Some(DType::BF16), &device).unwrap(),
+            DType::BF16
+        );
+        assert_eq!(auto.resolve(None, &device).unwrap(), DType::F32);
+        assert_eq!(
+            WeightDtype::F32
+                .resolve(Some(DType::BF16), &device)
+                .unwrap(),
+            DType::F32
+        );
+        assert_eq!(WeightDtype::F16.to_string(), "f16");
+    }
+}
