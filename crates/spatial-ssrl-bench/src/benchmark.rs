@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::item::{Answer, Item};
 use crate::matching::{self, Rule};
+use crate::paper::{self, PromptMode, Request, Scoring};
 use crate::report::Report;
 
 /// The score of one prediction.
@@ -41,15 +42,64 @@ pub trait Benchmark: Send + Sync {
         mcq_prompt(item, None)
     }
 
-    /// Scores one prediction against the item's ground truth.
+    /// Scores one prediction against the item's ground truth (the robust rules).
     fn score(&self, item: &Item, prediction: &str) -> Scored {
         score_by_answer(item, prediction)
+    }
+
+    /// What the item is sent with under `mode`. Robust: [`prompt`](Benchmark::prompt) with
+    /// the visuals first and the run's settings. Paper: by default the VLMEvalKit fork's
+    /// multiple-choice prompt and settings (3DSRBench, SpatialEval, any `mcq-tsv`).
+    fn request(&self, item: &Item, mode: PromptMode) -> Request {
+        match mode {
+            PromptMode::Robust => Request::plain(item, self.prompt(item)),
+            PromptMode::Paper { cot } => paper::fork_mcq(item, cot),
+        }
+    }
+
+    /// Scores one prediction under `scoring`. Paper: by default the fork's judge-free
+    /// multiple-choice matching ([`can_infer`](crate::paper::can_infer)) on the whole response.
+    fn score_with(&self, item: &Item, prediction: &str, scoring: Scoring) -> Scored {
+        match scoring {
+            Scoring::Robust => self.score(item, prediction),
+            Scoring::Paper { .. } => score_fork_mcq(item, prediction),
+        }
     }
 
     /// Aggregates per-item scores (`scores[i]` belongs to `items[i]`) into a report.
     fn aggregate(&self, items: &[Item], scores: &[Scored]) -> Report {
         Report::from_scores(self.name(), items, scores)
     }
+}
+
+/// Loads several files of one benchmark as one pool (What'sUp's Controlled_Images A + B, as
+/// the paper reports them) with unique keys; every item records its
+/// file's name in `extra["source"]`.
+///
+/// A later file whose keys would collide with earlier ones is shifted to start right after
+/// the largest key so far; files with disjoint keys keep theirs.
+pub fn load_pooled(bench: &dyn Benchmark, paths: &[&Path]) -> Result<Vec<Item>> {
+    let mut all: Vec<Item> = Vec::new();
+    for path in paths {
+        let mut items = bench.load(path)?;
+        let prev = all.iter().map(|it| it.index).max();
+        let offset = match (prev, items.iter().map(|it| it.index).min()) {
+            (Some(prev), Some(min)) if min <= prev => prev + 1 - min,
+            _ => 0,
+        };
+        let source = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for it in &mut items {
+            it.index += offset;
+            it.extra
+                .entry("source".into())
+                .or_insert_with(|| source.clone());
+        }
+        all.extend(items);
+    }
+    Ok(all)
 }
 
 /// The default prompt: question, one `X. option` line per option, an optional answer hint,
@@ -115,6 +165,29 @@ pub fn score_by_answer(item: &Item, prediction: &str) -> Scored {
         score,
         extracted,
         rule,
+    }
+}
+
+/// A letter answer's [`Scored`]: right when `got` is the item's letter.
+pub(crate) fn scored_letter(item: &Item, got: Option<char>, rule: Rule) -> Scored {
+    let right = matches!(item.answer, Answer::Choice(gt) if got == Some(gt));
+    Scored {
+        index: item.index,
+        score: f64::from(u8::from(right)),
+        extracted: got.map(String::from),
+        rule: if got.is_some() { rule } else { Rule::None },
+    }
+}
+
+/// The fork's multiple-choice scoring: `can_infer` on the whole response against the item's
+/// letter; items without a letter answer fall back to [`score_by_answer`].
+pub(crate) fn score_fork_mcq(item: &Item, prediction: &str) -> Scored {
+    if !matches!(item.answer, Answer::Choice(_)) {
+        return score_by_answer(item, prediction);
+    }
+    match paper::can_infer(prediction, &item.options) {
+        Some((c, rule)) => scored_letter(item, Some(c), rule),
+        None => scored_letter(item, None, Rule::None),
     }
 }
 

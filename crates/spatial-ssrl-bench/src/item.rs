@@ -41,36 +41,66 @@ pub enum Visual {
     Base64(String),
     /// An image file on disk.
     File(PathBuf),
-    /// A folder of frames extracted from a video, sorted by file name.
-    Frames(PathBuf),
 }
 
 impl Visual {
-    /// Encoded image bytes (PNG/JPEG/...): one entry for an image, up to `max_frames`
-    /// uniformly spaced frames for a video (first and last frame always included).
-    pub fn load(&self, index: i64, position: usize, max_frames: usize) -> Result<Vec<Vec<u8>>> {
+    /// The encoded image bytes (PNG/JPEG/...).
+    pub fn load(&self, index: i64, position: usize) -> Result<Vec<u8>> {
         match self {
             Visual::Base64(b64) => {
                 // Python writers may wrap long base64 strings; whitespace is never data.
                 let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-                let bytes = base64::engine::general_purpose::STANDARD
+                base64::engine::general_purpose::STANDARD
                     .decode(clean.as_bytes())
                     .map_err(|source| Error::Base64 {
                         index,
                         image: position,
                         source,
-                    })?;
-                Ok(vec![bytes])
+                    })
             }
-            Visual::File(path) => Ok(vec![std::fs::read(path).map_err(|e| Error::io(path, e))?]),
-            Visual::Frames(dir) => {
-                let frames = list_frames(dir)?;
-                sample_uniform(&frames, max_frames)
-                    .into_iter()
-                    .map(|p| std::fs::read(p).map_err(|e| Error::io(p, e)))
-                    .collect()
-            }
+            Visual::File(path) => std::fs::read(path).map_err(|e| Error::io(path, e)),
         }
+    }
+}
+
+/// One video shown as a single clip: frames extracted into a folder (time order = file-name
+/// order), `max_frames` of them sampled uniformly (first and last always included), and the
+/// frame rate the model is told they were sampled at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Video {
+    /// The folder of extracted frames (`.jpg`, `.png`, `.webp`, `.bmp`).
+    pub dir: PathBuf,
+    /// Frames to sample (all of them when the folder holds fewer).
+    pub max_frames: usize,
+    /// Sampling rate passed to the model with the frames (frames per second).
+    pub fps: f64,
+}
+
+impl Video {
+    /// The sampled frame files, in time order.
+    pub fn frame_paths(&self) -> Result<Vec<PathBuf>> {
+        let frames = list_frames(&self.dir)?;
+        Ok(sample_uniform(&frames, self.max_frames)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    /// The number of frames the item would be given, without reading any: `max_frames`,
+    /// or fewer when the folder exists and holds fewer.
+    pub fn frame_count(&self) -> usize {
+        match list_frames(&self.dir) {
+            Ok(f) if self.max_frames == 0 || f.len() < self.max_frames => f.len(),
+            _ => self.max_frames,
+        }
+    }
+
+    /// The sampled frames' encoded bytes, in time order.
+    pub fn load_frames(&self) -> Result<Vec<Vec<u8>>> {
+        self.frame_paths()?
+            .iter()
+            .map(|p| std::fs::read(p).map_err(|e| Error::io(p, e)))
+            .collect()
     }
 }
 
@@ -132,8 +162,10 @@ pub struct Item {
     pub answer: Answer,
     /// Category / sub-task / question type used for per-category scores.
     pub category: String,
-    /// Images (or one video) shown with the question.
+    /// Images shown with the question.
     pub visuals: Vec<Visual>,
+    /// The video shown with the question (VSI-Bench), as one clip.
+    pub video: Option<Video>,
     /// Other published fields a benchmark needs (e.g. 3DSRBench `qid`, a `hint`).
     pub extra: BTreeMap<String, String>,
 }
@@ -150,13 +182,13 @@ impl Item {
         self.options.get(i).map(String::as_str)
     }
 
-    /// Loads every visual as encoded image bytes, videos subsampled to `max_frames` frames.
-    pub fn load_images(&self, max_frames: usize) -> Result<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
-        for (i, v) in self.visuals.iter().enumerate() {
-            out.extend(v.load(self.index, i, max_frames)?);
-        }
-        Ok(out)
+    /// Loads every image as encoded bytes, in order.
+    pub fn load_images(&self) -> Result<Vec<Vec<u8>>> {
+        self.visuals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.load(self.index, i))
+            .collect()
     }
 }
 
@@ -180,7 +212,7 @@ mod tests {
     fn bad_base64_is_typed() {
         let v = Visual::Base64("not base64!!".into());
         assert!(matches!(
-            v.load(7, 1, 1),
+            v.load(7, 1),
             Err(Error::Base64 {
                 index: 7,
                 image: 1,

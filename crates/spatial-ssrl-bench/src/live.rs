@@ -7,17 +7,30 @@ use std::path::Path;
 use crate::benchmark::Benchmark;
 use crate::error::{Error, Result};
 use crate::item::Item;
+use crate::paper::{PromptMode, Request};
 use crate::predictions::{Prediction, append_predictions, read_predictions};
 
-/// One request: the user text and its images (encoded PNG/JPEG bytes, shown before the text).
+/// One item ready for a model: what to send ([`Request`]: text, where the visuals go, pixel
+/// limits, generation length) and the media it names, loaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     /// The item's index.
     pub index: i64,
-    /// User text (question, options, format instruction).
-    pub text: String,
-    /// Encoded images in order (video frames in time order).
+    /// The text and settings.
+    pub request: Request,
+    /// Encoded images (PNG/JPEG bytes) in order.
     pub images: Vec<Vec<u8>>,
+    /// The video, as one clip of encoded frames.
+    pub video: Option<VideoFrames>,
+}
+
+/// A video's sampled frames (encoded bytes, time order) and the frame rate to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoFrames {
+    /// Encoded frames in time order.
+    pub frames: Vec<Vec<u8>>,
+    /// Frames per second the frames were sampled at.
+    pub fps: f64,
 }
 
 /// Anything that answers prompts: a local model, a remote API, a test double.
@@ -30,20 +43,58 @@ pub trait Responder {
 }
 
 /// Settings of a live run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LiveConfig {
     /// Prompts per [`Responder::respond`] call.
     pub batch_size: usize,
-    /// Frames sampled per video.
-    pub max_frames: usize,
+    /// Which prompts are sent (the paper's CoT prompts by default).
+    pub mode: PromptMode,
+    /// Frames sampled per video instead of the benchmark's own count.
+    pub max_frames: Option<usize>,
+    /// Generation length instead of the request's own.
+    pub max_new_tokens: Option<usize>,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             batch_size: 1,
-            max_frames: 16,
+            mode: PromptMode::Paper { cot: true },
+            max_frames: None,
+            max_new_tokens: None,
         }
+    }
+}
+
+impl LiveConfig {
+    /// The request for one item under this run's settings (also what `--dump-prompts` writes).
+    pub fn request(&self, bench: &dyn Benchmark, item: &Item) -> Request {
+        let mut r = bench.request(item, self.mode);
+        if let (Some(n), Some(v)) = (self.max_frames, r.video.as_mut()) {
+            v.max_frames = n;
+        }
+        if self.max_new_tokens.is_some() {
+            r.max_new_tokens = self.max_new_tokens;
+        }
+        r
+    }
+
+    /// The request with its media loaded.
+    pub fn prompt(&self, bench: &dyn Benchmark, item: &Item) -> Result<Prompt> {
+        let request = self.request(bench, item);
+        let video = match &request.video {
+            Some(v) => Some(VideoFrames {
+                frames: v.load_frames()?,
+                fps: v.fps,
+            }),
+            None => None,
+        };
+        Ok(Prompt {
+            index: item.index,
+            images: item.load_images()?,
+            video,
+            request,
+        })
     }
 }
 
@@ -82,13 +133,7 @@ pub fn run_live(
     for batch in todo.chunks(config.batch_size.max(1)) {
         let prompts = batch
             .iter()
-            .map(|it| {
-                Ok(Prompt {
-                    index: it.index,
-                    text: bench.prompt(it),
-                    images: it.load_images(config.max_frames)?,
-                })
-            })
+            .map(|it| config.prompt(bench, it))
             .collect::<Result<Vec<_>>>()?;
         let answers = responder
             .respond(&prompts)

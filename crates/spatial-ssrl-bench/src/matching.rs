@@ -33,7 +33,7 @@ pub enum Rule {
     Number,
     /// A benchmark-specific pattern (Spatial457's JSON template, QSpatial's `\scalar{}`).
     Template,
-    /// The whole response, as Spatial457's robust mode uses it.
+    /// The whole response (Spatial457's robust mode; the scripts' direct-answer runs).
     Whole,
     /// Nothing usable: scored 0.
     None,
@@ -156,7 +156,13 @@ fn qspatial_template(text: &str) -> Option<f64> {
         return None;
     }
     let mean = nums.iter().sum::<f64>() / nums.len() as f64;
-    length_cm(&format!("{mean} {}", inner("distance_unit{")?.trim()))
+    let unit = inner("distance_unit{")?.trim();
+    // The template names its unit alone, so the fork's unit table applies first: it knows
+    // `in`, which a free-text parser must not read as a unit.
+    match crate::paper::qspatial_multiplier(unit) {
+        m if m > 0.0 => Some(mean * m),
+        _ => length_cm(&format!("{mean} {unit}")),
+    }
 }
 
 /// Extracts a length in centimetres: a length in the last box, then QSpatial's `\scalar{}`
@@ -376,6 +382,10 @@ mod tests {
         assert_eq!(
             extract_length_cm("\\scalar{3} \\distance_unit{meters}"),
             (Some(300.0), Rule::Template)
+        );
+        assert_eq!(
+            extract_length_cm("\\scalar{10} \\distance_unit{in}"),
+            (Some(25.4), Rule::Template)
         );
         assert_eq!(
             extract_length_cm("\\scalar{1-2} \\distance_unit{m}"),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::benchmark::{Benchmark, Scored};
 use crate::error::{Error, Result};
 use crate::item::Item;
+use crate::paper::Scoring;
 use crate::report::Report;
 
 /// One model answer, keyed by the item's index.
@@ -75,14 +76,16 @@ pub struct Evaluation {
     pub scored: Vec<Scored>,
 }
 
-/// Scores predictions against items. Every prediction must name a known index, at most once
-/// (`source` names the predictions file in errors). Items without a prediction are an error
-/// unless `allow_partial`, which scores only the answered items (as VLMEvalKit accepts a subset).
+/// Scores predictions against items with `scoring`'s rules (recorded in the report). Every
+/// prediction must name a known index, at most once (`source` names the predictions file in
+/// errors). Items without a prediction are an error unless `allow_partial`, which scores only
+/// the answered items (as VLMEvalKit accepts a subset).
 pub fn evaluate(
     bench: &dyn Benchmark,
     items: &[Item],
     preds: &[Prediction],
     allow_partial: bool,
+    scoring: Scoring,
     source: &Path,
 ) -> Result<Evaluation> {
     let known: HashMap<i64, usize> = items
@@ -121,11 +124,12 @@ pub fn evaluate(
     let mut scored = Vec::new();
     for (it, p) in items.iter().zip(&by_item) {
         if let Some(p) = p {
-            scored.push(bench.score(it, p));
+            scored.push(bench.score_with(it, p, scoring));
             answered.push(it.clone());
         }
     }
-    let report = bench.aggregate(&answered, &scored);
+    let mut report = bench.aggregate(&answered, &scored);
+    report.scoring = scoring.name().to_string();
     Ok(Evaluation { report, scored })
 }
 
@@ -135,8 +139,9 @@ pub fn evaluate_files(
     data: &Path,
     predictions: &Path,
     allow_partial: bool,
+    scoring: Scoring,
 ) -> Result<Evaluation> {
     let items = bench.load(data)?;
     let (preds, _) = read_predictions(predictions, false)?;
-    evaluate(bench, &items, &preds, allow_partial, predictions)
+    evaluate(bench, &items, &preds, allow_partial, scoring, predictions)
 }

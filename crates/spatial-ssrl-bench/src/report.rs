@@ -33,6 +33,14 @@ pub struct Report {
     /// Row label in comparison tables (model name); set by the caller.
     #[serde(default)]
     pub label: Option<String>,
+    /// The answer rules that scored the run: `"robust"` (this crate's extraction) or
+    /// `"paper"` (the paper scripts' own rules).
+    #[serde(default = "robust_name")]
+    pub scoring: String,
+}
+
+fn robust_name() -> String {
+    "robust".to_string()
 }
 
 impl Report {
@@ -53,6 +61,17 @@ impl Report {
             metrics: BTreeMap::new(),
             extraction,
             label: None,
+            scoring: robust_name(),
+        }
+    }
+
+    /// The row name in comparison tables: the label, marked when the paper's rules scored it.
+    pub fn row_label(&self) -> String {
+        let label = self.label.clone().unwrap_or_else(|| "(unlabelled)".into());
+        if self.scoring == "paper" {
+            format!("{label} [paper rules]")
+        } else {
+            label
         }
     }
 
@@ -99,7 +118,8 @@ impl Report {
             .collect();
         let _ = writeln!(
             s,
-            "\nAnswers extracted by rule: {} (no LLM judge).",
+            "\nScoring: {} rules. Answers extracted by rule: {} (no LLM judge).",
+            self.scoring,
             rules.join(", ")
         );
         s
@@ -172,7 +192,7 @@ pub fn compare(reports: &[Report], with_reference: bool) -> String {
     let mut cells: BTreeMap<(String, String), f64> = BTreeMap::new();
     let mut extra_cols: Vec<String> = Vec::new();
     for r in reports {
-        let label = r.label.clone().unwrap_or_else(|| "(unlabelled)".into());
+        let label = r.row_label();
         if !labels.contains(&label) {
             labels.push(label.clone());
         }
@@ -266,6 +286,7 @@ mod tests {
             metrics: BTreeMap::new(),
             extraction: BTreeMap::new(),
             label: Some(label.into()),
+            scoring: "robust".into(),
         };
         let reports = vec![
             mk("vsibench", "ours", 30.0),
@@ -279,6 +300,18 @@ mod tests {
         assert_eq!(
             lines[2],
             "| ours | 40.00 | – | – | – | – | – | 30.00 | 12.50 | – |"
+        );
+        let mut paper = reports[0].clone();
+        paper.scoring = "paper".into();
+        paper.overall = 20.0;
+        let t = compare(&[reports[0].clone(), paper], false);
+        assert!(
+            t.contains("| ours | – | – | – | – | – | – | 30.00 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| ours [paper rules] | – | – | – | – | – | – | 20.00 |"),
+            "{t}"
         );
         let t = compare(&reports, true);
         assert!(t.contains("| Spatial-SSRL-7B (paper) | 53.34 | 56.53 | 64.03 | 54.46 | 90.61 | 37.81 | 39.29 | | 56.58 |"));

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use spatial_ssrl_bench::{Answer, Error, Item, Prediction, Registry, Report, Visual, evaluate};
+use spatial_ssrl_bench::{
+    Answer, Error, Item, Prediction, Registry, Report, Scoring, Video, evaluate,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/bench")
@@ -25,8 +27,15 @@ fn run(bench: &str, file: &str, preds: &[(i64, &str)]) -> (Vec<Item>, Report) {
             prediction: p.into(),
         })
         .collect();
-    let eval = evaluate(b, &items, &preds, false, Path::new("preds.jsonl"))
-        .unwrap_or_else(|e| panic!("{bench}: {e}"));
+    let eval = evaluate(
+        b,
+        &items,
+        &preds,
+        false,
+        Scoring::Robust,
+        Path::new("preds.jsonl"),
+    )
+    .unwrap_or_else(|e| panic!("{bench}: {e}"));
     (items, eval.report)
 }
 
@@ -46,7 +55,10 @@ fn cats(r: &Report) -> BTreeMap<&str, f64> {
 
 /// Decodes every visual of an item, asserting the bytes are a PNG or JPEG.
 fn assert_images(item: &Item, want: usize) {
-    let imgs = item.load_images(8).unwrap();
+    let imgs = match &item.video {
+        Some(v) => v.load_frames().unwrap(),
+        None => item.load_images().unwrap(),
+    };
     assert_eq!(imgs.len(), want, "item {}", item.index);
     for img in imgs {
         assert!(
@@ -239,14 +251,24 @@ fn vsibench_mcq_accuracy_and_mra() {
         vec!["front-left", "back-right", "back-left", "front-right"]
     ); // "A. " labels stripped
     assert_eq!(items[4].options.len(), 2); // null options dropped
+    // One video per item: the scene's frame folder, 128 frames at 2 fps (the paper's script).
+    let video = items[0].video.clone().unwrap();
     assert_eq!(
-        items[0].visuals,
-        vec![Visual::Frames(
-            fixtures().join("frames/arkitscenes/41069025")
-        )]
+        video,
+        Video {
+            dir: fixtures().join("frames/arkitscenes/41069025"),
+            max_frames: 128,
+            fps: 2.0
+        }
     );
+    assert!(items[0].visuals.is_empty());
     assert_images(&items[0], 4);
-    assert_eq!(items[0].load_images(2).unwrap().len(), 2); // uniform frame sampling
+    let two = Video {
+        max_frames: 2,
+        ..video
+    };
+    assert_eq!(two.frame_paths().unwrap().len(), 2); // uniform frame sampling
+    assert_eq!(two.frame_count(), 2);
     close(r.overall, 100.0 * 3.7 / 6.0, "item mean");
     let c = cats(&r);
     assert_eq!(
@@ -414,12 +436,11 @@ fn malformed_files_give_typed_errors() {
         "{\"question_type\": \"object_counting\", \"question\": \"q\", \"answer\": \"3\", \"mp4_path\": \"x/y.mp4\"}\n",
     );
     let items = vsi.load(&p).unwrap();
-    assert!(matches!(items[0].load_images(4), Err(Error::Io { .. })));
+    let video = items[0].video.clone().unwrap();
+    assert!(matches!(video.load_frames(), Err(Error::Io { .. })));
+    assert_eq!(video.frame_count(), 128); // what it would be given, without reading media
     std::fs::create_dir_all(dir.path().join("frames/x/y")).unwrap();
-    assert!(matches!(
-        items[0].load_images(4),
-        Err(Error::NoFrames { .. })
-    ));
+    assert!(matches!(video.load_frames(), Err(Error::NoFrames { .. })));
 }
 
 #[test]
@@ -433,22 +454,37 @@ fn predictions_must_match_the_benchmark() {
         prediction: p.into(),
     };
     assert!(matches!(
-        evaluate(b, &items, &[pred(9, "A")], true, src),
+        evaluate(b, &items, &[pred(9, "A")], true, Scoring::Robust, src),
         Err(Error::UnknownIndex { index: 9, .. })
     ));
     assert!(matches!(
-        evaluate(b, &items, &[pred(0, "A"), pred(0, "B")], true, src),
+        evaluate(
+            b,
+            &items,
+            &[pred(0, "A"), pred(0, "B")],
+            true,
+            Scoring::Robust,
+            src
+        ),
         Err(Error::DuplicateIndex { index: 0, .. })
     ));
     assert!(matches!(
-        evaluate(b, &items, &[pred(0, "A")], false, src),
+        evaluate(b, &items, &[pred(0, "A")], false, Scoring::Robust, src),
         Err(Error::MissingPredictions {
             missing: 3,
             total: 4,
             first: 1
         })
     ));
-    let partial = evaluate(b, &items, &[pred(0, "A"), pred(1, "nothing")], true, src).unwrap();
+    let partial = evaluate(
+        b,
+        &items,
+        &[pred(0, "A"), pred(1, "nothing")],
+        true,
+        Scoring::Robust,
+        src,
+    )
+    .unwrap();
     assert_eq!((partial.report.n, partial.report.overall), (2, 50.0));
     assert_eq!(partial.report.extraction["none"], 1);
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use spatial_ssrl_bench::{
-    Error, LiveConfig, Prompt, Registry, Responder, evaluate, read_predictions, run_live,
+    Error, LiveConfig, Prompt, Registry, Responder, Scoring, evaluate, read_predictions, run_live,
 };
 
 fn fixtures() -> PathBuf {
@@ -28,10 +28,16 @@ impl Responder for Echo {
             return Err("device lost".into());
         }
         for p in prompts {
-            assert!(p.text.ends_with(spatial_ssrl_rewards::FORMAT_INSTRUCTION));
+            // The paper's CoT prompts (the default) all end with the reasoning instruction.
+            assert!(
+                p.request
+                    .text
+                    .ends_with(spatial_ssrl_rewards::FORMAT_INSTRUCTION)
+            );
         }
+        let visuals = |p: &Prompt| p.images.len() + p.video.as_ref().map_or(0, |v| v.frames.len());
         self.calls
-            .push(prompts.iter().map(|p| (p.index, p.images.len())).collect());
+            .push(prompts.iter().map(|p| (p.index, visuals(p))).collect());
         let n = prompts.len() - usize::from(self.drop_one);
         Ok(prompts
             .iter()
@@ -50,7 +56,8 @@ fn batches_append_and_resume() {
     let preds_path = dir.path().join("p.jsonl");
     let cfg = LiveConfig {
         batch_size: 4,
-        max_frames: 3,
+        max_frames: Some(3),
+        ..LiveConfig::default()
     };
 
     // First run dies on its second batch: the first batch is already on disk.
@@ -96,7 +103,7 @@ fn batches_append_and_resume() {
     let mut r = Echo::default();
     let again = run_live(bench, &items, &mut r, &preds_path, cfg, &mut |_, _| {}).unwrap();
     assert!(r.calls.is_empty());
-    let report = evaluate(bench, &items, &again, false, &preds_path)
+    let report = evaluate(bench, &items, &again, false, Scoring::Robust, &preds_path)
         .unwrap()
         .report;
     // \boxed{A} is right on the one choice item whose answer is A and holds no number for
@@ -118,7 +125,7 @@ fn a_responder_must_answer_every_prompt() {
     };
     let cfg = LiveConfig {
         batch_size: 2,
-        max_frames: 1,
+        ..LiveConfig::default()
     };
     let err = run_live(
         bench,

@@ -320,6 +320,7 @@ pub(crate) fn load_tsv_rows(
             answer,
             category,
             visuals: Vec::new(),
+            video: None,
             extra,
         });
     }

@@ -9,7 +9,9 @@ use super::{base_dir, extension, field, need_field, read_records, resolve, trunc
 use crate::benchmark::{Benchmark, Scored};
 use crate::error::{Error, Result};
 use crate::item::{Answer, Item, Visual};
+use crate::matching::Rule;
 use crate::matching::{length_cm, within_ratio};
+use crate::paper::{self, PromptMode, Request, Scoring};
 use crate::report::Report;
 use crate::tsv::Table;
 
@@ -114,6 +116,7 @@ impl Benchmark for QSpatial {
                     answer: Answer::LengthCm(cm),
                     category: field(&rec, "question_type").unwrap_or_else(|| "all".into()),
                     visuals,
+                    video: None,
                     extra: BTreeMap::new(),
                 })
             })
@@ -126,6 +129,30 @@ impl Benchmark for QSpatial {
             item.question.trim()
         );
         spatial_ssrl_rewards::with_format_instruction(&p)
+    }
+
+    fn request(&self, item: &Item, mode: PromptMode) -> Request {
+        match mode {
+            PromptMode::Paper { cot } => paper::fork_qspatial(item, cot),
+            PromptMode::Robust => Request::plain(item, self.prompt(item)),
+        }
+    }
+
+    fn score_with(&self, item: &Item, prediction: &str, scoring: Scoring) -> Scored {
+        let (Scoring::Paper { .. }, Answer::LengthCm(truth)) = (scoring, &item.answer) else {
+            return self.score(item, prediction);
+        };
+        // The fork scores an unparsable answer as 1e-8 cm (its `IndexError` path).
+        let (cm, rule) = match paper::qspatial_cm(prediction) {
+            Some(v) => (v, Rule::Template),
+            None => (1e-8, Rule::None),
+        };
+        Scored {
+            index: item.index,
+            score: f64::from(u8::from(paper::qspatial_within(cm, *truth, 2.0))),
+            extracted: Some(format!("{cm} cm")),
+            rule,
+        }
     }
 
     fn aggregate(&self, items: &[Item], scores: &[Scored]) -> Report {

@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
-use crate::benchmark::Benchmark;
+use crate::benchmark::{Benchmark, Scored};
 use crate::error::{Error, Result};
 use crate::item::{Answer, Item};
+use crate::matching::{Rule, spatial457_correct};
+use crate::paper::{self, PromptMode, Request, Scoring};
 use crate::tsv::Table;
 
 /// Spatial457, scored with its own answer rules ([`spatial457_correct`](crate::spatial457_correct)):
@@ -63,5 +65,29 @@ impl Benchmark for Spatial457 {
             level_hint(&item.category)
         );
         spatial_ssrl_rewards::with_format_instruction(&p)
+    }
+
+    fn request(&self, item: &Item, mode: PromptMode) -> Request {
+        match mode {
+            PromptMode::Paper { cot } => paper::fork_spatial457(item, cot),
+            PromptMode::Robust => Request::plain(item, self.prompt(item)),
+        }
+    }
+
+    fn score_with(&self, item: &Item, prediction: &str, scoring: Scoring) -> Scored {
+        let (Scoring::Paper { .. }, Answer::Text(truth)) = (scoring, &item.answer) else {
+            return self.score(item, prediction);
+        };
+        let (pred, templated) = paper::spatial457_answer(prediction);
+        Scored {
+            index: item.index,
+            score: f64::from(u8::from(spatial457_correct(truth, &pred))),
+            extracted: Some(pred),
+            rule: if templated {
+                Rule::Template
+            } else {
+                Rule::Whole
+            },
+        }
     }
 }

@@ -10,9 +10,11 @@ use serde_json::Value;
 use super::{
     answer_letter, base_dir, field, need_field, read_records, resolve, strip_label, truncate,
 };
-use crate::benchmark::{Benchmark, mcq_prompt};
+use crate::benchmark::{Benchmark, Scored, mcq_prompt, scored_letter};
 use crate::error::{Error, Result};
 use crate::item::{Answer, Item, Visual};
+use crate::matching::Rule;
+use crate::paper::{self, PromptMode, Request, Scoring};
 
 /// ViewSpatial-Bench, accuracy per `question_type` (camera vs. person perspective tasks).
 /// Items are keyed by their 0-based position in the JSON file.
@@ -88,6 +90,11 @@ impl Benchmark for ViewSpatial {
                         });
                     }
                 };
+                // The paper's prompt quotes the published `choices` text verbatim.
+                let mut extra = BTreeMap::new();
+                if let Some(Value::String(c)) = rec.get("choices") {
+                    extra.insert("choices".to_string(), c.clone());
+                }
                 Ok(Item {
                     index: r as i64,
                     question,
@@ -95,7 +102,8 @@ impl Benchmark for ViewSpatial {
                     answer: Answer::Choice(letter),
                     category,
                     visuals,
-                    extra: BTreeMap::new(),
+                    video: None,
+                    extra,
                 })
             })
             .collect()
@@ -103,5 +111,22 @@ impl Benchmark for ViewSpatial {
 
     fn prompt(&self, item: &Item) -> String {
         mcq_prompt(item, None)
+    }
+
+    fn request(&self, item: &Item, mode: PromptMode) -> Request {
+        match mode {
+            PromptMode::Paper { cot } => paper::viewspatial(item, cot),
+            PromptMode::Robust => Request::plain(item, self.prompt(item)),
+        }
+    }
+
+    fn score_with(&self, item: &Item, prediction: &str, scoring: Scoring) -> Scored {
+        match scoring {
+            Scoring::Paper { cot } => {
+                let rule = if cot { Rule::Boxed } else { Rule::Whole };
+                scored_letter(item, paper::viewspatial_letter(prediction, cot), rule)
+            }
+            Scoring::Robust => self.score(item, prediction),
+        }
     }
 }

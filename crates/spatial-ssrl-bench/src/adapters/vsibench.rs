@@ -3,16 +3,20 @@
 //! the official one (`dataset`, `scene_name`, `question_type`, `question`, `ground_truth`,
 //! `options` as `["A. ..", ..]`) or the Spatial-SSRL evaluation one (`mp4_path`,
 //! `question_type`, `question`, `answer`, `A`..`D`, `null` for numeric questions).
-//! Live mode reads frames extracted from each video into `frames/<dataset>/<scene>/` next to
-//! the annotation file.
+//! Each item shows one video: the frames extracted into `frames/<dataset>/<scene>/` next to
+//! the annotation file, 128 of them sampled uniformly at 2 fps (as the paper's script).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::{answer_letter, base_dir, field, need_field, read_records, truncate};
+use serde_json::Value;
+
 use crate::benchmark::{Benchmark, Scored, mcq_prompt};
 use crate::error::{Error, Result};
-use crate::item::{Answer, Item, Visual};
+use crate::item::{Answer, Item, Video};
+use crate::matching::Rule;
+use crate::paper::{self, PromptMode, Request, Scoring};
 use crate::report::Report;
 
 /// VSI-Bench: multiple-choice accuracy for the six choice question types, Mean Relative
@@ -24,14 +28,36 @@ use crate::report::Report;
 /// with the three relative-direction difficulties first averaged into one.
 #[derive(Debug, Clone)]
 pub struct VsiBench {
-    /// Frames per video sent in live mode (uniformly sampled).
+    /// Frames sampled uniformly from each video (the paper's script: 128).
     pub max_frames: usize,
+    /// Frame rate the model is told (qwen_vl_utils' default for a frame list: 2).
+    pub fps: f64,
 }
 
 impl Default for VsiBench {
     fn default() -> Self {
-        VsiBench { max_frames: 16 }
+        VsiBench {
+            max_frames: paper::VSI_FRAMES,
+            fps: paper::VSI_FPS,
+        }
     }
+}
+
+/// The published option strings, verbatim (`"A. front-left"`), keyed `A`..`D` in `extra`:
+/// the paper's prompt appends them as they are.
+fn raw_options(rec: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let letters = ['A', 'B', 'C', 'D'];
+    if let Some(Value::Array(list)) = rec.get("options") {
+        return letters
+            .iter()
+            .zip(list)
+            .filter_map(|(l, v)| v.as_str().map(|s| (l.to_string(), s.to_string())))
+            .collect();
+    }
+    letters
+        .iter()
+        .map_while(|l| field(rec, &l.to_string()).map(|s| (l.to_string(), s)))
+        .collect()
 }
 
 impl Benchmark for VsiBench {
@@ -90,7 +116,7 @@ impl Benchmark for VsiBench {
                     }
                 };
                 let index = r as i64;
-                let mut extra = BTreeMap::new();
+                let mut extra: BTreeMap<String, String> = raw_options(&rec).into_iter().collect();
                 extra.insert("scene".to_string(), format!("{dataset}/{scene}"));
                 Ok(Item {
                     index,
@@ -98,7 +124,12 @@ impl Benchmark for VsiBench {
                     options,
                     answer,
                     category,
-                    visuals: vec![Visual::Frames(frames_root.join(&dataset).join(&scene))],
+                    visuals: Vec::new(),
+                    video: Some(Video {
+                        dir: frames_root.join(&dataset).join(&scene),
+                        max_frames: self.max_frames,
+                        fps: self.fps,
+                    }),
                     extra,
                 })
             })
@@ -114,6 +145,35 @@ impl Benchmark for VsiBench {
                 Some("The final answer should be a number (integer or decimal)."),
             ),
             _ => mcq_prompt(&it, None),
+        }
+    }
+
+    fn request(&self, item: &Item, mode: PromptMode) -> Request {
+        match mode {
+            PromptMode::Paper { cot } => paper::vsibench(item, cot),
+            PromptMode::Robust => Request::plain(item, self.prompt(item)),
+        }
+    }
+
+    fn score_with(&self, item: &Item, prediction: &str, scoring: Scoring) -> Scored {
+        let Scoring::Paper { cot } = scoring else {
+            return self.score(item, prediction);
+        };
+        let truth = match &item.answer {
+            Answer::Choice(c) => c.to_string(),
+            other => other.to_string(),
+        };
+        let (score, read) = paper::vsi_score(prediction, &truth, cot);
+        let rule = match (cot, read.is_empty()) {
+            (_, true) => Rule::None,
+            (true, false) => Rule::Boxed,
+            (false, false) => Rule::Whole,
+        };
+        Scored {
+            index: item.index,
+            score,
+            extracted: Some(read),
+            rule,
         }
     }
 
