@@ -1,10 +1,12 @@
 //! Integration tests of the `spatial-ssrl` binary: one test binary, a module per area.
 //! Each area module runs the real binary (`util::cmd()`) on files in a temp dir.
 
+mod custom_task;
 mod eval;
 mod generate;
 #[cfg(feature = "ml")]
 mod infer;
+mod merge;
 mod score;
 #[cfg(feature = "ml")]
 mod train;

@@ -145,6 +145,17 @@ pub enum Error {
         /// The first setting that differs.
         field: String,
     },
+    /// A task returned a sample that cannot be exported (placeholder count differs from the
+    /// image count, blank answer, wrong task name...).
+    #[error("task {task}: invalid sample from scene {scene}: {message}")]
+    InvalidSample {
+        /// The sample's task name.
+        task: String,
+        /// The sample's source id.
+        scene: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing the dataset failed.
     #[error("export to {path} failed: {message}")]
     Export {
@@ -181,6 +192,7 @@ impl Error {
             Error::InvalidOption { .. } => "invalid_option",
             Error::ForeignRun { .. } => "foreign_run",
             Error::Export { .. } => "export",
+            Error::InvalidSample { .. } => "invalid_sample",
         }
     }
 

@@ -59,15 +59,18 @@ pub mod draw;
 mod error;
 mod export;
 mod io;
+mod mix;
 mod pipeline;
+pub mod prelude;
 mod preview;
 mod registry;
 mod seed;
+mod shard;
 mod task;
 pub mod tasks;
 
 pub use crate::{
-    config::TasksConfig,
+    config::{PRESETS, TasksConfig},
     error::{Error, Result},
     export::{
         DatasetFormat, EncodedImage, ImageRef, PromptColumns, PromptRow, Record, read_dataset,
@@ -77,6 +80,7 @@ pub use crate::{
         DEFAULT_PNG_DEPTH_SCALE, ImageFormat, SourceSpec, decode_rgb, discover, load_depth,
         load_mask, load_rgb, read_manifest, save_depth_npy,
     },
+    mix::{Routing, TaskMix},
     pipeline::{
         Failure, INPUT_FAILURE, MANIFEST_FILE, Pipeline, Progress, RunConfig, SceneOutput, Summary,
         generate, settings_digest,
@@ -84,8 +88,12 @@ pub use crate::{
     preview::preview_html,
     registry::{BUILTIN_TASKS, Registry},
     seed::{sample_seed, task_rng},
-    task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng},
+    shard::{Shard, merge},
+    task::{DepthMap, IMAGE_PLACEHOLDER, Inputs, PretextTask, Sample, Scene, TaskRng},
 };
+// The crates a task implementation touches, at the versions this crate was built with, so a
+// task crate needs no version bookkeeping of its own (`spatial_ssrl_tasks::rand::Rng`).
+pub use {image, rand, rand_chacha, serde, serde_json, toml};
 /// The guide `docs/tasks.md`, compiled as a doctest so its code stays correct.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/tasks.md")]

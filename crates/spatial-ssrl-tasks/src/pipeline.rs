@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::export::{self, DatasetFormat, EncodedImage, Record};
 use crate::io::{ImageFormat, SourceSpec};
+use crate::mix::{self, PlannedTask, Routing, TaskMix, resolve_weights};
 use crate::registry::Registry;
 use crate::seed::{fnv1a64, split_draw, task_rng};
+use crate::shard::Shard;
 use crate::task::{Inputs, PretextTask, Sample, Scene};
 
 /// The failure of one task on one source (or of reading the source), kept in the run summary.
@@ -82,9 +84,13 @@ pub const INPUT_FAILURE: &str = "input";
 /// # Ok::<(), spatial_ssrl_tasks::Error>(())
 /// ```
 pub struct Pipeline<'r> {
+    registry: &'r Registry,
     tasks: Vec<&'r dyn PretextTask>,
     seed: u64,
     samples_per_image: u64,
+    /// Per selected task, when calls are drawn by weight ([`Pipeline::with_mix`]).
+    weights: Option<Vec<u32>>,
+    routing: Routing,
 }
 
 impl<'r> Pipeline<'r> {
@@ -118,10 +124,94 @@ impl<'r> Pipeline<'r> {
             }
         }
         Ok(Self {
+            registry,
             tasks,
             seed,
             samples_per_image: samples_per_image as u64,
+            weights: None,
+            routing: Routing::Any,
         })
+    }
+
+    /// Applies a task mix: with weights, each source gets `samples_per_image` calls in all,
+    /// each call's task drawn by weight (from the seed and source id) among the selected
+    /// tasks the source can take; the routing decides which those are. Weights naming an
+    /// unregistered task, or leaving every selected task at 0, are errors; weights of
+    /// registered but unselected tasks are ignored.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::{Pipeline, Registry, Scene, TaskMix, TasksConfig};
+    /// let reg = Registry::builtin(&TasksConfig::default());
+    /// let mix: TaskMix = "shuffle=3,flip=1".parse()?;
+    /// let pipe = Pipeline::new(&reg, &["shuffle", "flip"], 42, 8)?.with_mix(&mix)?;
+    /// let img = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8 * 2, y as u8 * 3, 90]));
+    /// let out = pipe.scene_samples(&Scene::rgb("demo", img));
+    /// assert_eq!(out.samples.len(), 8); // 8 calls in all, about 3 in 4 of them shuffle
+    /// # Ok::<(), spatial_ssrl_tasks::Error>(())
+    /// ```
+    pub fn with_mix(mut self, mix: &TaskMix) -> Result<Self> {
+        self.routing = mix.routing;
+        self.weights = if mix.weights.is_empty() {
+            None
+        } else {
+            Some(resolve_weights(
+                mix,
+                &self.task_names(),
+                &self.registry.names(),
+            )?)
+        };
+        Ok(self)
+    }
+
+    /// The calls a source gets, as `(task, call index)` in task order then index order.
+    fn calls(&self, source: &str, has_depth: bool) -> Vec<(&'r dyn PretextTask, u64)> {
+        let planned: Vec<PlannedTask> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| PlannedTask {
+                needs_depth: t.inputs() == Inputs::RgbDepth,
+                weight: self.weights.as_ref().map_or(0, |w| w[i]),
+            })
+            .collect();
+        mix::plan(
+            &planned,
+            self.weights.is_some(),
+            self.routing,
+            self.seed,
+            source,
+            has_depth,
+            self.samples_per_image,
+        )
+        .into_iter()
+        .map(|(i, k)| (self.tasks[i], k))
+        .collect()
+    }
+
+    /// Calls planned per task over `sources` (RGB-D when they name a depth file): the
+    /// target that a run's realised counts ([`Summary::samples`]) are held against. Every
+    /// selected task is listed, with 0 when it gets no call.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::{Pipeline, Registry, SourceSpec, TasksConfig};
+    /// let reg = Registry::builtin(&TasksConfig::default());
+    /// let pipe = Pipeline::new(&reg, &["flip", "depth"], 1, 2)?;
+    /// let t = pipe.targets(&[SourceSpec::rgb("a.jpg")]);
+    /// assert_eq!((t["flip"], t["depth"]), (2, 0));
+    /// # Ok::<(), spatial_ssrl_tasks::Error>(())
+    /// ```
+    pub fn targets(&self, sources: &[SourceSpec]) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = self
+            .tasks
+            .iter()
+            .map(|t| (t.name().to_owned(), 0))
+            .collect();
+        for s in sources {
+            for (t, _) in self.calls(&s.id, s.depth.is_some()) {
+                *out.entry(t.name().to_owned()).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     /// The selected task names, in order.
@@ -134,26 +224,24 @@ impl<'r> Pipeline<'r> {
         self.seed
     }
 
-    /// Calls per (source, task).
+    /// Calls per (source, task), or per source with a weighted mix.
     pub fn samples_per_image(&self) -> usize {
         self.samples_per_image as usize
     }
 
-    /// Whether any selected task needs depth (otherwise depth files are not even read).
+    /// Whether depth files are read: some selected task needs depth, or the routing sends
+    /// RGB-D sources to depth tasks only (then a source's kind must be known for sure).
     pub fn needs_depth(&self) -> bool {
-        self.tasks.iter().any(|t| t.inputs() == Inputs::RgbDepth)
+        self.routing == Routing::ByInput
+            || self.tasks.iter().any(|t| t.inputs() == Inputs::RgbDepth)
     }
 
-    /// Runs every selected task `samples_per_image` times on `scene`, in parallel on the
-    /// current rayon pool; the result is in task order, then index order, regardless.
-    /// Tasks that need depth are skipped on RGB-only scenes.
+    /// Runs the calls `scene` gets (every selected task `samples_per_image` times, or as
+    /// the mix draws them) in parallel on the current rayon pool; the result is in task
+    /// order, then index order, regardless. Tasks that need depth are skipped on RGB-only
+    /// scenes.
     pub fn scene_samples(&self, scene: &Scene) -> SceneOutput {
-        let calls: Vec<(&dyn PretextTask, u64)> = self
-            .tasks
-            .iter()
-            .filter(|t| t.inputs() == Inputs::Rgb || scene.depth.is_some())
-            .flat_map(|t| (0..self.samples_per_image).map(move |k| (*t, k)))
-            .collect();
+        let calls = self.calls(&scene.id, scene.depth.is_some());
         let results: Vec<_> = calls
             .par_iter()
             .map(|&(task, k)| {
@@ -164,7 +252,15 @@ impl<'r> Pipeline<'r> {
         let mut out = SceneOutput::default();
         for (task, k, res) in results {
             match res {
-                Ok(samples) => out.samples.extend(samples),
+                // A sample that breaks the row contract is a failure, never a row.
+                Ok(samples) => {
+                    for sample in samples {
+                        match sample.validate(task, &scene.id) {
+                            Ok(()) => out.samples.push(sample),
+                            Err(e) => out.failures.push(Failure::new(&scene.id, task, k, &e)),
+                        }
+                    }
+                }
                 Err(e) => out.failures.push(Failure::new(&scene.id, task, k, &e)),
             }
         }
@@ -190,6 +286,9 @@ pub struct RunConfig {
     /// Identifies task settings not visible in the pipeline (e.g. a digest of the
     /// [`TasksConfig`](crate::TasksConfig)); resuming with a different value is refused.
     pub settings_digest: u64,
+    /// Which part of the sources this run covers ([`Shard::WHOLE`]: all of them); the
+    /// parts' folders join with [`merge`](crate::merge).
+    pub shard: Shard,
 }
 
 impl RunConfig {
@@ -208,6 +307,7 @@ impl RunConfig {
             val_fraction: 0.0,
             threads: 1,
             settings_digest: 0,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -242,6 +342,10 @@ pub struct Summary {
     pub sources: u64,
     /// Every failure, in source order.
     pub failures: Vec<Failure>,
+    /// Calls planned per task ([`Pipeline::targets`]): what [`Summary::realised`] is held
+    /// against (a call that fails, or a source that cannot be read, leaves a gap).
+    #[serde(default)]
+    pub targets: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -249,61 +353,81 @@ impl Summary {
     pub fn total_samples(&self) -> u64 {
         self.samples.values().flat_map(|m| m.values()).sum()
     }
+
+    /// Rows written for `task`, all splits together.
+    pub fn realised(&self, task: &str) -> u64 {
+        self.samples.get(task).map_or(0, |m| m.values().sum())
+    }
 }
 
 /// Name of the run manifest in the output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
-const SPLITS: [&str; 2] = ["train", "val"];
+pub(crate) const SPLITS: [&str; 2] = ["train", "val"];
+
+/// Sort key of a shard in a finished run's list: split (train first), then file name.
+pub(crate) fn shard_order(e: &ShardEntry) -> (usize, String) {
+    let split = SPLITS
+        .iter()
+        .position(|s| *s == e.split)
+        .unwrap_or(SPLITS.len());
+    (split, e.file.clone())
+}
 
 /// Position in the row stream: row `row` of source `source`'s output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-struct Cursor {
-    source: usize,
-    row: usize,
+pub(crate) struct Cursor {
+    pub(crate) source: usize,
+    pub(crate) row: usize,
 }
 
 /// What identifies a run; resuming requires every field to match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct RunIdentity {
+pub(crate) struct RunIdentity {
     seed: u64,
     tasks: Vec<String>,
     samples_per_image: usize,
-    format: DatasetFormat,
+    pub(crate) format: DatasetFormat,
     image_format: ImageFormat,
-    shard_size: usize,
+    pub(crate) shard_size: usize,
     val_fraction: f64,
-    sources: usize,
+    pub(crate) sources: usize,
     sources_digest: String,
     settings_digest: String,
+    /// Absent for a whole run, so its manifest is the same as before sharding existed.
+    #[serde(default, skip_serializing_if = "Shard::is_whole")]
+    pub(crate) shard: Shard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ShardEntry {
-    split: String,
-    file: String,
-    rows: u64,
-    tasks: BTreeMap<String, u64>,
+pub(crate) struct ShardEntry {
+    pub(crate) split: String,
+    pub(crate) file: String,
+    pub(crate) rows: u64,
+    pub(crate) tasks: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct IndexedFailure {
-    source_index: usize,
+pub(crate) struct IndexedFailure {
+    pub(crate) source_index: usize,
     #[serde(flatten)]
-    failure: Failure,
+    pub(crate) failure: Failure,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Manifest {
-    format_version: u32,
-    run: RunIdentity,
-    complete: bool,
+pub(crate) struct Manifest {
+    pub(crate) format_version: u32,
+    pub(crate) run: RunIdentity,
+    pub(crate) complete: bool,
     /// Per split: the first row not yet in a shard.
-    cursors: BTreeMap<String, Cursor>,
+    pub(crate) cursors: BTreeMap<String, Cursor>,
     /// Sources whose output the writer had consumed (their failures are listed).
-    consumed: usize,
-    shards: Vec<ShardEntry>,
-    failures: Vec<IndexedFailure>,
+    pub(crate) consumed: usize,
+    pub(crate) shards: Vec<ShardEntry>,
+    pub(crate) failures: Vec<IndexedFailure>,
+    /// Calls planned per task ([`Pipeline::targets`]), to hold the realised rows against.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) targets: BTreeMap<String, u64>,
 }
 
 /// One split's rows waiting for their shard.
@@ -364,6 +488,9 @@ pub fn generate(
             message: format!("source id {:?} appears more than once", w[0]),
         });
     }
+    run.shard.check()?;
+    // This worker's sources; indices stay global so its manifest joins the others'.
+    let range = run.shard.range(sources.len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads)
         .build()
@@ -402,11 +529,12 @@ pub fn generate(
             consumed: 0,
             shards: Vec::new(),
             failures: Vec::new(),
+            targets: pipeline.targets(&sources[range.clone()]),
         },
         Err(e) => return Err(Error::io(manifest_path, e)),
     };
     if manifest.complete {
-        progress.start(sources.len() as u64, sources.len() as u64);
+        progress.start(range.len() as u64, range.len() as u64);
         progress.finish();
         return Ok(summary(&manifest));
     }
@@ -428,7 +556,7 @@ pub fn generate(
         .map(|c| c.source)
         .min()
         .unwrap_or(0)
-        .min(sources.len());
+        .clamp(range.start, range.end);
     let mut buffers: Vec<SplitBuffer> = SPLITS
         .iter()
         .map(|s| SplitBuffer {
@@ -437,16 +565,14 @@ pub fn generate(
             next_shard: manifest.shards.iter().filter(|e| e.split == *s).count(),
         })
         .collect();
-    let done_before = (0..sources.len())
-        .filter(|&s| s < start || committed(s))
-        .count() as u64;
-    progress.start(sources.len() as u64, done_before);
+    let done_before = range.clone().filter(|&s| s < start || committed(s)).count() as u64;
+    progress.start(range.len() as u64, done_before);
 
     let window = (run.threads * 2).max(4);
     let mut next = start;
     pool.install(|| -> Result<()> {
-        while next < sources.len() {
-            let end = (next + window).min(sources.len());
+        while next < range.end {
+            let end = (next + window).min(range.end);
             let outputs: Vec<(usize, Vec<Record>, Vec<Failure>)> = (next..end)
                 .into_par_iter()
                 .filter(|&s| !committed(s))
@@ -504,7 +630,7 @@ pub fn generate(
         Ok(())
     })?;
     let end = Cursor {
-        source: sources.len(),
+        source: range.end,
         row: 0,
     };
     for split in 0..SPLITS.len() {
@@ -513,7 +639,10 @@ pub fn generate(
         }
     }
     manifest.complete = true;
-    manifest.consumed = sources.len();
+    manifest.consumed = range.end;
+    // Flush order depends on how the splits interleave; a finished run lists its shards by
+    // split then name, so the same list comes out of one run and of merged workers.
+    manifest.shards.sort_by_key(shard_order);
     for s in SPLITS {
         manifest.cursors.insert(s.to_string(), end);
     }
@@ -565,7 +694,7 @@ fn flush(
     write_manifest(manifest, &run.out)
 }
 
-fn write_manifest(manifest: &Manifest, out: &Path) -> Result<()> {
+pub(crate) fn write_manifest(manifest: &Manifest, out: &Path) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
     bytes.push(b'\n');
     export::atomic_write(&out.join(MANIFEST_FILE), &bytes)
@@ -579,7 +708,6 @@ fn process_source(
     run: &RunConfig,
     skip: usize,
 ) -> (Vec<Record>, Vec<Failure>) {
-    let mut failures = Vec::new();
     let rgb = match crate::io::load_rgb(&spec.image) {
         Ok(img) => img,
         Err(e) => {
@@ -610,7 +738,7 @@ fn process_source(
         depth: depth.map(Into::into),
     };
     let out = pipeline.scene_samples(&scene);
-    failures.extend(out.failures);
+    let mut failures = out.failures;
     // Number each sample among its task's samples, for unique image paths.
     let mut counters: BTreeMap<String, u64> = BTreeMap::new();
     let numbers: Vec<u64> = out
@@ -732,6 +860,7 @@ fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) ->
         sources: sources.len(),
         sources_digest: format!("{:016x}", fnv1a64(listing.as_bytes())),
         settings_digest: format!("{:016x}", run.settings_digest),
+        shard: run.shard,
     }
 }
 
@@ -744,9 +873,10 @@ fn first_difference(a: &RunIdentity, b: &RunIdentity) -> Option<String> {
         .map(|(k, _)| k.clone())
 }
 
-fn summary(m: &Manifest) -> Summary {
+pub(crate) fn summary(m: &Manifest) -> Summary {
     let mut s = Summary {
         sources: m.run.sources as u64,
+        targets: m.targets.clone(),
         ..Default::default()
     };
     for e in &m.shards {

@@ -157,6 +157,92 @@ pub struct Sample {
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
+impl Sample {
+    /// A sample with no metadata; `images` in the order of the `<image>` placeholders.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::Sample;
+    /// let s = Sample::new("blank", "cat", "<image>Is it blank? A. yes B. no", "B", vec![image::RgbImage::new(4, 4)]);
+    /// assert!(s.validate("blank", "cat").is_ok());
+    /// assert!(s.metadata.is_empty());
+    /// ```
+    pub fn new(
+        task: impl Into<String>,
+        source: impl Into<String>,
+        problem: impl Into<String>,
+        answer: impl Into<String>,
+        images: Vec<RgbImage>,
+    ) -> Self {
+        Self {
+            task: task.into(),
+            source: source.into(),
+            problem: problem.into(),
+            answer: answer.into(),
+            images,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Checks what every exported row must satisfy: `task` is `expected_task` (the name of
+    /// the task that made it, not blank), `source` is `expected_source` (the scene's id), the
+    /// answer is not blank, and `problem` holds
+    /// exactly one `<image>` placeholder per image. The pipeline runs it on every sample and
+    /// records a failed check as an [`Error::InvalidSample`](crate::Error::InvalidSample)
+    /// instead of exporting the sample.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::Sample;
+    /// let img = || image::RgbImage::new(4, 4);
+    /// let ok = Sample::new("mine", "cat", "<image>Which? A. x B. y", "A", vec![img()]);
+    /// assert!(ok.validate("mine", "cat").is_ok());
+    /// assert!(ok.validate("other", "cat").is_err()); // made by another task
+    /// assert!(ok.validate("mine", "dog").is_err()); // labelled with another scene
+    /// let two = Sample::new("mine", "cat", "<image>Which?", "A", vec![img(), img()]);
+    /// assert_eq!(two.validate("mine", "cat").unwrap_err().kind(), "invalid_sample");
+    /// let blank = Sample::new("mine", "cat", "<image>Which?", " ", vec![img()]);
+    /// assert!(blank.validate("mine", "cat").is_err());
+    /// ```
+    pub fn validate(&self, expected_task: &str, expected_source: &str) -> Result<()> {
+        let fail = |message: String| {
+            Err(crate::error::Error::InvalidSample {
+                task: self.task.clone(),
+                scene: self.source.clone(),
+                message,
+            })
+        };
+        if self.task.trim().is_empty() {
+            return fail("the task name is empty".into());
+        }
+        if self.task != expected_task {
+            return fail(format!(
+                "made by task {expected_task:?} but labelled {:?}",
+                self.task
+            ));
+        }
+        if self.source != expected_source {
+            return fail(format!(
+                "made from scene {expected_source:?} but labelled {:?}",
+                self.source
+            ));
+        }
+        if self.answer.trim().is_empty() {
+            return fail("the answer is empty".into());
+        }
+        let placeholders = self.problem.matches(IMAGE_PLACEHOLDER).count();
+        if placeholders != self.images.len() {
+            return fail(format!(
+                "the problem has {placeholders} {IMAGE_PLACEHOLDER} placeholders for {} images",
+                self.images.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The placeholder a problem holds once per image, where a vision-language model's chat
+/// template inserts the image (EasyR1's `<image>`).
+pub const IMAGE_PLACEHOLDER: &str = "<image>";
+
 /// A self-supervised task that turns a scene into verifiable puzzles.
 ///
 /// Object-safe: the [`Registry`](crate::Registry) holds `Box<dyn PretextTask>`, and the

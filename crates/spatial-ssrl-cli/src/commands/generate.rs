@@ -10,9 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_tasks::{
-    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, Registry, RunConfig,
-    TasksConfig, discover, read_manifest, settings_digest,
+    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, RunConfig, Shard, TasksConfig,
+    discover, read_manifest, settings_digest,
 };
+
+use crate::RegistryBuilder;
 
 /// Generate a pretext-task dataset from RGB / RGB-D images.
 #[derive(clap::Args, Debug)]
@@ -58,6 +60,13 @@ pub struct Args {
     /// Print the default task configuration as TOML and exit (a starting point for --config).
     #[arg(long, conflicts_with_all = ["input", "manifest", "out"])]
     print_config: bool,
+    /// Split the sources between this many independent workers (a Slurm array, a
+    /// Kubernetes indexed job); join their --out folders with `spatial-ssrl merge`.
+    #[arg(long, default_value_t = 1, requires = "shard_index")]
+    num_shards: usize,
+    /// This worker's part, 0..num-shards (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).
+    #[arg(long, default_value_t = 0)]
+    shard_index: usize,
 }
 
 /// Drives an indicatif bar (hidden when stderr is not a terminal).
@@ -76,7 +85,7 @@ impl Progress for Bar {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(p) => TasksConfig::load(p)?,
         None => TasksConfig::default(),
@@ -98,7 +107,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if sources.is_empty() {
         bail!("no source images found (expected .jpg/.jpeg/.png files)");
     }
-    let registry = Registry::builtin(&config);
+    let registry = registry(&config)?;
+    config.check_tables(&registry)?;
+    let shard = Shard::new(args.shard_index, args.num_shards)?;
     let pipeline = Pipeline::new(&registry, &args.tasks, args.seed, args.samples_per_image)?;
     let threads = args
         .threads
@@ -111,8 +122,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         val_fraction: args.val_fraction,
         threads,
         settings_digest: settings_digest(&config),
+        shard,
     };
-    let bar = ProgressBar::new(sources.len() as u64).with_style(
+    let bar = ProgressBar::new(shard.range(sources.len()).len() as u64).with_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} sources ({per_sec}, eta {eta})",
         )
@@ -122,6 +134,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let summary = spatial_ssrl_tasks::generate(&pipeline, &sources, &run, &Bar(bar))?;
     let secs = start.elapsed().as_secs_f64();
 
+    if !shard.is_whole() {
+        let part = shard.range(sources.len());
+        println!(
+            "part {} of {}: sources {}..{} of {}",
+            shard.index, shard.count, part.start, part.end, summary.sources
+        );
+    }
     println!(
         "{} sources -> {} samples in {}",
         summary.sources,

@@ -2,6 +2,8 @@
 
 pub mod eval;
 pub mod generate;
+pub mod generation_args;
+pub mod merge;
 pub mod preview;
 pub mod score;
 

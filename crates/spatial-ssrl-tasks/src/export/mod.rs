@@ -108,6 +108,15 @@ pub(crate) fn write_shard(
     atomic_write(&path, &bytes)
 }
 
+/// Reads back shard `name` of `dir`, written by [`write_shard`] in `format`.
+pub(crate) fn read_shard(format: DatasetFormat, dir: &Path, name: &str) -> Result<Vec<Record>> {
+    let path = dir.join(name);
+    match format {
+        DatasetFormat::Parquet => parquet::read(&path),
+        DatasetFormat::Jsonl => jsonl::read(&path, dir),
+    }
+}
+
 /// Writes `bytes` to `path` via a temporary sibling and a rename.
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));

@@ -19,24 +19,24 @@
 
 use std::collections::BTreeMap;
 
-use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
-use crate::tasks::depth_stats::{self, NanRule, Normaliser};
+use crate::tasks::depth_stats::{self, Normaliser};
 use crate::tasks::marker;
 use crate::tasks::template;
 
 /// Registry name of the depth-ordering task.
 pub const NAME: &str = "depth";
 
-/// Default problem text. `{labels}` becomes `1, 2 and 3`, `{example}` an example answer.
+/// Default problem text. `{labels}` becomes `1, 2 and 3`, `{example}` the answer's form
+/// (`a-b-c`: letters, so it is never itself an answer).
 const DEFAULT_PROMPT: &str = "<image>Three regions of this image are marked with the numbers {labels}. \
 Using depth cues, order the marked regions from the one nearest to the camera to the one farthest \
-from it. Give the answer as the three numbers joined by hyphens, nearest first, for example {example}.";
+from it. Give the answer as the three numbers joined by hyphens, nearest first, in the form {example}.";
 
 /// Parameters of [`DepthOrder`]. `Default` gives the reference's values.
 ///
@@ -159,58 +159,15 @@ impl DepthOrder {
         }
         Ok(())
     }
-
-    /// Pixel indices, in scan order, of the pixels of each band whose centred `side` patch is
-    /// valid and spans less than `range` after normalisation.
-    fn band_members(
-        depth: &DepthMap,
-        norm: Normaliser,
-        bands: &[[f32; 2]; 3],
-        side: u32,
-        range: f32,
-    ) -> [Vec<u32>; 3] {
-        let mut out: [Vec<u32>; 3] = Default::default();
-        let (w, h) = (depth.width() as usize, depth.height() as usize);
-        let k = window_side(side);
-        let half = k / 2;
-        let values = depth.values();
-        depth_stats::for_each_window_row(
-            values,
-            w,
-            h,
-            k,
-            NanRule::Spoil,
-            |v| norm.apply(v),
-            |y0, mins, maxs| {
-                for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
-                    // A spoiled (invalid) window has an infinite (or NaN) range and fails here.
-                    let uniform = hi - lo < range;
-                    if uniform {
-                        let idx = (y0 + half) * w + x0 + half;
-                        let v = norm.apply(values[idx]);
-                        for (b, band) in bands.iter().enumerate() {
-                            if v >= band[0] && v <= band[1] {
-                                out[b].push(idx as u32);
-                            }
-                        }
-                    }
-                }
-            },
-        );
-        out
-    }
 }
 
 /// A uniform pick from `members` (the reference shuffles the candidates and keeps the first
 /// that qualifies: the same distribution).
 fn pick(members: &[u32], w: usize, patch: usize, rng: &mut TaskRng) -> Option<Pick> {
-    if members.is_empty() {
-        return None;
-    }
-    let idx = members[rng.random_range(0..members.len())] as usize;
+    let (x, y) = depth_stats::pick_point(members, w as u32, rng)?;
     Some(Pick {
-        x: idx % w,
-        y: idx / w,
+        x: x as usize,
+        y: y as usize,
         patch,
     })
 }
@@ -282,10 +239,11 @@ impl PretextTask for DepthOrder {
         };
 
         // One filter pass per patch size serves all three bands; the fallback is rarely needed.
-        let members =
-            |side: u32, range: f32| Self::band_members(depth, norm, &c.bands, side, range);
+        let members = |side: u32, range: f32| {
+            depth_stats::flat_points(depth, norm, &c.bands, window_side(side), range)
+        };
         let main = members(c.patch, c.patch_range);
-        let mut fallback: Option<[Vec<u32>; 3]> = None;
+        let mut fallback: Option<Vec<Vec<u32>>> = None;
         let mut picks = Vec::with_capacity(3);
         for (b, band) in c.bands.iter().enumerate() {
             let mut p = pick(&main[b], w, window_side(c.patch), rng);
@@ -343,8 +301,13 @@ impl PretextTask for DepthOrder {
             }));
         }
 
-        let problem =
-            template::render(&c.prompt, &[("labels", "1, 2 and 3"), ("example", "2-3-1")]);
+        let problem = template::render(
+            &c.prompt,
+            &[
+                ("labels", "1, 2 and 3"),
+                ("example", &template::answer_pattern(3)),
+            ],
+        );
         template::check_images(NAME, &problem, 1)?;
         let mut metadata = BTreeMap::new();
         metadata.insert("points".to_owned(), json!(points));

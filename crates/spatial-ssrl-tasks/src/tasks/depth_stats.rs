@@ -4,10 +4,31 @@
 //! The reference scans every pixel's window with numpy (`patch.max() - patch.min()` per
 //! pixel, seconds per image); the van Herk / Gil-Werman filter here gives every window's
 //! extrema in O(1) per pixel, so a whole image costs a few milliseconds.
+//!
+//! Point sampling on top of them: [`flat_points`] lists the pixels whose patch is flat and
+//! valid, per depth band; [`pick_point`] draws one uniformly.
+//!
+//! ```
+//! use spatial_ssrl_tasks::prelude::*;
+//! use spatial_ssrl_tasks::tasks::depth_stats::{Normaliser, flat_points, percentiles, pick_point};
+//! // A 32x32 ramp: depth grows from 1 m (left) to 4.1 m (right).
+//! let depth = DepthMap::from_values(32, 32, (0..32 * 32).map(|i| 1.0 + (i % 32) as f32 * 0.1).collect()).unwrap();
+//! let (lo, hi) = percentiles(depth.values().iter().copied(), 0.0, 100.0).unwrap();
+//! assert_eq!((lo as f32, hi as f32), (1.0, 4.1));
+//! let norm = Normaliser::min_max(depth.values()).unwrap();
+//! // Centres of 5x5 patches spanning under 0.2 normalised depth, near half and far half.
+//! let bands = flat_points(&depth, norm, &[[0.0, 0.5], [0.5, 1.0]], 5, 0.2);
+//! let (x, y) = pick_point(&bands[1], depth.width(), &mut TaskRng::seed_from_u64(9)).unwrap();
+//! assert!(norm.apply(depth.get(x, y).unwrap()) >= 0.5 && (2..30).contains(&x) && (2..30).contains(&y));
+//! ```
+
+use rand::Rng;
+
+use crate::task::{DepthMap, TaskRng};
 
 /// What a window containing invalid (`NaN`) values reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NanRule {
+pub enum NanRule {
     /// Invalid values are skipped (numpy `nanmin`/`nanmax`); an all-invalid window gives
     /// `min = +inf`, `max = -inf`.
     Skip,
@@ -94,7 +115,7 @@ pub(crate) fn window_extrema(
 ///
 /// Only two blocks of `k` filtered rows are live at a time, so memory stays `O(k * width)`
 /// and the working set stays in cache.
-pub(crate) fn for_each_window_row(
+pub fn for_each_window_row(
     values: &[f32],
     width: usize,
     height: usize,
@@ -306,11 +327,7 @@ fn sliding_1d<F: Fn(f32, f32) -> f32 + Copy>(
 ///
 /// Selection runs on order-preserving integer images of the floats: integer comparisons make
 /// the partial sort several times faster than `f32::total_cmp`.
-pub(crate) fn percentiles(
-    values: impl Iterator<Item = f32>,
-    q_lo: f64,
-    q_hi: f64,
-) -> Option<(f64, f64)> {
+pub fn percentiles(values: impl Iterator<Item = f32>, q_lo: f64, q_hi: f64) -> Option<(f64, f64)> {
     let to_key = |v: f32| {
         let b = v.to_bits();
         if b >> 31 == 1 { !b } else { b | 1 << 31 }
@@ -351,13 +368,23 @@ pub(crate) fn percentiles(
 /// A per-value depth normalisation (`NaN` = invalid), applied while filtering so no
 /// normalised copy of the depth map is ever stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Normaliser {
+pub enum Normaliser {
     /// `(d - lo) / (hi - lo)`, as the relative-position reference does; every valid pixel
     /// becomes `1.0` when `hi == lo`.
-    MinMax { lo: f32, hi: f32 },
+    MinMax {
+        /// Depth mapped to 0.
+        lo: f32,
+        /// Depth mapped to 1.
+        hi: f32,
+    },
     /// The depth-ordering reference: values outside `[lo, hi]` become invalid, the rest map to
     /// `(d - lo) / (hi - lo)` (all invalid when `hi == lo`).
-    Clipped { lo: f32, hi: f32 },
+    Clipped {
+        /// Depth mapped to 0; shallower is invalid.
+        lo: f32,
+        /// Depth mapped to 1; deeper is invalid.
+        hi: f32,
+    },
 }
 
 impl Normaliser {
@@ -393,6 +420,55 @@ impl Normaliser {
             }
         }
     }
+}
+
+/// Pixel indices (`y * width + x`, scan order), one list per band `[low, high]` of normalised
+/// depth, of the pixels whose centred `k x k` patch lies inside the map, holds no invalid
+/// value and spans less than `max_range` after `norm`. Empty lists when the patch does not fit.
+pub fn flat_points(
+    depth: &DepthMap,
+    norm: Normaliser,
+    bands: &[[f32; 2]],
+    k: usize,
+    max_range: f32,
+) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); bands.len()];
+    let (w, h) = (depth.width() as usize, depth.height() as usize);
+    let half = k / 2;
+    let values = depth.values();
+    for_each_window_row(
+        values,
+        w,
+        h,
+        k,
+        NanRule::Spoil,
+        |v| norm.apply(v),
+        |y0, mins, maxs| {
+            for (x0, (&lo, &hi)) in mins.iter().zip(maxs).enumerate() {
+                // A spoiled (invalid) window has an infinite (or NaN) range and fails here.
+                if hi - lo < max_range {
+                    let idx = (y0 + half) * w + x0 + half;
+                    let v = norm.apply(values[idx]);
+                    for (b, band) in bands.iter().enumerate() {
+                        if v >= band[0] && v <= band[1] {
+                            out[b].push(idx as u32);
+                        }
+                    }
+                }
+            }
+        },
+    );
+    out
+}
+
+/// A uniform draw `(x, y)` among pixel indices `points` of a map `width` wide; `None` when
+/// there is none.
+pub fn pick_point(points: &[u32], width: u32, rng: &mut TaskRng) -> Option<(u32, u32)> {
+    if points.is_empty() || width == 0 {
+        return None;
+    }
+    let idx = points[rng.random_range(0..points.len())];
+    Some((idx % width, idx / width))
 }
 
 #[cfg(test)]

@@ -4,9 +4,26 @@
 //!
 //! Everything works on whole rows of the raw buffer (`copy_from_slice`, `fill`) rather than
 //! per-pixel `get_pixel`/`put_pixel`: these loops are the tasks' entire cost.
+//!
+//! The public part: [`Grid`] (fit, [`Grid::split`], [`Grid::compose`]), [`TileStyle`]
+//! (numbered tile borders), [`resize_bilinear`], and the seeded [`shuffle`] and
+//! [`pick_weighted`] the built-ins draw with.
+//!
+//! ```
+//! use spatial_ssrl_tasks::tasks::grid::{Grid, shuffle};
+//! use spatial_ssrl_tasks::prelude::*;
+//! let img = RgbImage::from_fn(90, 60, |x, y| Rgb([x as u8, y as u8, 0]));
+//! let grid = Grid::fit("strips", img.width(), img.height(), 1, 3, 8)?; // three 30x60 strips
+//! let mut order: Vec<usize> = (0..grid.len()).collect();
+//! shuffle(&mut order, &mut TaskRng::seed_from_u64(3));
+//! let puzzle = grid.compose(&img, &order)?; // slot k shows strip order[k]
+//! assert_eq!(grid.split(&puzzle)?[0], grid.split(&img)?[order[0]]);
+//! # Ok::<(), spatial_ssrl_tasks::Error>(())
+//! ```
 
 use image::{Rgb, RgbImage};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::draw;
 use crate::error::{Error, Result};
@@ -20,10 +37,14 @@ const PX: usize = 3;
 /// As in the reference, tiles are `width / cols` by `height / rows` (rounded down) and the
 /// few leftover pixels at the right and bottom edges are dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Grid {
+pub struct Grid {
+    /// Tile rows.
     pub rows: u32,
+    /// Tile columns.
     pub cols: u32,
+    /// Tile width in pixels.
     pub tile_w: u32,
+    /// Tile height in pixels.
     pub tile_h: u32,
 }
 
@@ -60,6 +81,53 @@ impl Grid {
     /// Number of tiles.
     pub fn len(&self) -> usize {
         self.rows as usize * self.cols as usize
+    }
+
+    /// Whether the grid has no tile (only a hand-built one can).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The tiles of `src` in reading order; [`Error::TooSmall`] when `src` is smaller than
+    /// the grid.
+    pub fn split(&self, src: &RgbImage) -> Result<Vec<RgbImage>> {
+        self.check_source(src)?;
+        Ok((0..self.len())
+            .map(|k| {
+                let (x, y) = self.origin(k);
+                crop(src, x, y, self.tile_w, self.tile_h)
+            })
+            .collect())
+    }
+
+    /// The grid assembled from `src`'s tiles, slot `k` showing tile `order[k]`;
+    /// [`Error::TooSmall`] when `src` is smaller than the grid, [`Error::InvalidConfig`]
+    /// when `order` is not one tile index per slot.
+    pub fn compose(&self, src: &RgbImage, order: &[usize]) -> Result<RgbImage> {
+        self.check_source(src)?;
+        if order.len() != self.len() || order.iter().any(|&t| t >= self.len()) {
+            return Err(Error::InvalidConfig {
+                task: "grid",
+                message: format!("order {order:?} is not {} tile indices", self.len()),
+            });
+        }
+        Ok(compose(src, self, order))
+    }
+
+    fn check_source(&self, src: &RgbImage) -> Result<()> {
+        let need = |n: u32, side: u32| u64::from(n) * u64::from(side);
+        if need(self.cols, self.tile_w) > u64::from(src.width())
+            || need(self.rows, self.tile_h) > u64::from(src.height())
+        {
+            return Err(Error::TooSmall {
+                task: "grid",
+                w: src.width(),
+                h: src.height(),
+                min_w: self.width(),
+                min_h: self.height(),
+            });
+        }
+        Ok(())
     }
 
     /// Width of the assembled grid (a multiple of the tile width).
@@ -257,7 +325,13 @@ fn linear_taps(src: u32, dst: u32) -> Vec<(usize, u32)> {
 /// Bilinear resize (OpenCV `INTER_LINEAR` semantics, no antialiasing) in 11-bit fixed point.
 ///
 /// Deterministic and exact: an identity resize returns the input unchanged.
-pub(crate) fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
+///
+/// ```
+/// let img = image::RgbImage::from_pixel(40, 30, image::Rgb([10, 20, 30]));
+/// let small = spatial_ssrl_tasks::tasks::grid::resize_bilinear(&img, 20, 15);
+/// assert_eq!(small.get_pixel(7, 7).0, [10, 20, 30]); // flat stays flat
+/// ```
+pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if src.dimensions() == (width, height) {
         return src.clone();
     }
@@ -314,7 +388,7 @@ pub(crate) fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbIma
 ///
 /// Written out rather than taken from `rand::seq` so the permutation a seed gives can only
 /// change when this crate changes it.
-pub(crate) fn shuffle<T>(items: &mut [T], rng: &mut TaskRng) {
+pub fn shuffle<T>(items: &mut [T], rng: &mut TaskRng) {
     for i in (1..items.len()).rev() {
         let j = rng.random_range(0..=i);
         items.swap(i, j);
@@ -322,7 +396,14 @@ pub(crate) fn shuffle<T>(items: &mut [T], rng: &mut TaskRng) {
 }
 
 /// Picks an index with probability proportional to its integer weight; `None` when all are 0.
-pub(crate) fn pick_weighted(weights: &[u32], rng: &mut TaskRng) -> Option<usize> {
+///
+/// ```
+/// use spatial_ssrl_tasks::{TaskRng, rand::SeedableRng, tasks::grid::pick_weighted};
+/// let mut rng = TaskRng::seed_from_u64(1);
+/// assert_eq!(pick_weighted(&[0, 5, 0], &mut rng), Some(1));
+/// assert_eq!(pick_weighted(&[0, 0], &mut rng), None);
+/// ```
+pub fn pick_weighted(weights: &[u32], rng: &mut TaskRng) -> Option<usize> {
     let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     if total == 0 {
         return None;
@@ -339,16 +420,47 @@ pub(crate) fn pick_weighted(weights: &[u32], rng: &mut TaskRng) -> Option<usize>
 
 /// How a grid's tiles are decorated: a border inside each tile and its number in the
 /// top-left corner (white digits on a black box, legible on any content).
+///
+/// ```
+/// use spatial_ssrl_tasks::{draw, tasks::grid::{Grid, TileStyle}};
+/// let mut img = image::RgbImage::new(120, 80);
+/// let grid = Grid::fit("demo", 120, 80, 2, 2, 8)?;
+/// TileStyle { border_thickness: 2, border_color: draw::BLUE }.annotate(&mut img, &grid);
+/// assert_eq!(*img.get_pixel(0, 40), draw::BLUE); // top-left corner of tile 2
+/// # Ok::<(), spatial_ssrl_tasks::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TileStyle {
+pub struct TileStyle {
+    /// Border thickness in pixels.
     pub border_thickness: u32,
+    /// Border colour.
     pub border_color: Rgb<u8>,
 }
 
 impl TileStyle {
-    /// Draws the border and label `k` on every tile `k` of `grid` in `img`.
+    /// Draws the border and label `k` on every tile `k` of `grid` in `img`, the label in
+    /// the default look ([`TileLabel::default`]).
     pub fn annotate(&self, img: &mut RgbImage, grid: &Grid) {
-        let height = draw::label_height(grid.tile_w, grid.tile_h);
+        self.annotate_with(img, grid, &TileLabel::default());
+    }
+
+    /// Draws the border and label `k` on every tile `k` of `grid` in `img`, the label as
+    /// `label` says.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::{draw, tasks::grid::{Grid, TileLabel, TileStyle}};
+    /// let mut img = image::RgbImage::new(120, 80);
+    /// let grid = Grid::fit("demo", 120, 80, 2, 2, 8)?;
+    /// let style = TileStyle { border_thickness: 2, border_color: draw::BLUE };
+    /// style.annotate_with(&mut img, &grid, &TileLabel::REFERENCE);
+    /// assert_eq!(*img.get_pixel(10, 10), draw::BLACK); // outline, left of the "0"
+    /// # Ok::<(), spatial_ssrl_tasks::Error>(())
+    /// ```
+    pub fn annotate_with(&self, img: &mut RgbImage, grid: &Grid, label: &TileLabel) {
+        let height = match label.height {
+            0 => draw::label_height(grid.tile_w, grid.tile_h),
+            h => h,
+        };
         let pad = (height / 6).max(1);
         for k in 0..grid.len() {
             let (x, y) = grid.origin(k);
@@ -364,21 +476,84 @@ impl TileStyle {
             );
             let text = k.to_string();
             let (tw, th) = draw::label_size(&text, height);
-            // Inset by the border and the label's background padding, plus a small gap.
+            // Text centre from its top-left corner at `offset` past the tile's origin.
             // (i64 and a clamp: a configured thickness can be anything up to u32::MAX.)
-            let inset = i64::from(self.border_thickness) + i64::from(pad) + 2;
-            let at = |origin: u32, half: u32| {
-                (i64::from(origin) + inset + i64::from(half)).min(i64::from(i32::MAX)) as i32
+            let at = |origin: u32, offset: i64, half: u32| {
+                (i64::from(origin) + offset + i64::from(half)).min(i64::from(i32::MAX)) as i32
             };
-            draw::draw_label(
-                img,
-                at(x, tw / 2),
-                at(y, th / 2),
-                &text,
-                height,
-                draw::WHITE,
-                Some(draw::BLACK),
-            );
+            match label.offset {
+                None => {
+                    // Inset by the border and the label's background padding, plus a gap.
+                    let inset = i64::from(self.border_thickness) + i64::from(pad) + 2;
+                    draw::draw_label(
+                        img,
+                        at(x, inset, tw / 2),
+                        at(y, inset, th / 2),
+                        &text,
+                        height,
+                        draw::WHITE,
+                        Some(draw::BLACK),
+                    );
+                }
+                Some([ox, oy]) => {
+                    let (cx, cy) = (at(x, i64::from(ox), tw / 2), at(y, i64::from(oy), th / 2));
+                    // White text over copies shifted up to `outline` px each way, in black,
+                    // as the reference's `draw_text_with_outline` does.
+                    let o = label.outline.min(64) as i32;
+                    for dy in -o..=o {
+                        for dx in -o..=o {
+                            if (dx, dy) != (0, 0) {
+                                draw::draw_label(
+                                    img,
+                                    cx.saturating_add(dx),
+                                    cy.saturating_add(dy),
+                                    &text,
+                                    height,
+                                    draw::BLACK,
+                                    None,
+                                );
+                            }
+                        }
+                    }
+                    draw::draw_label(img, cx, cy, &text, height, draw::WHITE, None);
+                }
+            }
+        }
+    }
+}
+
+/// How a tile's number is drawn: the default is legible at any size (glyphs scaled to the
+/// tile, on a black box just inside the border); [`TileLabel::REFERENCE`] is the released
+/// data's look (small white digits with a black outline, 10 px in from the tile's corner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TileLabel {
+    /// Glyph height in px; 0 scales it to the tile ([`draw::label_height`]).
+    pub height: u32,
+    /// Where the text's top-left corner sits, in px from the tile's top-left corner. `None`
+    /// (absent in TOML): just inside the border, on a black box.
+    pub offset: Option<[u32; 2]>,
+    /// Width in px of the black outline around the white digits when `offset` is set.
+    pub outline: u32,
+}
+
+impl TileLabel {
+    /// The look of `data_process/Shuffle.py` and `Flip.py`: Pillow's default font (about
+    /// 8 px digits where `arial.ttf` is absent, as on the Linux machines the data was made
+    /// on), drawn at (10, 10) in white with a 2 px black outline.
+    pub const REFERENCE: TileLabel = TileLabel {
+        height: 8,
+        offset: Some([10, 10]),
+        outline: 2,
+    };
+}
+
+impl Default for TileLabel {
+    fn default() -> Self {
+        Self {
+            height: 0,
+            offset: None,
+            outline: 2,
         }
     }
 }

@@ -1,5 +1,16 @@
 //! Numbered point markers for the RGB-D tasks: a white disc with a black ring and a black
 //! digit, the look of the reference's matplotlib circle labels, drawn with [`crate::draw`].
+//!
+//! ```
+//! use spatial_ssrl_tasks::tasks::marker::{draw_marker, marker_height, marker_radius};
+//! let mut img = image::RgbImage::new(320, 240);
+//! let h = marker_height(img.width(), img.height(), 1.0);
+//! draw_marker(&mut img, 100, 120, "1", h);
+//! let r = marker_radius(h);
+//! let white = (100 - r / 2..100 + r / 2).filter(|&x| img.get_pixel(x, 120).0 == [255; 3]).count();
+//! assert!(white > 0); // the disc behind the digit
+//! assert_eq!(img.get_pixel(100 + r + 2, 120).0, [0, 0, 0]); // outside: untouched
+//! ```
 
 use image::RgbImage;
 
@@ -8,7 +19,7 @@ use crate::draw;
 /// Glyph height of the markers on a `width x height` image: `scale` times
 /// [`draw::label_height`], at least [`draw::MIN_LABEL_HEIGHT`], and a multiple of the 8 px font
 /// cell once it reaches 16 px so every font pixel is an equal block.
-pub(crate) fn marker_height(width: u32, height: u32, scale: f32) -> u32 {
+pub fn marker_height(width: u32, height: u32, scale: f32) -> u32 {
     let full = draw::label_height(width, height) as f32;
     let h = (full * scale.max(0.0)).round() as u32;
     let h = if h >= 16 { h - h % 8 } else { h };
@@ -17,12 +28,12 @@ pub(crate) fn marker_height(width: u32, height: u32, scale: f32) -> u32 {
 
 /// Radius (px) of the disc drawn behind a one-character label of glyph height `height_px`:
 /// large enough to hold the glyph square with a margin.
-pub(crate) fn marker_radius(height_px: u32) -> u32 {
+pub fn marker_radius(height_px: u32) -> u32 {
     height_px * 7 / 8 + 1
 }
 
 /// Draws a marker centred on pixel `(x, y)` showing `text`.
-pub(crate) fn draw_marker(img: &mut RgbImage, x: u32, y: u32, text: &str, height_px: u32) {
+pub fn draw_marker(img: &mut RgbImage, x: u32, y: u32, text: &str, height_px: u32) {
     let (cx, cy) = (x as i32, y as i32);
     let r = marker_radius(height_px);
     draw::fill_circle(img, cx, cy, r, draw::WHITE);

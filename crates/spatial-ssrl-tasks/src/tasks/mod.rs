@@ -2,10 +2,10 @@
 // TASKS (one `pub mod` line per task module; add yours here)
 pub mod crop;
 pub mod depth_order;
-mod depth_stats;
+pub mod depth_stats;
 pub mod flip;
-mod grid;
-mod marker;
+pub mod grid;
+pub mod marker;
 pub mod relative_position;
 pub mod shuffle;
-mod template;
+pub mod template;
