@@ -5,7 +5,8 @@ usage: python scripts/make_generation_golden.py MODEL_DIR OUT_DIR [--penalties 1
 
 MODEL_DIR is a folder made like tests/fixtures/tiny-qwen2_5-vl (its golden.safetensors holds
 the prompt: input_ids, pixel_values, image_grid_thw). Writes OUT_DIR/golden.json with, per
-penalty, the ids `model.generate(do_sample=False, repetition_penalty=p)` returns, plus the
+penalty, the ids `model.generate(do_sample=False, repetition_penalty=p)` returns (and their
+text, special tokens skipped), plus the
 smallest top-1/top-2 margin of the penalised logits over the steps (the numerical slack an
 f32 port has). The model folder is recorded relative to OUT_DIR, with its sha256.
 
@@ -20,7 +21,7 @@ import os
 import torch
 import transformers
 from safetensors.torch import load_file
-from transformers import Qwen2_5_VLForConditionalGeneration
+from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
 
 def sha256(path):
@@ -41,6 +42,7 @@ def main():
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         args.model_dir, dtype=torch.float32, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     g = load_file(os.path.join(args.model_dir, "golden.safetensors"))
     inputs = dict(input_ids=g["input_ids"], attention_mask=g["attention_mask"],
                   pixel_values=g["pixel_values"], image_grid_thw=g["image_grid_thw"])
@@ -58,7 +60,8 @@ def main():
         for s in out.scores:
             top = torch.topk(s[0], 2).values
             margins.append(float(top[0] - top[1]))
-        cases.append({"repetition_penalty": p, "generated_ids": ids,
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        cases.append({"repetition_penalty": p, "generated_ids": ids, "generated_text": text,
                       "min_top1_minus_top2": min(margins)})
         print(p, ids, min(margins))
     os.makedirs(args.out_dir, exist_ok=True)

@@ -1,10 +1,14 @@
 //! `spatial-ssrl infer` on the tiny Qwen2.5-VL fixture: greedy output equals HF's golden text.
 
-use crate::util::{cmd, fixtures, run_ok};
+use crate::util::{cmd, fixtures, golden_input, run_ok, tiny_qwen_dir, tiny_qwen_golden};
 
 fn golden() -> serde_json::Value {
-    let text = std::fs::read_to_string(fixtures().join("tiny-qwen2_5-vl/golden.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    tiny_qwen_golden()
+}
+
+/// The image the golden prompt was made from.
+fn golden_image(g: &serde_json::Value) -> std::path::PathBuf {
+    golden_input(g["image"].as_str().expect("golden.json names its image"))
 }
 
 #[test]
@@ -16,9 +20,9 @@ fn greedy_infer_prints_hf_golden_text() {
         cmd()
             .arg("infer")
             .arg("--model")
-            .arg(fixtures().join("tiny-qwen2_5-vl"))
+            .arg(tiny_qwen_dir())
             .arg("--image")
-            .arg(fixtures().join("reference_inputs/eg1.jpg"))
+            .arg(golden_image(&g))
             .arg("--question")
             .arg(g["user_text"].as_str().unwrap())
             .arg("--max-new-tokens")
@@ -33,7 +37,7 @@ fn infer_reports_a_missing_image() {
     let out = cmd()
         .arg("infer")
         .arg("--model")
-        .arg(fixtures().join("tiny-qwen2_5-vl"))
+        .arg(tiny_qwen_dir())
         .arg("--image")
         .arg(fixtures().join("no-such-image.jpg"))
         .arg("--question")
@@ -117,4 +121,38 @@ fn infer_rejects_bad_video_input() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fps"), "stderr: {err}");
+}
+
+/// `--repetition-penalty` decodes as transformers' greedy `generate` with that penalty
+/// (`tests/fixtures/generation-golden`, made on the repository's tiny model).
+#[test]
+fn repetition_penalty_flag_matches_transformers() {
+    let dir = fixtures().join("generation-golden");
+    let rp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let model = dir.join(rp["model_dir"].as_str().unwrap());
+    let text = std::fs::read_to_string(model.join("golden.json")).unwrap();
+    let g: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let stops = [151645, 151643];
+    for case in rp["cases"].as_array().unwrap() {
+        let ids = case["generated_ids"].as_array().unwrap();
+        // infer stops at generation_config.json's EOS ids; the golden ran without stops.
+        assert!(ids.iter().all(|t| !stops.contains(&t.as_i64().unwrap())));
+        let out = run_ok(
+            cmd()
+                .arg("infer")
+                .arg("--model")
+                .arg(&model)
+                .arg("--image")
+                .arg(golden_image(&g))
+                .arg("--question")
+                .arg(g["user_text"].as_str().unwrap())
+                .arg("--max-new-tokens")
+                .arg(ids.len().to_string())
+                .arg("--repetition-penalty")
+                .arg(case["repetition_penalty"].to_string()),
+        );
+        let want = case["generated_text"].as_str().unwrap();
+        assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want, "{case}");
+    }
 }

@@ -14,6 +14,33 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// The tiny Qwen2.5-VL model folder: `SSRL_TINY_QWEN_DIR` or the repository copy (any
+/// fixture made by the same generator works).
+pub fn tiny_qwen_dir() -> PathBuf {
+    std::env::var_os("SSRL_TINY_QWEN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fixtures().join("tiny-qwen2_5-vl"))
+}
+
+/// The tiny model folder's `golden.json`.
+pub fn tiny_qwen_golden() -> serde_json::Value {
+    let text = std::fs::read_to_string(tiny_qwen_dir().join("golden.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A file `golden.json` names (`image`, `rgba_image`): as written when it exists (absolute,
+/// or relative to the folder above the repository, where `shared/` lives), else the file of
+/// that name in the repository's `tests/fixtures/reference_inputs`.
+pub fn golden_input(recorded: &str) -> PathBuf {
+    let as_written = PathBuf::from(recorded);
+    let beside_repo = fixtures().join("../..").join(recorded);
+    let name = as_written.file_name().expect("a file name");
+    [as_written.clone(), beside_repo]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| fixtures().join("reference_inputs").join(name))
+}
+
 /// Runs a command, asserting success, and returns its stdout.
 pub fn run_ok(c: &mut Command) -> String {
     let out = c.output().expect("spawn spatial-ssrl");

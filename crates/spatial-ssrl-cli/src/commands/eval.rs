@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use spatial_ssrl_bench::{Registry, Report, compare, evaluate, read_predictions};
 
+use super::generation_args::GenerationArgs;
+
 /// Evaluate predictions or a model on a spatial benchmark.
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -52,6 +54,9 @@ pub struct Args {
     /// Live: frames sampled per video (VSI-Bench).
     #[arg(long, default_value_t = 16)]
     max_frames: usize,
+    /// Live decoding (default: the model folder's `generation_config.json`).
+    #[command(flatten)]
+    generation: GenerationArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -175,7 +180,8 @@ fn live(
     preds_path: &Path,
 ) -> anyhow::Result<Vec<spatial_ssrl_bench::Prediction>> {
     use spatial_ssrl_bench::{LiveConfig, run_live};
-    let mut responder = qwen::QwenResponder::load(model_dir, args.max_new_tokens)?;
+    let mut responder =
+        qwen::QwenResponder::load(model_dir, args.max_new_tokens, &args.generation)?;
     let bar = indicatif::ProgressBar::new(items.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -207,6 +213,8 @@ mod qwen {
 
     use anyhow::Context;
     use spatial_ssrl_bench::{Prompt, Responder};
+
+    use super::GenerationArgs;
     use spatial_ssrl_model::burn::tensor::Device;
     use spatial_ssrl_model::{
         ContentPart, GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch,
@@ -225,7 +233,9 @@ mod qwen {
         return Device::ndarray();
     }
 
-    /// Greedy decoding (as the paper's evaluation scripts), stopping at the model's EOS tokens.
+    /// Decoding as transformers' `model.generate` with the folder's `generation_config.json`
+    /// (how the paper's evaluation scripts call it) under the `eval` flags, stopping at its EOS
+    /// tokens.
     pub struct QwenResponder {
         processor: Processor,
         model: Qwen2_5VlForCausalLm,
@@ -233,26 +243,17 @@ mod qwen {
     }
 
     impl QwenResponder {
-        pub fn load(dir: &Path, max_new_tokens: usize) -> anyhow::Result<Self> {
+        pub fn load(
+            dir: &Path,
+            max_new_tokens: usize,
+            generation: &GenerationArgs,
+        ) -> anyhow::Result<Self> {
             let processor = Processor::from_dir(dir)
                 .with_context(|| format!("cannot load the processor of {}", dir.display()))?;
             let model = Qwen2_5VlForCausalLm::from_pretrained(dir, &device())
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?;
-            let mut cfg = GenerationConfig::greedy(max_new_tokens);
-            if let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) {
-                let v: serde_json::Value =
-                    serde_json::from_str(&text).context("cannot parse generation_config.json")?;
-                match &v["eos_token_id"] {
-                    serde_json::Value::Number(n) => {
-                        cfg.stop_tokens = n.as_i64().into_iter().collect()
-                    }
-                    serde_json::Value::Array(a) => {
-                        cfg.stop_tokens = a.iter().filter_map(|x| x.as_i64()).collect()
-                    }
-                    _ => {}
-                }
-            }
-            cfg.pad_token_id = i64::from(processor.pad_id());
+            let pad = i64::from(processor.pad_id());
+            let cfg = generation.resolve(dir, Some(max_new_tokens), max_new_tokens, pad)?;
             Ok(QwenResponder {
                 processor,
                 model,

@@ -3,16 +3,21 @@
 //! else).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use spatial_ssrl_model::burn::tensor::Device;
 use spatial_ssrl_model::{
-    ContentPart, DEFAULT_VIDEO_FPS, GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm,
-    VideoInput, VlBatch, load_image,
+    ContentPart, DEFAULT_VIDEO_FPS, Message, Processor, Qwen2_5VlForCausalLm, VideoInput, VlBatch,
+    load_image,
 };
+
+use super::generation_args::GenerationArgs;
+
+/// Generation length when neither `--max-new-tokens` nor `generation_config.json` sets one.
+const DEFAULT_MAX_NEW_TOKENS: usize = 512;
 
 /// Answer a question about an image and/or a video with a Qwen2.5-VL model folder, streaming
 /// the text.
@@ -35,44 +40,20 @@ pub struct Args {
     /// Question, sent verbatim as the user text after the image.
     #[arg(long)]
     question: String,
-    /// Upper bound on generated tokens.
-    #[arg(long, default_value_t = 512)]
-    max_new_tokens: usize,
+    /// Upper bound on generated tokens (default: `max_new_tokens` of
+    /// `generation_config.json`, else 512).
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
     /// Append the training format instruction (reason in `<think>`, answer in `\boxed{}`).
     #[arg(long)]
     think: bool,
-    /// Sampling temperature (sampling is used when any sampling flag is given).
-    #[arg(long)]
-    temperature: Option<f32>,
-    /// Keep only the k most likely tokens when sampling.
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Nucleus sampling threshold.
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Seed of the sampler.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    generation: GenerationArgs,
 }
 
 /// The enabled backend's default device (the cli's `flex`/`ndarray`/`wgpu`/`cuda` feature).
 fn device() -> Device {
     Device::default()
-}
-
-/// Stop tokens from `generation_config.json` (`eos_token_id`, number or list), else Qwen's.
-fn stop_tokens(dir: &Path) -> anyhow::Result<Vec<i64>> {
-    let path = dir.join("generation_config.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(GenerationConfig::greedy(1).stop_tokens);
-    };
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
-    Ok(match &v["eos_token_id"] {
-        serde_json::Value::Number(n) => n.as_i64().into_iter().collect(),
-        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_i64()).collect(),
-        _ => GenerationConfig::greedy(1).stop_tokens,
-    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -99,20 +80,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     parts.push(ContentPart::Text(text));
     let inputs = processor.prepare(&[Message::user(parts)], true)?;
     let batch = VlBatch::from_processed(&inputs)?;
-    let sampling = args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some();
-    let mut cfg = if sampling {
-        GenerationConfig::sampling(
-            args.max_new_tokens,
-            args.temperature.unwrap_or(1.0),
-            args.seed,
-        )
-    } else {
-        GenerationConfig::greedy(args.max_new_tokens)
-    };
-    cfg.top_k = args.top_k;
-    cfg.top_p = args.top_p;
-    cfg.stop_tokens = stop_tokens(&args.model)?;
-    cfg.pad_token_id = i64::from(processor.pad_id());
+    let cfg = args.generation.resolve(
+        &args.model,
+        args.max_new_tokens,
+        DEFAULT_MAX_NEW_TOKENS,
+        i64::from(processor.pad_id()),
+    )?;
 
     // Stream: decode everything so far and print the new suffix once it is complete UTF-8
     // (a character may span several byte-level tokens).
