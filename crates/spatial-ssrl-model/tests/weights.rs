@@ -84,6 +84,10 @@ fn mis_shaped_and_missing_tensors_are_typed_errors() {
         dir.path().join("config.json"),
     )
     .unwrap();
+    let hidden = spatial_ssrl_model::Qwen2_5VlConfig::from_file(fixture_dir().join("config.json"))
+        .unwrap()
+        .text
+        .hidden_size;
     let shaped = rewrite(|n, d, s, b| {
         if n == "model.norm.weight" {
             Some((d, vec![s[0] / 2], b[..b.len() / 2].to_vec()))
@@ -99,8 +103,8 @@ fn mis_shaped_and_missing_tensors_are_typed_errors() {
             found,
         } => {
             assert_eq!(name, "model.norm.weight");
-            assert_eq!(expected, vec![64]);
-            assert_eq!(found, vec![32]);
+            assert_eq!(expected, vec![hidden]);
+            assert_eq!(found, vec![hidden / 2]);
         }
         e => panic!("expected ShapeMismatch, got {e:?}"),
     }
