@@ -460,7 +460,7 @@ fn names_inputs_and_determinism() {
 #[test]
 fn configs_round_trip_through_json() {
     let shuffle = ShuffleConfig {
-        strips: 5,
+        strips: vec![3, 5],
         ..Default::default()
     };
     let back: ShuffleConfig =
@@ -526,7 +526,7 @@ proptest! {
         };
         let tasks: Vec<Box<dyn PretextTask>> = vec![
             Box::new(Shuffle::new(ShuffleConfig {
-                strips,
+                strips: vec![strips, strips + 1],
                 mix: ShuffleMix { grid_3x3: 1, ..Default::default() },
                 min_tile: 4,
                 ..Default::default()
@@ -574,7 +574,7 @@ proptest! {
         let tasks: Vec<Box<dyn PretextTask>> = vec![
             Box::new(Shuffle::new(ShuffleConfig {
                 mix,
-                strips,
+                strips: vec![strips; strips as usize % 3],
                 min_tile,
                 border_thickness: border,
                 ..Default::default()

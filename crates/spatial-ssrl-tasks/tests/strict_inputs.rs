@@ -23,10 +23,7 @@ fn files_with(ext: &str) -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(&p, ext, out);
-            } else if p
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case(ext))
-            {
+            } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)) {
                 out.push(p);
             }
         }
@@ -139,7 +136,13 @@ fn truncated_png16_depth_and_mask_are_refused() {
     let raw: Vec<u16> = d
         .values()
         .iter()
-        .map(|v| if v.is_nan() { 0 } else { (v * 1000.0).min(65535.0) as u16 })
+        .map(|v| {
+            if v.is_nan() {
+                0
+            } else {
+                (v * 1000.0).min(65535.0) as u16
+            }
+        })
         .collect();
     let good = dir.path().join("good_depth.png");
     image::ImageBuffer::<image::Luma<u16>, _>::from_raw(d.width(), d.height(), raw)

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{Inputs, PretextTask, Sample, Scene, TaskRng};
-use crate::tasks::grid::{self, Grid, TileStyle};
+use crate::tasks::grid::{self, Grid, TileLabel, TileStyle};
 use crate::tasks::template;
 
 /// Registry name of the flip task.
@@ -92,8 +92,11 @@ pub struct FlipConfig {
     pub min_tile: u32,
     /// Border thickness in px drawn inside each tile (reference: 2).
     pub border_thickness: u32,
-    /// Border colour (reference intent: red).
+    /// Border colour, RGB (default red; the released images are blue, the reference's
+    /// `(255, 0, 0)` being BGR to OpenCV).
     pub border_color: [u8; 3],
+    /// How tile numbers are drawn.
+    pub label: TileLabel,
     /// Draw borders and labels. Turn off only to inspect the raw flip (tests do).
     pub annotate: bool,
     /// Problem template. Placeholders: `{rows}`, `{cols}`, `{count}`, `{last}` (largest
@@ -110,13 +113,14 @@ impl Default for FlipConfig {
             min_tile: 16,
             border_thickness: 2,
             border_color: [255, 0, 0],
+            label: TileLabel::default(),
             annotate: true,
             prompt: "<image>\nThis picture was cut into a {rows}x{cols} grid of {count} patches that all stay in \
                      their original places. Each patch is outlined and carries a number from 0 to {last} in its \
                      top-left corner. Exactly one patch has been flipped: either turned upside down (flipped \
                      vertically) or mirrored left to right (flipped horizontally). Which patch was flipped, and \
-                     how? Answer as the patch number, a hyphen, then 0 for upside down or 1 for mirrored; for \
-                     example 2-1 means patch 2 was mirrored."
+                     how? Answer as the patch number, a hyphen, then 0 for upside down or 1 for mirrored, in \
+                     the form n-d."
                 .into(),
         }
     }
@@ -214,7 +218,7 @@ impl Flip {
                 border_thickness: cfg.border_thickness,
                 border_color: Rgb(cfg.border_color),
             }
-            .annotate(&mut img, &grid);
+            .annotate_with(&mut img, &grid, &cfg.label);
         }
 
         let (rows_s, cols_s, count, last) = (

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{Inputs, PretextTask, Sample, Scene, TaskRng};
-use crate::tasks::grid::{self, Grid, TileStyle};
+use crate::tasks::grid::{self, Grid, TileLabel, TileStyle};
 use crate::tasks::template;
 
 /// Registry name of the shuffle task.
@@ -38,10 +38,12 @@ pub enum ShuffleVariant {
     /// A 3x3 grid.
     #[serde(rename = "grid_3x3")]
     Grid3x3,
-    /// [`ShuffleConfig::strips`] full-width strips stacked top to bottom.
+    /// `1xN`: N full-height strips side by side (N from [`ShuffleConfig::strips`]); the
+    /// paper's horizontal strips, cut along the width.
     #[serde(rename = "horizontal_strips")]
     HorizontalStrips,
-    /// [`ShuffleConfig::strips`] full-height strips side by side.
+    /// `Nx1`: N full-width strips stacked top to bottom; the paper's vertical strips, cut
+    /// along the height (the reference's `num_vertical`).
     #[serde(rename = "vertical_strips")]
     VerticalStrips,
 }
@@ -72,16 +74,16 @@ impl ShuffleVariant {
         match self {
             Self::Grid2x2 | Self::Masked2x2 => (2, 2),
             Self::Grid3x3 => (3, 3),
-            Self::HorizontalStrips => (strips, 1),
-            Self::VerticalStrips => (1, strips),
+            Self::HorizontalStrips => (1, strips),
+            Self::VerticalStrips => (strips, 1),
         }
     }
 }
 
 /// Relative frequency of each variant (integer weights; a zero weight disables it).
 ///
-/// The default is the released dataset's mix: plain 2x2, masked 2x2, horizontal and
-/// vertical strips equally often, no 3x3.
+/// The default draws plain 2x2, masked 2x2, horizontal and vertical strips equally often,
+/// no 3x3; the `spatial-ssrl` preset uses the released data's counts (paper, Table 6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShuffleMix {
@@ -153,7 +155,7 @@ impl ShuffleMix {
 /// Problem templates of the shuffle task, one per kind of cut.
 ///
 /// Placeholders: `{rows}`, `{cols}`, `{count}` (number of tiles), `{last}` (largest label)
-/// and `{example}` (a sample answer showing the format). Each template must contain one
+/// and `{example}` (the answer's form in letters, `a-b-c-d`). Each template must contain one
 /// `<image>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -162,15 +164,16 @@ pub struct ShufflePrompts {
     pub grid: String,
     /// For the masked 2x2 grid.
     pub masked: String,
-    /// For horizontal strips.
+    /// For horizontal strips (`1xN`, side by side).
     pub horizontal_strips: String,
-    /// For vertical strips.
+    /// For vertical strips (`Nx1`, stacked).
     pub vertical_strips: String,
 }
 
 impl Default for ShufflePrompts {
     fn default() -> Self {
-        const ORDER: &str = "Write the numbers joined by hyphens, for example {example}.";
+        const ORDER: &str =
+            "Write the numbers joined by hyphens, in the form {example} (one letter per position).";
         Self {
             grid: format!(
                 "<image>\nThis picture was cut into a {{rows}}x{{cols}} grid of {{count}} patches, and the patches were \
@@ -188,16 +191,16 @@ impl Default for ShufflePrompts {
                  the white one included. {ORDER}"
             ),
             horizontal_strips: format!(
-                "<image>\nThis picture was cut into {{count}} horizontal strips, and the strips were shuffled. Each \
-                 strip is outlined and carries a number from 0 to {{last}} at its left end. Put the picture back \
-                 together: from the top of the original picture to the bottom, give the number of the strip that \
-                 belongs at each position. {ORDER}"
+                "<image>\nThis picture was cut across its width into {{count}} full-height strips, and the strips \
+                 were shuffled. Each strip is outlined and carries a number from 0 to {{last}} at its top. Put the \
+                 picture back together: from the left edge of the original picture to the right, give the number \
+                 of the strip that belongs at each position. {ORDER}"
             ),
             vertical_strips: format!(
-                "<image>\nThis picture was cut into {{count}} vertical strips, and the strips were shuffled. Each \
-                 strip is outlined and carries a number from 0 to {{last}} at its top. Put the picture back \
-                 together: from the left edge of the original picture to the right, give the number of the strip \
-                 that belongs at each position. {ORDER}"
+                "<image>\nThis picture was cut down its height into {{count}} full-width strips, and the strips \
+                 were shuffled. Each strip is outlined and carries a number from 0 to {{last}} at its left end. \
+                 Put the picture back together: from the top of the original picture to the bottom, give the \
+                 number of the strip that belongs at each position. {ORDER}"
             ),
         }
     }
@@ -208,7 +211,9 @@ impl Default for ShufflePrompts {
 /// ```
 /// use spatial_ssrl_tasks::tasks::shuffle::ShuffleConfig;
 /// let cfg: ShuffleConfig = serde_json::from_str(r#"{"strips": 4}"#).unwrap();
-/// assert_eq!(cfg.strips, 4);
+/// assert_eq!(cfg.strips, [4]);
+/// let cfg: ShuffleConfig = serde_json::from_str(r#"{"strips": [3, 4]}"#).unwrap();
+/// assert_eq!(cfg.strips, [3, 4]);
 /// assert_eq!(cfg.border_thickness, 2); // unspecified fields keep their defaults
 /// assert!(serde_json::from_str::<ShuffleConfig>(r#"{"strip": 4}"#).is_err()); // typos are errors
 /// ```
@@ -217,14 +222,19 @@ impl Default for ShufflePrompts {
 pub struct ShuffleConfig {
     /// How often each variant is drawn.
     pub mix: ShuffleMix,
-    /// Number of strips in the strip variants (at least 2; default 3).
-    pub strips: u32,
+    /// Strip counts of the strip variants, one drawn uniformly per puzzle (each at least
+    /// 2; default `[3]`). A single number is accepted too.
+    #[serde(deserialize_with = "one_or_many")]
+    pub strips: Vec<u32>,
     /// Smallest tile side in px; smaller images are refused with [`Error::TooSmall`].
     pub min_tile: u32,
     /// Border thickness in px drawn inside each tile (reference: 2).
     pub border_thickness: u32,
-    /// Border colour (reference intent: red).
+    /// Border colour, RGB (default red; the released images are blue, the reference's
+    /// `(255, 0, 0)` being BGR to OpenCV).
     pub border_color: [u8; 3],
+    /// How tile numbers are drawn.
+    pub label: TileLabel,
     /// Draw borders and labels. Turn off only to inspect the raw permutation (tests do).
     pub annotate: bool,
     /// Problem templates.
@@ -235,14 +245,29 @@ impl Default for ShuffleConfig {
     fn default() -> Self {
         Self {
             mix: ShuffleMix::default(),
-            strips: 3,
+            strips: vec![3],
             min_tile: 16,
             border_thickness: 2,
             border_color: [255, 0, 0],
+            label: TileLabel::default(),
             annotate: true,
             prompts: ShufflePrompts::default(),
         }
     }
+}
+
+/// Reads a list of numbers, or one number as a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(n) => vec![n],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// The shuffled patch reordering task.
@@ -292,17 +317,25 @@ impl Shuffle {
         let variant = grid::pick_weighted(&cfg.mix.weights(), rng)
             .map(|i| ShuffleVariant::ALL[i])
             .ok_or_else(|| Self::invalid("every variant weight is zero"))?;
-        if matches!(
+        let strips = if matches!(
             variant,
             ShuffleVariant::HorizontalStrips | ShuffleVariant::VerticalStrips
-        ) && cfg.strips < 2
-        {
-            return Err(Self::invalid(format!(
-                "strips must be at least 2, got {}",
-                cfg.strips
-            )));
-        }
-        let (rows, cols) = variant.shape(cfg.strips);
+        ) {
+            if cfg.strips.is_empty() || cfg.strips.iter().any(|&n| n < 2) {
+                return Err(Self::invalid(format!(
+                    "strip counts must be at least 2, got {:?}",
+                    cfg.strips
+                )));
+            }
+            // One count needs no draw, so a single count keeps the generator's stream.
+            match cfg.strips.as_slice() {
+                [n] => *n,
+                many => many[rng.random_range(0..many.len())],
+            }
+        } else {
+            0
+        };
+        let (rows, cols) = variant.shape(strips);
         let src = scene.rgb.as_ref();
         let grid = Grid::fit(NAME, src.width(), src.height(), rows, cols, cfg.min_tile)?;
         let n = grid.len();
@@ -329,7 +362,7 @@ impl Shuffle {
                 border_thickness: cfg.border_thickness,
                 border_color: Rgb(cfg.border_color),
             };
-            style.annotate(&mut img, &grid);
+            style.annotate_with(&mut img, &grid, &cfg.label);
         }
 
         // answer[i] = label of the tile that came from original position i.
@@ -350,7 +383,7 @@ impl Shuffle {
             n.to_string(),
             (n - 1).to_string(),
         );
-        let example = template::example_sequence(n);
+        let example = template::answer_pattern(n);
         let problem = template::render(
             template,
             &[
@@ -496,7 +529,7 @@ mod tests {
         ));
         let t = Shuffle::new(ShuffleConfig {
             mix: ShuffleMix::only(ShuffleVariant::HorizontalStrips),
-            strips: 1,
+            strips: vec![1],
             ..Default::default()
         });
         assert!(matches!(
@@ -524,16 +557,27 @@ mod tests {
     fn prompts_are_filled() {
         let t = Shuffle::new(ShuffleConfig {
             mix: ShuffleMix::only(ShuffleVariant::VerticalStrips),
-            strips: 4,
+            strips: vec![4],
             ..Default::default()
         });
         let s = t
-            .sample(&scene(120, 60), &mut TaskRng::seed_from_u64(1))
+            .sample(&scene(60, 120), &mut TaskRng::seed_from_u64(1))
             .unwrap();
-        assert!(s.problem.contains("4 vertical strips"), "{}", s.problem);
+        // Vertical strips are stacked (Nx1), as the paper names them.
+        assert_eq!(
+            (s.metadata["rows"].clone(), s.metadata["cols"].clone()),
+            (json!(4), json!(1))
+        );
+        assert!(s.problem.contains("4 full-width strips"), "{}", s.problem);
         assert!(s.problem.contains("0 to 3"));
-        assert!(s.problem.contains("1-0-3-2"));
+        // The format is shown as letters, never as an answer that could be right.
+        assert!(s.problem.contains("a-b-c-d"));
+        assert!(
+            !s.problem
+                .chars()
+                .any(|c| c.is_ascii_digit() && !"034".contains(c))
+        );
         assert!(!s.problem.contains('{'));
-        assert_eq!(s.images[0].dimensions(), (120, 60));
+        assert_eq!(s.images[0].dimensions(), (60, 120));
     }
 }
