@@ -101,6 +101,11 @@ impl ImageProcessor {
         &self.config
     }
 
+    /// The resampling filter of `resample`.
+    pub(crate) fn filter(&self) -> ResampleFilter {
+        self.filter
+    }
+
     /// `patch_size * merge_size`: the multiple both resized sides are rounded to (28).
     pub fn factor(&self) -> u32 {
         (self.config.patch_size * self.config.merge_size) as u32

@@ -11,9 +11,41 @@
 //!   bits (rounded half away from zero); accumulators start at one half.
 //!
 //! Bicubic uses Keys' cubic with `a = -0.5` (not OpenCV's -0.75).
+//!
+//! The video path resizes like torchvision's uint8 antialiased kernel instead
+//! ([`FixedPoint::TorchInt16`]): the same taps, but int16 weights whose fractional bits are
+//! chosen per axis from the largest weight, so sums round differently on some pixels.
 
 /// Pillow's fixed-point precision for 8-bit images: 32 bits - 8 bits of value - 2 bits of headroom.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// How normalised `f64` tap weights become integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FixedPoint {
+    /// Pillow's `normalize_coeffs_8bpc`: 22 fractional bits (the image processor).
+    Pillow,
+    /// torch's `_compute_index_ranges_int16_weights` (torchvision `resize` of uint8 tensors,
+    /// the video processor): the most fractional bits (at most 22) that keep twice the
+    /// largest weight of the axis below `2^15`.
+    TorchInt16,
+}
+
+impl FixedPoint {
+    fn bits(self, max_weight: f64) -> u32 {
+        match self {
+            Self::Pillow => PRECISION_BITS,
+            Self::TorchInt16 => {
+                let mut bits = 0;
+                while bits < PRECISION_BITS
+                    && ((0.5 + max_weight * f64::from(1u32 << (bits + 1))) as i64) < (1 << 15)
+                {
+                    bits += 1;
+                }
+                bits
+            }
+        }
+    }
+}
 
 /// A Pillow resampling filter (the `resample` codes of `preprocessor_config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,20 +149,23 @@ fn sinc(x: f64) -> f64 {
 /// apply to input indices `start[i] ..`.
 struct Taps {
     ksize: usize,
+    /// Fractional bits of `weights`.
+    bits: u32,
     start: Vec<usize>,
     len: Vec<usize>,
     weights: Vec<i32>,
 }
 
-/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the full-image box.
-fn taps(in_size: usize, out_size: usize, filter: ResampleFilter) -> Taps {
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the full-image box (or torch's
+/// int16 rounding of the same weights).
+fn taps(in_size: usize, out_size: usize, filter: ResampleFilter, fixed: FixedPoint) -> Taps {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
     let mut start = Vec::with_capacity(out_size);
     let mut len = Vec::with_capacity(out_size);
-    let mut weights = vec![0i32; out_size * ksize];
+    let mut normalized = vec![0f64; out_size * ksize];
     let mut k = vec![0f64; ksize];
     let ss = 1.0 / filterscale;
     for xx in 0..out_size {
@@ -145,22 +180,30 @@ fn taps(in_size: usize, out_size: usize, filter: ResampleFilter) -> Taps {
             *kx = w;
             ww += w;
         }
-        let row = &mut weights[xx * ksize..xx * ksize + n];
+        let row = &mut normalized[xx * ksize..xx * ksize + n];
         for (dst, &w) in row.iter_mut().zip(&k[..n]) {
-            let w = if ww != 0.0 { w / ww } else { w };
-            let fixed = w * f64::from(1u32 << PRECISION_BITS);
-            // Round half away from zero, then truncate, as Pillow does.
-            *dst = if w < 0.0 {
-                (fixed - 0.5) as i32
-            } else {
-                (fixed + 0.5) as i32
-            };
+            *dst = if ww != 0.0 { w / ww } else { w };
         }
         start.push(xmin);
         len.push(n);
     }
+    let bits = fixed.bits(normalized.iter().copied().fold(0.0, f64::max));
+    let scale = f64::from(1u32 << bits);
+    // Round half away from zero, then truncate, as Pillow and torch do.
+    let weights = normalized
+        .iter()
+        .map(|&w| {
+            let v = w * scale;
+            if w < 0.0 {
+                (v - 0.5) as i32
+            } else {
+                (v + 0.5) as i32
+            }
+        })
+        .collect();
     Taps {
         ksize,
+        bits,
         start,
         len,
         weights,
@@ -168,11 +211,14 @@ fn taps(in_size: usize, out_size: usize, filter: ResampleFilter) -> Taps {
 }
 
 #[inline]
-fn clip8(acc: i64) -> u8 {
-    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+fn clip8(acc: i64, bits: u32) -> u8 {
+    (acc >> bits).clamp(0, 255) as u8
 }
 
-const HALF: i64 = 1 << (PRECISION_BITS - 1);
+/// The rounding term accumulators start from: one half in `bits` fixed point.
+fn half(bits: u32) -> i64 {
+    (1i64 << bits) >> 1
+}
 
 /// Resizes an interleaved 8-bit image with `channels` values per pixel, as Pillow's
 /// `Image.resize((out_width, out_height), filter)` does for `RGB` / `L` images.
@@ -189,6 +235,20 @@ pub(crate) fn resize_u8(
     out_height: usize,
     filter: ResampleFilter,
 ) -> Vec<u8> {
+    let sizes = [width, height, out_width, out_height];
+    resize_u8_fixed(src, sizes, channels, filter, FixedPoint::Pillow)
+}
+
+/// [`resize_u8`] with a choice of tap rounding; `sizes` is
+/// `[width, height, out_width, out_height]`.
+pub(crate) fn resize_u8_fixed(
+    src: &[u8],
+    sizes: [usize; 4],
+    channels: usize,
+    filter: ResampleFilter,
+    fixed: FixedPoint,
+) -> Vec<u8> {
+    let [width, height, out_width, out_height] = sizes;
     debug_assert_eq!(src.len(), width * height * channels);
     debug_assert!(width > 0 && height > 0 && out_width > 0 && out_height > 0);
     if width == out_width && height == out_height {
@@ -199,7 +259,7 @@ pub(crate) fn resize_u8(
     }
     let need_h = width != out_width;
     let need_v = height != out_height;
-    let vt = taps(height, out_height, filter);
+    let vt = taps(height, out_height, filter, fixed);
     // Rows the vertical pass reads: only those are resampled horizontally.
     let (row0, row1) = if need_v {
         let last = out_height - 1;
@@ -209,7 +269,7 @@ pub(crate) fn resize_u8(
     };
     let tmp_owned;
     let (tmp, tmp_row0) = if need_h {
-        let ht = taps(width, out_width, filter);
+        let ht = taps(width, out_width, filter, fixed);
         tmp_owned = horizontal(src, width, channels, row0..row1, out_width, &ht);
         (tmp_owned.as_slice(), row0)
     } else {
@@ -241,7 +301,7 @@ fn horizontal(
             if channels == 3 {
                 // RGB: one pass over the taps for all three channels.
                 let px = &srow[base..base + k.len() * 3];
-                let mut acc = [HALF; 3];
+                let mut acc = [half(t.bits); 3];
                 for (p, &w) in px.chunks_exact(3).zip(k) {
                     let w = i64::from(w);
                     acc[0] += i64::from(p[0]) * w;
@@ -249,16 +309,16 @@ fn horizontal(
                     acc[2] += i64::from(p[2]) * w;
                 }
                 for (o, a) in o.iter_mut().zip(acc) {
-                    *o = clip8(a);
+                    *o = clip8(a, t.bits);
                 }
                 continue;
             }
             for (c, o) in o.iter_mut().enumerate() {
-                let mut acc = HALF;
+                let mut acc = half(t.bits);
                 for (i, &w) in k.iter().enumerate() {
                     acc += i64::from(srow[base + i * channels + c]) * i64::from(w);
                 }
-                *o = clip8(acc);
+                *o = clip8(acc, t.bits);
             }
         }
     }
@@ -279,7 +339,7 @@ fn vertical(
     for (yy, orow) in out.chunks_exact_mut(stride).enumerate() {
         let k = &t.weights[yy * t.ksize..yy * t.ksize + t.len[yy]];
         let first = t.start[yy] - src_row0;
-        acc.fill(HALF);
+        acc.fill(half(t.bits));
         // Row-major accumulation: same sums as Pillow's per-pixel loop, cache friendly.
         for (i, &w) in k.iter().enumerate() {
             let srow = &src[(first + i) * stride..(first + i + 1) * stride];
@@ -289,7 +349,7 @@ fn vertical(
             }
         }
         for (o, &a) in orow.iter_mut().zip(&acc) {
-            *o = clip8(a);
+            *o = clip8(a, t.bits);
         }
     }
     out
@@ -325,7 +385,7 @@ mod tests {
     #[test]
     fn weights_sum_to_one_in_fixed_point() {
         for (i, o) in [(500, 252), (375, 168), (10, 37), (7, 7)] {
-            let t = taps(i, o, ResampleFilter::Bicubic);
+            let t = taps(i, o, ResampleFilter::Bicubic, FixedPoint::Pillow);
             for xx in 0..o {
                 let s: i64 = t.weights[xx * t.ksize..xx * t.ksize + t.len[xx]]
                     .iter()
@@ -337,6 +397,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn torch_int16_weights_use_the_most_bits_that_fit() {
+        for (i, o) in [(500, 252), (140, 84), (10, 37), (1000, 28)] {
+            let t = taps(i, o, ResampleFilter::Bicubic, FixedPoint::TorchInt16);
+            let max = t.weights.iter().copied().max().unwrap();
+            assert!(i16::try_from(max).is_ok() && t.weights.iter().all(|&w| w > -(1 << 15)));
+            // One more bit would overflow int16 for twice the largest weight.
+            assert!(
+                t.bits == PRECISION_BITS || 2 * i64::from(max) + 1 >= 1 << 15,
+                "{i}->{o}"
+            );
+            for xx in 0..o {
+                let s: i64 = t.weights[xx * t.ksize..xx * t.ksize + t.len[xx]]
+                    .iter()
+                    .map(|&w| i64::from(w))
+                    .sum();
+                assert!((s - (1 << t.bits)).abs() <= t.ksize as i64, "{i}->{o} {xx}");
+            }
+        }
+        // Both roundings resample a noisy image to within one level of each other.
+        let src: Vec<u8> = (0..97 * 61 * 3).map(|i| (i * 7919 % 251) as u8).collect();
+        let sizes = [97, 61, 56, 28];
+        let f = ResampleFilter::Bicubic;
+        let a = resize_u8_fixed(&src, sizes, 3, f, FixedPoint::Pillow);
+        let b = resize_u8_fixed(&src, sizes, 3, f, FixedPoint::TorchInt16);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= 1));
     }
 
     #[test]

@@ -16,13 +16,14 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, RgbImage};
+use image::DynamicImage;
 use serde::Deserialize;
 
 use super::config::ImageProcessorConfig;
 use super::error::{ProcessorError, Result};
 use super::image::{ImageProcessor, PixelValues, load_image};
 use super::patches::{Normalization, NormalizedFrame, patchify};
+use super::resize::{FixedPoint, resize_u8_fixed};
 
 /// Frame rate assumed when none is given: the processor's default (`fps=2.0`), which the
 /// paper's VSI-Bench script gets because it passes frames without an fps.
@@ -343,10 +344,10 @@ impl VideoProcessor {
     /// `[ceil(frames / temporal_patch_size), h / patch, w / patch]` and its
     /// `second_per_grid_t`.
     ///
-    /// Frames are resized with the Pillow-exact filter of the image path; torchvision's
-    /// antialiased bicubic, which transformers uses for videos, can differ by one level on
-    /// some pixels when a frame is actually resized (frames already at the target size, as
-    /// in the golden fixture, are untouched by both).
+    /// Frames are resized as torchvision resizes uint8 tensors: the antialiased separable
+    /// filter of the image path, but with torch's int16 tap weights (fractional bits chosen
+    /// from the largest weight) instead of Pillow's 22-bit ones, so a few pixels can differ
+    /// by one level from the image path. Frames already at the target size are untouched.
     ///
     /// # Errors
     /// [`ProcessorError::BadVideo`] for an invalid [`VideoInput`], and resize errors.
@@ -362,12 +363,15 @@ impl VideoProcessor {
         let mut normalized = Vec::with_capacity(indices.len());
         for &i in &indices {
             let rgb = ImageProcessor::to_rgb(&video.frames[i]);
-            let resized: RgbImage = if (rgb.height(), rgb.width()) == (h, w) {
-                rgb
-            } else {
-                self.frames.resize_rgb(&rgb)?
-            };
-            normalized.push(NormalizedFrame::new(resized.as_raw(), norm));
+            let sizes = [rgb.width(), rgb.height(), w, h].map(|v| v as usize);
+            let resized = resize_u8_fixed(
+                rgb.as_raw(),
+                sizes,
+                3,
+                self.frames.filter(),
+                FixedPoint::TorchInt16,
+            );
+            normalized.push(NormalizedFrame::new(&resized, norm));
         }
         let tp = self.config.image.temporal_patch_size;
         let mut frames: Vec<&NormalizedFrame> = normalized.iter().collect();
@@ -413,6 +417,7 @@ impl VideoProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbImage;
 
     fn processor(json: &str) -> VideoProcessor {
         VideoProcessor::new(serde_json::from_str(json).unwrap()).unwrap()
