@@ -1,24 +1,27 @@
 //! Decoding: KV-cached generation (greedy, temperature, top-k, top-p with a seeded RNG),
 //! stop tokens, batched prompts with left padding, a streaming callback; and teacher-forced
-//! log-probs of given responses for RL.
+//! log-probs of given responses for RL. Token choice itself lives in [`crate::sampling`].
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::sampling::{argmax_rows, host_rows, penalize, sample_row};
 use crate::vision::ImageInput;
-use crate::vl::{Qwen2_5VlForCausalLm, VlBatch};
+use crate::vl::{Qwen2_5VlForCausalLm, VideoPatches, VlBatch};
 use crate::weights::stable_seed;
 
-/// One prompt: token ids (image pads expanded) and the images they refer to.
+/// One prompt: token ids (image and video pads expanded) and the images and videos they
+/// refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     /// Prompt ids, `<|image_pad|>` already repeated once per merged image token.
     pub input_ids: Vec<i64>,
     /// The prompt's images, in order of appearance.
     pub images: Vec<ImageInput>,
+    /// The prompt's videos, in order of appearance.
+    pub videos: Vec<VideoPatches>,
 }
 
 /// How to pick tokens and when to stop.
@@ -110,84 +113,9 @@ pub struct Generated {
     pub finish: FinishReason,
 }
 
-/// transformers' `RepetitionPenaltyLogitsProcessor` on one row of raw logits: every id seen
-/// in `history` (once, however often it occurs) has a negative logit multiplied and a
-/// non-negative one divided by `penalty`.
-pub(crate) fn apply_repetition_penalty(logits: &mut [f32], history: &[i64], penalty: f32) {
-    if penalty == 1.0 {
-        return;
-    }
-    let mut seen = vec![false; logits.len()];
-    for &id in history {
-        let Some(i) = usize::try_from(id).ok().filter(|&i| i < logits.len()) else {
-            continue;
-        };
-        if !std::mem::replace(&mut seen[i], true) {
-            let v = logits[i];
-            logits[i] = if v < 0.0 { v * penalty } else { v / penalty };
-        }
-    }
-}
-
-/// Picks the next token from one row of logits.
-pub(crate) fn pick(logits: &[f32], cfg: &GenerationConfig, rng: &mut ChaCha8Rng) -> i64 {
-    if cfg.temperature == 0.0 {
-        // First maximum, as torch.argmax.
-        let mut best = 0;
-        for (i, &v) in logits.iter().enumerate() {
-            if v > logits[best] {
-                best = i;
-            }
-        }
-        return best as i64;
-    }
-    let mut cand: Vec<(usize, f32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (i, v / cfg.temperature))
-        .collect();
-    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if let Some(k) = cfg.top_k {
-        cand.truncate(k.max(1));
-    }
-    let max = cand[0].1;
-    let mut probs: Vec<f32> = cand.iter().map(|&(_, v)| (v - max).exp()).collect();
-    let total: f32 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= total);
-    if let Some(p) = cfg.top_p {
-        let mut cum = 0.0;
-        let mut keep = 0;
-        for q in &probs {
-            keep += 1;
-            cum += q;
-            if cum >= p {
-                break;
-            }
-        }
-        probs.truncate(keep);
-        cand.truncate(keep);
-        let t: f32 = probs.iter().sum();
-        probs.iter_mut().for_each(|q| *q /= t);
-    }
-    let u: f32 = rng.random();
-    let mut acc = 0.0;
-    for (i, q) in probs.iter().enumerate() {
-        acc += q;
-        if u < acc {
-            return cand[i].0 as i64;
-        }
-    }
-    cand[probs.len() - 1].0 as i64
-}
-
-fn rows_of(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
-    let [b, v] = t.dims();
-    let data = t
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| Error::BadInput(format!("cannot read logits: {e:?}")))?;
-    Ok((0..b).map(|r| data[r * v..(r + 1) * v].to_vec()).collect())
-}
+/// Logits materialised at once by [`Qwen2_5VlForCausalLm::token_log_probs`] (64 Mi values:
+/// 256 MB in f32, about 55 positions of a batch of 8 at Qwen's 152k vocabulary).
+const LOGIT_CHUNK: usize = 1 << 26;
 
 impl Qwen2_5VlForCausalLm {
     /// Generates continuations of `prompts` (batched, left-padded, KV-cached).
@@ -206,7 +134,8 @@ impl Qwen2_5VlForCausalLm {
         }
         let rows: Vec<Vec<i64>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
         let images: Vec<ImageInput> = prompts.iter().flat_map(|p| p.images.clone()).collect();
-        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id);
+        let videos = prompts.iter().flat_map(|p| p.videos.clone()).collect();
+        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id).with_videos(videos);
         self.generate_batch(&batch, cfg, on_token)
     }
 
@@ -254,17 +183,28 @@ impl Qwen2_5VlForCausalLm {
         }
         let mut cache = self.new_cache();
         let (mut logits, deltas) = self.prefill(batch, &mut cache)?;
+        // Greedy (and top-k 1) stays on the device: only one id per row comes back.
+        let greedy = cfg.temperature == 0.0 || cfg.top_k == Some(1);
         for step in 0..cfg.max_new_tokens {
-            let mut rows = rows_of(logits)?;
+            let logits_now = penalize(logits, &history, cfg.repetition_penalty);
+            let mut picks = if greedy {
+                argmax_rows(logits_now)?.into_iter()
+            } else {
+                let rows = host_rows(logits_now)?;
+                rows.iter()
+                    .zip(rngs.iter_mut())
+                    .map(|(row, rng)| sample_row(row, cfg.temperature, cfg.top_k, cfg.top_p, rng))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+            };
             let mut next = Vec::with_capacity(b);
-            let slots = out.iter_mut().zip(done.iter_mut()).zip(rngs.iter_mut());
-            for (r, ((o, d), rng)) in slots.enumerate() {
+            let slots = out.iter_mut().zip(done.iter_mut()).enumerate();
+            for (r, (o, d)) in slots {
+                let t = picks.next().unwrap_or(cfg.pad_token_id);
                 if *d {
                     next.push(cfg.pad_token_id);
                     continue;
                 }
-                apply_repetition_penalty(&mut rows[r], &history[r], cfg.repetition_penalty);
-                let t = pick(&rows[r], cfg, rng);
                 history[r].push(t);
                 o.tokens.push(t);
                 on_token(r, t);
@@ -290,6 +230,16 @@ impl Qwen2_5VlForCausalLm {
     /// `log_softmax(logits[t - 1])[ids[t]]`. Differentiable on an autodiff device; the RL
     /// crate masks response padding itself.
     pub fn token_log_probs(&self, batch: &VlBatch, response_len: usize) -> Result<Tensor<2>> {
+        self.log_probs_in_chunks(batch, response_len, LOGIT_CHUNK)
+    }
+
+    /// [`token_log_probs`](Self::token_log_probs) with at most `max_logits` logits at once.
+    fn log_probs_in_chunks(
+        &self,
+        batch: &VlBatch,
+        response_len: usize,
+        max_logits: usize,
+    ) -> Result<Tensor<2>> {
         let (b, s) = (batch.batch, batch.seq_len);
         if response_len == 0 || response_len >= s {
             return Err(Error::BadInput(format!(
@@ -298,7 +248,6 @@ impl Qwen2_5VlForCausalLm {
         }
         let hidden = self.forward_hidden(batch, false)?.last_hidden;
         let h = hidden.narrow(1, s - response_len - 1, response_len);
-        let logp = log_softmax(self.logits(h), 2);
         let targets: Vec<i64> = (0..b)
             .flat_map(|r| batch.input_ids[r * s + s - response_len..(r + 1) * s].to_vec())
             .collect();
@@ -306,54 +255,55 @@ impl Qwen2_5VlForCausalLm {
             TensorData::new(targets, [b, response_len, 1]),
             &self.device(),
         );
-        Ok(logp.gather(2, idx).reshape([b, response_len]))
+        // log p = logit[target] - logsumexp(logits), over chunks of positions so at most
+        // `max_logits` logits exist at once instead of the whole [b, R, vocab].
+        let vocab = self.config().text.vocab_size;
+        let chunk = (max_logits / (b * vocab).max(1)).clamp(1, response_len);
+        let parts = (0..response_len)
+            .step_by(chunk)
+            .map(|start| {
+                let len = chunk.min(response_len - start);
+                let logits = self.logits(h.clone().narrow(1, start, len));
+                let picked = logits.clone().gather(2, idx.clone().narrow(1, start, len));
+                let max = logits.clone().max_dim(2).detach();
+                let lse = (logits - max.clone()).exp().sum_dim(2).log() + max;
+                (picked - lse).reshape([b, len])
+            })
+            .collect::<Vec<_>>();
+        Ok(Tensor::cat(parts, 1))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Qwen2_5VlConfig;
+    use burn::tensor::Device;
 
     #[test]
-    fn greedy_is_first_argmax() {
-        let cfg = GenerationConfig::greedy(1);
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(pick(&[0.1, 3.0, 3.0, -1.0], &cfg, &mut rng), 1);
-    }
-
-    #[test]
-    fn top_k_one_is_greedy_and_sampling_is_seeded() {
-        let mut cfg = GenerationConfig::sampling(1, 1.0, 7);
-        cfg.top_k = Some(1);
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(pick(&[0.1, 0.2, 5.0, 0.0], &cfg, &mut rng), 2);
-        cfg.top_k = None;
-        cfg.top_p = Some(0.5);
-        let logits = [2.0, 1.0, 0.0, -1.0];
-        // p(0) = 0.64 >= 0.5: top-p keeps only token 0.
-        for _ in 0..20 {
-            assert_eq!(pick(&logits, &cfg, &mut rng), 0);
-        }
-        cfg.top_p = None;
-        let draw = |seed| {
-            let mut r = ChaCha8Rng::seed_from_u64(seed);
-            (0..50)
-                .map(|_| pick(&logits, &cfg, &mut r))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(draw(3), draw(3));
-        let d = draw(3);
-        assert!(d.contains(&0) && d.contains(&1), "sampling explores: {d:?}");
-    }
-
-    #[test]
-    fn repetition_penalty_scales_each_seen_id_once() {
-        let mut row = [2.0, -2.0, 1.0, 4.0];
-        // Id 0 twice, id 1 once, an out-of-vocabulary id ignored, id 3 unseen.
-        apply_repetition_penalty(&mut row, &[0, 1, 0, 99, -1], 2.0);
-        assert_eq!(row, [1.0, -4.0, 1.0, 4.0]);
+    fn impossible_repetition_penalty_is_rejected() {
         let mut cfg = GenerationConfig::greedy(1);
         cfg.repetition_penalty = 0.0;
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn chunked_log_probs_equal_the_one_shot_ones() {
+        let device = Device::default();
+        let model =
+            Qwen2_5VlForCausalLm::random(Qwen2_5VlConfig::tiny(), 5, 0.05, &device).unwrap();
+        let vocab = model.config().text.vocab_size as i64;
+        let rows = vec![
+            (0..9).map(|i| (i * 37 + 11) % vocab).collect::<Vec<i64>>(),
+            (0..7).map(|i| (i * 53 + 3) % vocab).collect(),
+        ];
+        let batch = VlBatch::left_padded(&rows, vec![], 0);
+        let whole = model.log_probs_in_chunks(&batch, 5, usize::MAX).unwrap();
+        // One position per chunk.
+        let chunked = model.log_probs_in_chunks(&batch, 5, 1).unwrap();
+        let err = (whole.clone() - chunked).abs().max().into_scalar::<f32>();
+        assert!(err < 1e-6, "max abs err {err}");
+        let max = whole.max().into_scalar::<f32>();
+        assert!(max <= 0.0, "log-probabilities are <= 0, got {max}");
     }
 }

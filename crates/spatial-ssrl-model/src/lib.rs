@@ -35,6 +35,7 @@ mod generate;
 mod generation_config;
 mod processor;
 mod rope_index;
+mod sampling;
 mod sdpa;
 mod shard_writer;
 mod text;
