@@ -27,6 +27,7 @@
 //! far per sample (the reference runs one script per kind) and falls back to the other kind.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -196,6 +197,50 @@ impl Default for RelativePositionConfig {
 #[derive(Debug, Clone, Default)]
 pub struct RelativePosition {
     config: RelativePositionConfig,
+    scan: ScanCache,
+}
+
+/// The last depth map's normaliser and candidate blocks. The block scan is most of a
+/// sample's work and a pure function of the depth map and the config, while `generate` is
+/// usually called several times per scene; the cache changes no result.
+#[derive(Default)]
+struct ScanCache(Mutex<Option<(Weak<DepthMap>, Arc<(Normaliser, Blocks)>)>>);
+
+impl ScanCache {
+    /// The scan of `depth`, from the cache when it holds this very map (the `Weak` keeps the
+    /// allocation, so a live `Arc` at the same address is the same map), else from `scan`.
+    fn get_or_scan(
+        &self,
+        depth: &Arc<DepthMap>,
+        scan: impl FnOnce() -> Result<(Normaliser, Blocks)>,
+    ) -> Result<Arc<(Normaliser, Blocks)>> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some((map, hit)) = lock().as_ref()
+            && std::ptr::eq(map.as_ptr(), Arc::as_ptr(depth))
+        {
+            return Ok(Arc::clone(hit));
+        }
+        let fresh = Arc::new(scan()?);
+        *lock() = Some((Arc::downgrade(depth), Arc::clone(&fresh)));
+        Ok(fresh)
+    }
+}
+
+impl Clone for ScanCache {
+    /// A clone starts with an empty cache.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for ScanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanCache")
+    }
 }
 
 /// Candidate blocks in pixel (scan) order, struct of arrays for the scans.
@@ -237,7 +282,10 @@ struct Rules<'a> {
 impl RelativePosition {
     /// A task with the given parameters.
     pub fn new(config: RelativePositionConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            scan: ScanCache::default(),
+        }
     }
 
     /// The parameters.
@@ -604,12 +652,21 @@ impl PretextTask for RelativePosition {
                 min_h: k,
             });
         }
-        let norm = Normaliser::min_max(depth.values()).ok_or_else(|| Error::InvalidDepth {
-            task: NAME,
-            scene: scene.id.clone(),
-            valid: 0,
-        })?;
-        let blocks = collect_blocks(depth, norm, k as usize, c.inner_threshold, c.center_margin);
+        let scan = || {
+            let norm = Normaliser::min_max(depth.values()).ok_or_else(|| Error::InvalidDepth {
+                task: NAME,
+                scene: scene.id.clone(),
+                valid: 0,
+            })?;
+            let blocks =
+                collect_blocks(depth, norm, k as usize, c.inner_threshold, c.center_margin);
+            Ok((norm, blocks))
+        };
+        let scanned = match &scene.depth {
+            Some(map) => self.scan.get_or_scan(map, scan)?,
+            None => Arc::new(scan()?),
+        };
+        let blocks = &scanned.1;
 
         let first = if rng.random_bool(c.near_probability) {
             PairKind::Near
@@ -761,6 +818,41 @@ impl PretextTask for RelativePosition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A depth map with a near left half and a far right half, plus some texture.
+    fn two_planes(w: u32, h: u32, far: f32) -> Scene {
+        let values = (0..w * h)
+            .map(|i| if i % w < w / 2 { 2.0 } else { far } + (i % 7) as f32 * 0.001)
+            .collect();
+        Scene {
+            id: format!("planes{far}"),
+            rgb: Arc::new(image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([x as u8, y as u8, 90])
+            })),
+            depth: Some(Arc::new(DepthMap::from_values(w, h, values).unwrap())),
+        }
+    }
+
+    /// The scan cache changes no sample: repeated calls on one scene, and a switch to another
+    /// scene, give what a fresh task gives.
+    #[test]
+    fn scan_cache_changes_no_sample() {
+        use rand::SeedableRng;
+        let cached = RelativePosition::default();
+        let (a, b) = (two_planes(200, 150, 9.0), two_planes(200, 150, 5.0));
+        for (scene, seed) in [(&a, 1), (&a, 2), (&b, 3), (&a, 4)] {
+            let rng = || TaskRng::seed_from_u64(seed);
+            let fresh = RelativePosition::default()
+                .generate(scene, &mut rng())
+                .unwrap();
+            assert_eq!(
+                cached.generate(scene, &mut rng()).unwrap(),
+                fresh,
+                "{}",
+                scene.id
+            );
+        }
+    }
 
     #[test]
     fn answer_table_matches_reference() {
