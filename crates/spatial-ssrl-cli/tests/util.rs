@@ -33,7 +33,7 @@ pub fn tiny_qwen_golden() -> serde_json::Value {
 /// that name in the repository's `tests/fixtures/reference_inputs`.
 pub fn golden_input(recorded: &str) -> PathBuf {
     let as_written = PathBuf::from(recorded);
-    let beside_repo = fixtures().join("../..").join(recorded);
+    let beside_repo = fixtures().join("../../..").join(recorded);
     let name = as_written.file_name().expect("a file name");
     [as_written.clone(), beside_repo]
         .into_iter()

@@ -85,7 +85,7 @@ impl Golden {
     /// else the file of that name in the repository's `tests/fixtures/reference_inputs`.
     fn image_path(&self, key: &str) -> PathBuf {
         let recorded = PathBuf::from(self.str(key));
-        let beside_repo = fixtures().join("../..").join(&recorded);
+        let beside_repo = fixtures().join("../../..").join(&recorded);
         let name = recorded.file_name().expect("image file name").to_owned();
         [recorded, beside_repo]
             .into_iter()
