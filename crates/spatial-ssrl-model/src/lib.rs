@@ -22,6 +22,9 @@
 //!   [`Qwen2_5VlForCausalLm::token_log_probs`] (teacher forcing, differentiable);
 //! - decoding: [`Qwen2_5VlForCausalLm::generate`] with a [`GenerationConfig`], or
 //!   [`Qwen2_5VlForCausalLm::prefill`] + [`Qwen2_5VlForCausalLm::forward_step`] with a [`KvCache`].
+//! - video: a [`VideoInput`] (frames + fps) as a [`ContentPart::Video`] through the
+//!   [`Processor`] (`pixel_values_videos`, video grids, temporal M-RoPE positions) and
+//!   [`VlBatch::from_processed`], or [`VideoPatches`] in [`Prompt::videos`] / [`VlBatch::videos`].
 //!
 //! Features: `flex` (default CPU backend), `ndarray`, `wgpu`, `cuda` select burn backends;
 //! the code path is the same for all.
