@@ -77,8 +77,8 @@ pub use crate::{
         read_prompt_rows, split_shards,
     },
     io::{
-        DEFAULT_PNG_DEPTH_SCALE, ImageFormat, SourceSpec, decode_rgb, discover, load_depth,
-        load_mask, load_rgb, read_manifest, save_depth_npy,
+        DEFAULT_PNG_DEPTH_SCALE, ImageFormat, ParquetRow, SourceSpec, decode_rgb, discover,
+        load_depth, load_mask, load_rgb, read_manifest, read_parquet_sources, save_depth_npy,
     },
     mix::{Routing, TaskMix},
     pipeline::{

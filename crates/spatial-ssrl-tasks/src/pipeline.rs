@@ -708,7 +708,7 @@ fn process_source(
     run: &RunConfig,
     skip: usize,
 ) -> (Vec<Record>, Vec<Failure>) {
-    let rgb = match crate::io::load_rgb(&spec.image) {
+    let rgb = match spec.load_rgb() {
         Ok(img) => img,
         Err(e) => {
             return (
@@ -835,8 +835,14 @@ fn identity(pipeline: &Pipeline<'_>, sources: &[SourceSpec], run: &RunConfig) ->
     let listing: String = sources
         .iter()
         .map(|s| {
+            // A parquet row's columns count too; file sources keep their old digest.
+            let row = s
+                .parquet
+                .as_ref()
+                .map(|p| format!("\t{p:?}"))
+                .unwrap_or_default();
             format!(
-                "{}\t{}\t{:?}\t{:?}\t{:?}\n",
+                "{}\t{}\t{:?}\t{:?}\t{:?}{row}\n",
                 s.id,
                 s.image.display(),
                 s.depth,

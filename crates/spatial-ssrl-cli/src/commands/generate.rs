@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_tasks::{
-    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, RunConfig, Shard, TasksConfig,
-    discover, read_manifest, settings_digest,
+    BUILTIN_TASKS, DatasetFormat, ImageFormat, Pipeline, Progress, RunConfig, Shard, TaskMix,
+    TasksConfig, discover, read_manifest, read_parquet_sources, settings_digest,
 };
 
 use crate::RegistryBuilder;
@@ -21,12 +21,23 @@ use crate::RegistryBuilder;
 pub struct Args {
     /// Folder of sources: `name.jpg|png`, with `name.npy|h5` or `name_depth.png` for depth
     /// (and `name_mask.npy` for a validity mask); searched recursively.
-    #[arg(long, required_unless_present_any = ["manifest", "print_config"])]
+    #[arg(long, required_unless_present_any = ["manifest", "parquet", "print_config"])]
     input: Option<PathBuf>,
     /// CSV or JSONL manifest listing sources (columns id, image, depth, mask, depth_scale),
     /// instead of --input.
     #[arg(long, conflicts_with = "input")]
     manifest: Option<PathBuf>,
+    /// A parquet image dataset in Hugging Face layout (a `.parquet` file or a folder of
+    /// them), one source per row, instead of --input.
+    #[arg(long, conflicts_with_all = ["input", "manifest"])]
+    parquet: Option<PathBuf>,
+    /// With --parquet: the image column (`struct{bytes, path}` or binary).
+    #[arg(long, default_value = "image", requires = "parquet")]
+    image_column: String,
+    /// With --parquet: the depth column (depth-file bytes: 16-bit PNG, .npy or HDF5), making
+    /// every row an RGB-D source.
+    #[arg(long, requires = "parquet")]
+    depth_column: Option<String>,
     /// Output folder; rerun with the same arguments to resume an interrupted run.
     #[arg(long, required_unless_present = "print_config")]
     out: Option<PathBuf>,
@@ -57,9 +68,20 @@ pub struct Args {
     /// Fraction of sources (chosen by a hash of their id) whose samples go to the val split.
     #[arg(long, default_value_t = 0.0)]
     val_fraction: f64,
-    /// Print the default task configuration as TOML and exit (a starting point for --config).
-    #[arg(long, conflicts_with_all = ["input", "manifest", "out"])]
+    /// Print the task configuration (the preset with --config laid over it) as TOML and
+    /// exit: a starting point for --config.
+    #[arg(long, conflicts_with_all = ["input", "manifest", "parquet", "out"])]
     print_config: bool,
+    /// Starting configuration: `default` (our wording and look) or `spatial-ssrl` (the
+    /// released data: the paper's questions, look, shuffle variants and task mix, RGB tasks on
+    /// RGB sources, depth tasks on RGB-D). --config and --task-weights apply on top.
+    #[arg(long, default_value = "default")]
+    preset: String,
+    /// Task mix as relative weights, e.g. `shuffle=2,flip=1,crop=2`: each source gets
+    /// --samples-per-image calls in all, each call's task drawn by weight (from the seed).
+    /// Replaces the config's `[mix.weights]`; tasks left out do not run.
+    #[arg(long)]
+    task_weights: Option<TaskMix>,
     /// Split the sources between this many independent workers (a Slurm array, a
     /// Kubernetes indexed job); join their --out folders with `spatial-ssrl merge`.
     #[arg(long, default_value_t = 1, requires = "shard_index")]
@@ -86,10 +108,13 @@ impl Progress for Bar {
 }
 
 pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode> {
-    let config = match &args.config {
-        Some(p) => TasksConfig::load(p)?,
-        None => TasksConfig::default(),
-    };
+    let mut config = TasksConfig::preset(&args.preset)?;
+    if let Some(p) = &args.config {
+        config = config.load_over(p)?;
+    }
+    if let Some(mix) = &args.task_weights {
+        config.mix.weights = mix.weights.clone();
+    }
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(ExitCode::SUCCESS);
@@ -97,12 +122,15 @@ pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode
     let Some(out) = args.out.clone() else {
         bail!("give --out DIR")
     };
-    let sources = match (&args.input, &args.manifest) {
-        (_, Some(m)) => read_manifest(m)?,
-        (Some(dir), None) => {
+    let sources = match (&args.input, &args.manifest, &args.parquet) {
+        (_, _, Some(p)) => {
+            read_parquet_sources(p, &args.image_column, args.depth_column.as_deref())?
+        }
+        (_, Some(m), None) => read_manifest(m)?,
+        (Some(dir), None, None) => {
             discover(dir).with_context(|| format!("cannot list sources in {}", dir.display()))?
         }
-        (None, None) => bail!("give --input DIR or --manifest FILE"),
+        (None, None, None) => bail!("give --input DIR, --manifest FILE or --parquet PATH"),
     };
     if sources.is_empty() {
         bail!("no source images found (expected .jpg/.jpeg/.png files)");
@@ -110,7 +138,8 @@ pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode
     let registry = registry(&config)?;
     config.check_tables(&registry)?;
     let shard = Shard::new(args.shard_index, args.num_shards)?;
-    let pipeline = Pipeline::new(&registry, &args.tasks, args.seed, args.samples_per_image)?;
+    let pipeline = Pipeline::new(&registry, &args.tasks, args.seed, args.samples_per_image)?
+        .with_mix(&config.mix)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -147,9 +176,32 @@ pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode
         summary.total_samples(),
         out.display()
     );
-    for (task, splits) in &summary.samples {
-        let parts: Vec<String> = splits.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        println!("  {task:<10} {}", parts.join(", "));
+    // Realised rows against the calls the mix planned, per task.
+    let mut tasks: Vec<&String> = summary.targets.keys().collect();
+    tasks.extend(
+        summary
+            .samples
+            .keys()
+            .filter(|t| !summary.targets.contains_key(*t)),
+    );
+    for task in tasks {
+        let parts: Vec<String> = summary
+            .samples
+            .get(task)
+            .into_iter()
+            .flatten()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let target = summary.targets.get(task).copied().unwrap_or(0);
+        println!(
+            "  {task:<10} {} of {target} planned ({})",
+            summary.realised(task),
+            if parts.is_empty() {
+                "none".to_owned()
+            } else {
+                parts.join(", ")
+            }
+        );
     }
     if !summary.failures.is_empty() {
         let kinds: Vec<String> = summary

@@ -23,10 +23,16 @@ pub const DEFAULT_PNG_DEPTH_SCALE: f32 = 0.001;
 /// ```
 pub fn load_depth(path: impl AsRef<Path>, scale: Option<f32>) -> Result<DepthMap> {
     let path = path.as_ref();
+    decode_depth(read(path)?, path, scale)
+}
+
+/// [`load_depth`] of a depth file's bytes (from an archive or a parquet cell); `path` gives
+/// the format by its extension and names the source in errors.
+pub(crate) fn decode_depth(bytes: Vec<u8>, path: &Path, scale: Option<f32>) -> Result<DepthMap> {
     let (arr, default_scale) = match extension(path).as_str() {
-        "npy" => (npy::parse(&read(path)?, path)?, 1.0),
-        "h5" | "hdf5" => (read_hdf5(read(path)?, path)?, 1.0),
-        "png" => (read_png(&read(path)?, path)?, DEFAULT_PNG_DEPTH_SCALE),
+        "npy" => (npy::parse(&bytes, path)?, 1.0),
+        "h5" | "hdf5" => (read_hdf5(bytes, path)?, 1.0),
+        "png" => (read_png(&bytes, path)?, DEFAULT_PNG_DEPTH_SCALE),
         other => {
             return Err(Error::Depth {
                 path: path.to_path_buf(),

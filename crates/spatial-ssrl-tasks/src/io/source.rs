@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use image::RgbImage;
+
 use crate::error::{Error, Result};
+use crate::io::parquet_source::{ParquetRow, read_cell};
 use crate::io::{depth, rgb};
 use crate::task::{DepthMap, Scene};
 
@@ -28,6 +31,10 @@ pub struct SourceSpec {
     /// Multiplier applied to raw depth values (default 1, or 0.001 for PNG depth).
     #[serde(default)]
     pub depth_scale: Option<f32>,
+    /// For a source inside a parquet dataset: its row and columns; `image` (and `depth`)
+    /// are then the parquet file. See [`read_parquet_sources`](crate::read_parquet_sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<ParquetRow>,
 }
 
 impl SourceSpec {
@@ -50,6 +57,7 @@ impl SourceSpec {
             depth: None,
             mask: None,
             depth_scale: None,
+            parquet: None,
         }
     }
 
@@ -68,7 +76,7 @@ impl SourceSpec {
     /// # Ok::<(), spatial_ssrl_tasks::Error>(())
     /// ```
     pub fn load(&self) -> Result<Scene> {
-        let rgb = rgb::load_rgb(&self.image)?;
+        let rgb = self.load_rgb()?;
         let depth = self.load_depth(rgb.width(), rgb.height())?;
         Ok(Scene {
             id: self.id.clone(),
@@ -77,13 +85,34 @@ impl SourceSpec {
         })
     }
 
+    /// Decodes the image (from its file, or its parquet cell).
+    pub fn load_rgb(&self) -> Result<RgbImage> {
+        match &self.parquet {
+            None => rgb::load_rgb(&self.image),
+            Some(at) => {
+                let (bytes, name) = read_cell(&self.image, at, &at.image_column)?;
+                rgb::decode_rgb(&bytes, &name)
+            }
+        }
+    }
+
     /// Decodes the depth map (mask applied) and checks it matches a `width x height` image.
     /// `Ok(None)` for an RGB-only source.
     pub fn load_depth(&self, width: u32, height: u32) -> Result<Option<DepthMap>> {
         let Some(path) = &self.depth else {
             return Ok(None);
         };
-        let mut d = depth::load_depth(path, self.depth_scale)?;
+        let mut d = match self
+            .parquet
+            .as_ref()
+            .map(|at| (at, at.depth_column.as_deref()))
+        {
+            Some((at, Some(column))) => {
+                let (bytes, name) = read_cell(path, at, column)?;
+                depth::decode_depth(bytes, &name, self.depth_scale)?
+            }
+            _ => depth::load_depth(path, self.depth_scale)?,
+        };
         if (d.width(), d.height()) != (width, height) {
             return Err(Error::SizeMismatch {
                 path: path.clone(),
@@ -202,6 +231,7 @@ pub fn discover(dir: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
             depth,
             mask,
             depth_scale: None,
+            parquet: None,
         });
     }
     // A PNG claimed as another image's depth or mask, or named like one, is not a source.
@@ -358,6 +388,7 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<SourceSpec>> {
             depth: row.depth.map(|d| base.join(d)),
             mask: row.mask.map(|m| base.join(m)),
             depth_scale: row.depth_scale,
+            parquet: None,
         });
     }
     Ok(specs)

@@ -11,10 +11,10 @@
 //! ```
 //! use spatial_ssrl_tasks::prelude::*;
 //! use spatial_ssrl_tasks::tasks::depth_stats::{Normaliser, flat_points, percentiles, pick_point};
-//! // A 32x32 ramp: depth grows from 1 m (left) to 4.1 m (right).
-//! let depth = DepthMap::from_values(32, 32, (0..32 * 32).map(|i| 1.0 + (i % 32) as f32 * 0.1).collect()).unwrap();
+//! // A 32x32 ramp: depth grows from 1 m (left) to 8.75 m (right).
+//! let depth = DepthMap::from_values(32, 32, (0..32 * 32).map(|i| 1.0 + (i % 32) as f32 * 0.25).collect()).unwrap();
 //! let (lo, hi) = percentiles(depth.values().iter().copied(), 0.0, 100.0).unwrap();
-//! assert_eq!((lo as f32, hi as f32), (1.0, 4.1));
+//! assert_eq!((lo, hi), (1.0, 8.75));
 //! let norm = Normaliser::min_max(depth.values()).unwrap();
 //! // Centres of 5x5 patches spanning under 0.2 normalised depth, near half and far half.
 //! let bands = flat_points(&depth, norm, &[[0.0, 0.5], [0.5, 1.0]], 5, 0.2);
