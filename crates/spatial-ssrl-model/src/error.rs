@@ -53,6 +53,14 @@ pub enum Error {
         /// The model folder or file.
         dir: PathBuf,
     },
+    /// `model.safetensors.index.json` names a shard file the folder does not have.
+    #[error("shard {shard} named in {index} is missing")]
+    MissingShard {
+        /// The absent shard file.
+        shard: PathBuf,
+        /// The index that names it.
+        index: PathBuf,
+    },
     /// A tensor has a different shape than the config implies.
     #[error("tensor {name} has shape {found:?}, the config expects {expected:?}")]
     ShapeMismatch {

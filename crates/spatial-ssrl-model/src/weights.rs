@@ -96,6 +96,8 @@ impl Checkpoint {
     /// [`Error::Safetensors`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        // Tensor -> shard file as the index states it, checked once the shards are read.
+        let mut indexed: Vec<(String, PathBuf)> = Vec::new();
         let files: Vec<PathBuf> = if path.is_file() {
             vec![path.to_path_buf()]
         } else if path.join("model.safetensors.index.json").is_file() {
@@ -106,20 +108,31 @@ impl Checkpoint {
                 path: index_path.clone(),
                 source,
             })?;
-            let mut names: Vec<String> = index.weight_map.into_values().collect();
+            let mut names: Vec<String> = index.weight_map.values().cloned().collect();
             names.sort();
             names.dedup();
+            if let Some(missing) = names.iter().find(|n| !path.join(n).is_file()) {
+                return Err(Error::MissingShard {
+                    shard: path.join(missing),
+                    index: index_path,
+                });
+            }
+            indexed = index
+                .weight_map
+                .into_iter()
+                .map(|(t, n)| (t, path.join(n)))
+                .collect();
             names.into_iter().map(|n| path.join(n)).collect()
         } else {
             vec![path.join("model.safetensors")]
         };
         let mut shards = Vec::with_capacity(files.len());
         let mut entries = HashMap::new();
-        for (i, file_path) in files.into_iter().enumerate() {
-            let file = File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
+        for (i, file_path) in files.iter().enumerate() {
+            let file = File::open(file_path).map_err(|e| Error::io(file_path, e))?;
             // SAFETY: the mapping is read-only; a checkpoint modified while it is being read
             // is outside what any loader can defend against (as with safetensors in Python).
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&file_path, e))?;
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(file_path, e))?;
             let (header_len, metadata) =
                 safetensors::SafeTensors::read_metadata(&map).map_err(|e| Error::Safetensors {
                     path: file_path.clone(),
@@ -132,6 +145,16 @@ impl Checkpoint {
                 map,
                 data_start: 8 + header_len,
             });
+        }
+        // The index must not promise a tensor its shard lacks.
+        for (name, shard) in &indexed {
+            let found = entries.get(name).map(|(i, _)| &files[*i]);
+            if found != Some(shard) {
+                return Err(Error::MissingTensor {
+                    name: name.clone(),
+                    dir: shard.clone(),
+                });
+            }
         }
         Ok(Checkpoint {
             location: path.to_path_buf(),

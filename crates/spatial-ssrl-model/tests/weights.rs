@@ -201,3 +201,69 @@ fn sharded_bf16_and_saved_checkpoints_load() {
     let reloaded = Qwen2_5VlForCausalLm::from_pretrained(out.path(), &device).unwrap();
     assert_eq!(text_logits(&reloaded), want, "save/load round trip differs");
 }
+
+/// Writes the fixture as two shards (vision / text) with an index into `dir`; returns the
+/// index's weight map.
+fn write_two_shards(dir: &Path) -> serde_json::Map<String, serde_json::Value> {
+    std::fs::copy(fixture_dir().join("config.json"), dir.join("config.json")).unwrap();
+    let all = rewrite(|_, d, s, b| Some((d, s, b)));
+    let (a, b): (Vec<_>, Vec<_>) = all.into_iter().partition(|t| t.0.starts_with("visual."));
+    let files = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ];
+    serialize(&a, &dir.join(files[0]));
+    serialize(&b, &dir.join(files[1]));
+    a.iter()
+        .map(|t| (t.0.clone(), files[0].into()))
+        .chain(b.iter().map(|t| (t.0.clone(), files[1].into())))
+        .collect()
+}
+
+fn write_index(dir: &Path, map: &serde_json::Map<String, serde_json::Value>) {
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+}
+
+#[test]
+fn index_naming_a_missing_shard_or_tensor_is_a_typed_error() {
+    let device = test_device();
+    let dir = tempfile::tempdir().unwrap();
+    let mut map = write_two_shards(dir.path());
+    // A shard the index names but the folder lacks.
+    let (first, _) = map
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    map.insert(first.clone(), "model-00003-of-00003.safetensors".into());
+    write_index(dir.path(), &map);
+    match Qwen2_5VlForCausalLm::from_pretrained(dir.path(), &device).unwrap_err() {
+        Error::MissingShard { shard, .. } => {
+            assert!(
+                shard.ends_with("model-00003-of-00003.safetensors"),
+                "{shard:?}"
+            )
+        }
+        e => panic!("expected MissingShard, got {e:?}"),
+    }
+    // A tensor the index places in a shard that does not hold it.
+    let other = map
+        .values()
+        .find(|v| v.as_str() != Some("model-00003-of-00003.safetensors"))
+        .unwrap()
+        .clone();
+    let wrong = map
+        .iter()
+        .find(|(_, v)| **v != other && v.as_str() != Some("model-00003-of-00003.safetensors"))
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    let mut map = write_two_shards(dir.path());
+    map.insert(wrong.clone(), other);
+    write_index(dir.path(), &map);
+    let err = Qwen2_5VlForCausalLm::from_pretrained(dir.path(), &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingTensor { name, .. } if *name == wrong),
+        "{err:?}"
+    );
+}
