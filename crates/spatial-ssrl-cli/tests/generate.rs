@@ -240,3 +240,54 @@ fn bad_arguments_fail_with_a_message() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("broken / input"));
 }
+
+#[test]
+fn preset_and_task_weights() {
+    // The paper's preset, printed: Position.py's wording and the Table 5 mix.
+    let shown = run_ok(cmd().args(["generate", "--print-config", "--preset", "spatial-ssrl"]));
+    assert!(shown.contains("it's facing {facing}"), "{shown}");
+    assert!(shown.contains("to away from me"), "{shown}");
+    assert!(shown.contains("routing = \"by_input\""), "{shown}");
+    assert!(shown.contains("crop = 20200"), "{shown}");
+    let o = cmd()
+        .args(["generate", "--print-config", "--preset", "paper"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("spatial-ssrl"));
+
+    // Weights: every source gets --samples-per-image calls in all; the summary holds the
+    // realised rows against the planned calls.
+    let t = tempfile::tempdir().unwrap();
+    let stdout = run_ok(&mut generate(
+        &examples(),
+        &t.path().join("ds"),
+        &[
+            "--tasks",
+            "shuffle,flip",
+            "--task-weights",
+            "shuffle=3,flip=1",
+            "--samples-per-image",
+            "2",
+        ],
+    ));
+    assert!(stdout.contains("planned"), "{stdout}");
+    let planned: u64 = stdout
+        .lines()
+        .filter_map(|l| l.split(" of ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    let sources: u64 = stdout
+        .split(" sources ->")
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap();
+    assert_eq!(planned, 2 * sources, "{stdout}");
+    let o = generate(
+        &examples(),
+        &t.path().join("bad"),
+        &["--task-weights", "shuffle=lots"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
