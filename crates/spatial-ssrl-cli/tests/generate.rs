@@ -274,7 +274,14 @@ fn preset_and_task_weights() {
     assert!(stdout.contains("planned"), "{stdout}");
     let planned: u64 = stdout
         .lines()
-        .filter_map(|l| l.split(" of ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split(" of ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum();
     let sources: u64 = stdout
         .split(" sources ->")
