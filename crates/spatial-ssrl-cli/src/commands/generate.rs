@@ -47,7 +47,8 @@ pub struct Args {
     /// Seed: same seed, same dataset, byte for byte.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Calls of each task per source.
+    /// Calls of each task per source; with task weights (--task-weights, a preset's mix),
+    /// calls per source in all.
     #[arg(long, default_value_t = 1)]
     samples_per_image: usize,
     /// Dataset format: parquet (EasyR1 / HF datasets) or jsonl (+ image files).
