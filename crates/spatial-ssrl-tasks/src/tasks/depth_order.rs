@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
+use crate::tasks::depth_cache::DepthCache;
 use crate::tasks::depth_stats::{self, Normaliser};
 use crate::tasks::marker;
 use crate::tasks::template;
@@ -112,6 +113,9 @@ impl Default for DepthOrderConfig {
 #[derive(Debug, Clone, Default)]
 pub struct DepthOrder {
     config: DepthOrderConfig,
+    /// The last depth map's clip range and main-patch band members: the percentiles and the
+    /// patch filter are most of a sample's work, and depend only on the map and the config.
+    scan: DepthCache<((f64, f64), Vec<Vec<u32>>)>,
 }
 
 /// One chosen point.
@@ -126,7 +130,10 @@ struct Pick {
 impl DepthOrder {
     /// A task with the given parameters.
     pub fn new(config: DepthOrderConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            scan: DepthCache::default(),
+        }
     }
 
     /// The parameters.
@@ -230,26 +237,33 @@ impl PretextTask for DepthOrder {
             });
         }
 
-        let valid = depth.values().iter().copied().filter(|v| !v.is_nan());
-        let (lo, hi) = depth_stats::percentiles(valid, c.low_percentile, c.high_percentile)
-            .unwrap_or((f64::NAN, f64::NAN));
-        let norm = Normaliser::Clipped {
+        // One filter pass per patch size serves all three bands; the fallback is rarely needed.
+        let members = |norm: Normaliser, side: u32, range: f32| {
+            depth_stats::flat_points(depth, norm, &c.bands, window_side(side), range)
+        };
+        let clipped = |(lo, hi): (f64, f64)| Normaliser::Clipped {
             lo: lo as f32,
             hi: hi as f32,
         };
-
-        // One filter pass per patch size serves all three bands; the fallback is rarely needed.
-        let members = |side: u32, range: f32| {
-            depth_stats::flat_points(depth, norm, &c.bands, window_side(side), range)
+        let scan = || {
+            let valid = depth.values().iter().copied().filter(|v| !v.is_nan());
+            let range = depth_stats::percentiles(valid, c.low_percentile, c.high_percentile)
+                .unwrap_or((f64::NAN, f64::NAN));
+            Ok((range, members(clipped(range), c.patch, c.patch_range)))
         };
-        let main = members(c.patch, c.patch_range);
+        let scanned = match &scene.depth {
+            Some(map) => self.scan.get_or_compute(map, scan)?,
+            None => std::sync::Arc::new(scan()?),
+        };
+        let ((lo, hi), main) = (scanned.0, &scanned.1);
+        let norm = clipped((lo, hi));
         let mut fallback: Option<Vec<Vec<u32>>> = None;
         let mut picks = Vec::with_capacity(3);
         for (b, band) in c.bands.iter().enumerate() {
             let mut p = pick(&main[b], w, window_side(c.patch), rng);
             if p.is_none() {
-                let fb =
-                    fallback.get_or_insert_with(|| members(c.fallback_patch, c.fallback_range));
+                let fb = fallback
+                    .get_or_insert_with(|| members(norm, c.fallback_patch, c.fallback_range));
                 p = pick(&fb[b], w, window_side(c.fallback_patch), rng);
             }
             match p {
@@ -341,6 +355,20 @@ mod tests {
             id: "t".into(),
             rgb: Arc::new(image::RgbImage::new(w, h)),
             depth: Some(Arc::new(DepthMap::from_values(w, h, values).unwrap())),
+        }
+    }
+
+    /// The scan cache changes no sample: repeated calls on one scene, and a switch to another
+    /// scene, give what a fresh task gives.
+    #[test]
+    fn depth_cache_changes_no_sample() {
+        let cached = DepthOrder::default();
+        let a = scene(120, 60, |x, _| 1.0 + (x / 40) as f32 * 4.0);
+        let b = scene(120, 60, |x, _| 9.0 - (x / 40) as f32 * 4.0);
+        for (s, seed) in [(&a, 1), (&a, 2), (&b, 3), (&a, 4)] {
+            let rng = || TaskRng::seed_from_u64(seed);
+            let fresh = DepthOrder::default().generate(s, &mut rng()).unwrap();
+            assert_eq!(cached.generate(s, &mut rng()).unwrap(), fresh);
         }
     }
 

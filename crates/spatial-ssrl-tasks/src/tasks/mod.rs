@@ -1,6 +1,7 @@
 //! The built-in pretext tasks, one module each.
 // TASKS (one `pub mod` line per task module; add yours here)
 pub mod crop;
+mod depth_cache;
 pub mod depth_order;
 pub mod depth_stats;
 pub mod flip;

@@ -27,7 +27,7 @@
 //! far per sample (the reference runs one script per kind) and falls back to the other kind.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -36,6 +36,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
+use crate::tasks::depth_cache::DepthCache;
 use crate::tasks::depth_order::scene_depth;
 use crate::tasks::depth_stats::{self, NanRule, Normaliser};
 use crate::tasks::marker;
@@ -197,50 +198,9 @@ impl Default for RelativePositionConfig {
 #[derive(Debug, Clone, Default)]
 pub struct RelativePosition {
     config: RelativePositionConfig,
-    scan: ScanCache,
-}
-
-/// The last depth map's normaliser and candidate blocks. The block scan is most of a
-/// sample's work and a pure function of the depth map and the config, while `generate` is
-/// usually called several times per scene; the cache changes no result.
-#[derive(Default)]
-struct ScanCache(Mutex<Option<(Weak<DepthMap>, Arc<(Normaliser, Blocks)>)>>);
-
-impl ScanCache {
-    /// The scan of `depth`, from the cache when it holds this very map (the `Weak` keeps the
-    /// allocation, so a live `Arc` at the same address is the same map), else from `scan`.
-    fn get_or_scan(
-        &self,
-        depth: &Arc<DepthMap>,
-        scan: impl FnOnce() -> Result<(Normaliser, Blocks)>,
-    ) -> Result<Arc<(Normaliser, Blocks)>> {
-        let lock = || {
-            self.0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
-        if let Some((map, hit)) = lock().as_ref()
-            && std::ptr::eq(map.as_ptr(), Arc::as_ptr(depth))
-        {
-            return Ok(Arc::clone(hit));
-        }
-        let fresh = Arc::new(scan()?);
-        *lock() = Some((Arc::downgrade(depth), Arc::clone(&fresh)));
-        Ok(fresh)
-    }
-}
-
-impl Clone for ScanCache {
-    /// A clone starts with an empty cache.
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for ScanCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ScanCache")
-    }
+    /// The last depth map's normaliser and candidate blocks: the block scan is most of a
+    /// sample's work, and depends only on the map and the config.
+    scan: DepthCache<(Normaliser, Blocks)>,
 }
 
 /// Candidate blocks in pixel (scan) order, struct of arrays for the scans.
@@ -284,7 +244,7 @@ impl RelativePosition {
     pub fn new(config: RelativePositionConfig) -> Self {
         Self {
             config,
-            scan: ScanCache::default(),
+            scan: DepthCache::default(),
         }
     }
 
@@ -663,7 +623,7 @@ impl PretextTask for RelativePosition {
             Ok((norm, blocks))
         };
         let scanned = match &scene.depth {
-            Some(map) => self.scan.get_or_scan(map, scan)?,
+            Some(map) => self.scan.get_or_compute(map, scan)?,
             None => Arc::new(scan()?),
         };
         let blocks = &scanned.1;
