@@ -78,6 +78,38 @@ fn greedy_video_infer_prints_hf_golden_text() {
 }
 
 #[test]
+fn greedy_image_and_video_infer_prints_hf_golden_text() {
+    let g = video_golden();
+    let m = &g["mixed"];
+    // The mixed prompt's image is named by the golden; the repository keeps it in
+    // reference_inputs.
+    let image = std::path::Path::new(m["image"].as_str().unwrap());
+    let n_new = m["generated_ids"].as_array().unwrap().len();
+    let out = run_ok(
+        cmd()
+            .arg("infer")
+            .arg("--model")
+            .arg(fixtures().join("tiny-qwen2_5-vl"))
+            .arg("--image")
+            .arg(
+                fixtures()
+                    .join("reference_inputs")
+                    .join(image.file_name().unwrap()),
+            )
+            .arg("--video")
+            .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+            .arg("--fps")
+            .arg(g["fps"].to_string())
+            .arg("--question")
+            .arg(m["user_text"].as_str().unwrap())
+            .arg("--max-new-tokens")
+            .arg(n_new.to_string()),
+    );
+    let want = m["generated_text"].as_str().unwrap();
+    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+}
+
+#[test]
 fn infer_rejects_bad_video_input() {
     let model = fixtures().join("tiny-qwen2_5-vl");
     // Neither --image nor --video.
