@@ -223,6 +223,10 @@ fn live_eval_with_the_tiny_model_resumes() {
                     "2",
                     "--max-new-tokens",
                     "4",
+                    // The paper's 1280·28² minimum would upscale every image; the pipeline
+                    // is what is tested here.
+                    "--prompt",
+                    "robust",
                     "--data",
                 ])
                 .arg(fixtures().join("bench/spatialeval.tsv"))
@@ -276,4 +280,171 @@ fn live_mode_needs_the_ml_feature() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("live evaluation needs the `ml` feature")
     );
+}
+
+/// The paper scripts' reasoning prompt (appended in their CoT runs).
+const COT: &str = "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in \\boxed{}.";
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `--dump-prompts` needs no model and reads no media: the annotation file is copied where
+/// none of its images or frames exist.
+#[test]
+fn dump_prompts_writes_the_paper_requests_without_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("viewspatial.json");
+    fs::copy(fixtures().join("bench/viewspatial.json"), &data).unwrap();
+    let records: Vec<Value> = serde_json::from_str(&fs::read_to_string(&data).unwrap()).unwrap();
+    for (flags, tail) in [
+        (
+            &[][..],
+            format!(
+                "\nThe final answer should be the option letter from the given choices.\n{COT}"
+            ),
+        ),
+        (
+            &["--no-think"][..],
+            "\nReply only to the corresponding option.\nAnswer:".to_string(),
+        ),
+    ] {
+        let dump = dir.path().join("prompts.jsonl");
+        run_ok(
+            cmd()
+                .args(["eval", "--bench", "viewspatial", "--dump-prompts"])
+                .arg(&dump)
+                .args(flags)
+                .arg("--data")
+                .arg(&data),
+        );
+        let lines = json_lines(&dump);
+        assert_eq!(lines.len(), records.len());
+        for (i, (line, rec)) in lines.iter().zip(&records).enumerate() {
+            let text = format!(
+                "{}\n{}{tail}",
+                rec["question"].as_str().unwrap(),
+                rec["choices"].as_str().unwrap()
+            );
+            let want = serde_json::json!({
+                "id": i,
+                "text": text,
+                "n_images": rec["image_path"].as_array().unwrap().len(),
+                "n_frames": 0,
+                "min_pixels": 256 * 28 * 28,
+                "max_pixels": 1280 * 28 * 28,
+                "max_new_tokens": 4096,
+            });
+            assert_eq!(line, &want);
+        }
+    }
+
+    // VSI-Bench: one video per item, 128 frames unless told otherwise, no frames on disk.
+    let data = dir.path().join("vsibench.json");
+    fs::copy(fixtures().join("bench/vsibench.json"), &data).unwrap();
+    let dump = dir.path().join("vsi.jsonl");
+    for (flags, frames) in [(&[][..], 128), (&["--max-frames", "8"][..], 8)] {
+        run_ok(
+            cmd()
+                .args(["eval", "--bench", "vsibench", "--dump-prompts"])
+                .arg(&dump)
+                .args(flags)
+                .arg("--data")
+                .arg(&data),
+        );
+        for line in json_lines(&dump) {
+            assert_eq!(
+                (line["n_frames"].as_u64(), line["n_images"].as_u64()),
+                (Some(frames), Some(0))
+            );
+            let text = line["text"].as_str().unwrap();
+            assert!(
+                text.starts_with("Watch the given video and anser the following question.\n\n")
+            );
+            assert!(text.ends_with(COT));
+            assert_eq!(line["max_new_tokens"], 4096);
+        }
+    }
+}
+
+/// What'sUp A + B pooled from two files, scored by the script's rule and by the robust one;
+/// the reports say which, and `eval compare` shows both rows.
+#[test]
+fn whatsup_pooled_paper_and_robust_scoring_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let pooled = fixtures().join("bench/whatsup_pooled");
+    let files: Vec<std::path::PathBuf> = [
+        "controlled_images_dataset.json",
+        "controlled_clevr_dataset.json",
+    ]
+    .iter()
+    .map(|f| pooled.join(f))
+    .collect();
+    let count = |p: &Path| {
+        serde_json::from_str::<Vec<Value>>(&fs::read_to_string(p).unwrap())
+            .unwrap()
+            .len()
+    };
+    let n = count(&files[0]) + count(&files[1]);
+    // Every item answered with the right caption's text but no box: robust reads the option
+    // text, the script (CoT: "A" in the last box) finds no box.
+    let answers: Vec<(i64, String)> = (0..n as i64)
+        .map(|i| {
+            (
+                i,
+                format!(
+                    "It is option A{}",
+                    if i % 2 == 0 { "" } else { " \\boxed{A}" }
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(i64, &str)> = answers.iter().map(|(i, a)| (*i, a.as_str())).collect();
+    let preds = dir.path().join("m.jsonl");
+    write_preds(&preds, &refs);
+    let mut reports = Vec::new();
+    for scoring in ["paper", "robust"] {
+        let out = dir.path().join(format!("{scoring}.json"));
+        run_ok(
+            cmd()
+                .args(["eval", "--bench", "whatsup", "--scoring", scoring, "--data"])
+                .args(&files)
+                .arg("--predictions")
+                .arg(&preds)
+                .arg("--out")
+                .arg(&out),
+        );
+        let r = report(&out);
+        assert_eq!(r["scoring"], scoring);
+        assert_eq!(r["n"].as_u64(), Some(n as u64));
+        reports.push((out, r));
+    }
+    let boxed = (n / 2) as f64; // odd keys carry the box
+    let paper = reports[0].1["overall"].as_f64().unwrap();
+    assert!((paper - 100.0 * boxed / n as f64).abs() < 1e-9, "{paper}");
+    assert_eq!(reports[1].1["overall"], 100.0);
+    // The folder pools the same two files in the same order.
+    let out = dir.path().join("folder.json");
+    run_ok(
+        cmd()
+            .args(["eval", "--bench", "whatsup", "--scoring", "paper", "--data"])
+            .arg(&pooled)
+            .arg("--predictions")
+            .arg(&preds)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert_eq!(report(&out)["overall"], reports[0].1["overall"]);
+    let table = run_ok(
+        cmd()
+            .args(["eval", "compare", "--no-reference", "--reports"])
+            .arg(&reports[0].0)
+            .arg(&reports[1].0),
+    );
+    assert!(table.contains("| m [paper rules] |"), "{table}");
+    assert!(table.contains("\n| m |"), "{table}");
 }
