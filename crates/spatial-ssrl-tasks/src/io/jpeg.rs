@@ -514,11 +514,18 @@ struct BitWriter {
     /// Bits in `acc` not yet written, at its low end.
     n: u32,
     out: Vec<u8>,
+    /// The current block's bytes, reused from block to block.
+    buf: BlockBytes,
 }
 
 impl BitWriter {
     fn new(out: Vec<u8>) -> Self {
-        Self { acc: 0, n: 0, out }
+        Self {
+            acc: 0,
+            n: 0,
+            out,
+            buf: BlockBytes::default(),
+        }
     }
 
     /// Huffman-codes one quantised block (zig-zag order) as baseline JPEG does.
@@ -527,8 +534,8 @@ impl BitWriter {
         // The register, its fill and the block's bytes stay in locals (registers and the
         // stack) for the whole block; the bytes join the output once, at the end.
         let (mut acc, mut n) = (self.acc, self.n);
-        let mut buf = BlockBytes::default();
-        let out = &mut buf;
+        let out = &mut self.buf;
+        out.len = 0;
         let dc = i32::from(zz[0]);
         let diff = dc - *prev_dc;
         *prev_dc = dc;
@@ -564,7 +571,7 @@ impl BitWriter {
             put(&mut acc, &mut n, out, code, len);
         }
         (self.acc, self.n) = (acc, n);
-        self.out.extend_from_slice(&buf.bytes[..buf.len]);
+        self.out.extend_from_slice(&self.buf.bytes[..self.buf.len]);
     }
 
     /// Pads the last byte with 1 bits and returns the output.
