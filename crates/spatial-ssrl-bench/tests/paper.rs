@@ -378,3 +378,64 @@ fn paper_and_robust_scoring_disagree_where_the_scripts_are_strict() {
     let paper = b.score_with(numeric, &pred, Scoring::Paper { cot: true });
     assert_eq!((robust.score, paper.score), (1.0, 0.0));
 }
+
+/// Every case of `paper_rules_golden.jsonl`, computed by the scripts' own functions
+/// (`scripts/make_paper_rules_golden.py`), agrees with the Rust rules.
+#[test]
+fn rules_agree_with_the_scripts_on_the_golden_cases() {
+    use spatial_ssrl_bench::paper::{first_standalone_abcd, qspatial_multiplier, qspatial_within};
+    use spatial_ssrl_bench::spatial457_correct;
+    let text = std::fs::read_to_string(fixtures().join("paper_rules_golden.jsonl")).unwrap();
+    let mut checked = std::collections::BTreeMap::<String, usize>::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let pred = c["prediction"].as_str().unwrap();
+        let cot = c["cot"].as_bool().unwrap_or(true);
+        let bench = c["bench"].as_str().unwrap();
+        match bench {
+            "viewspatial" => {
+                let truth = first_standalone_abcd(c["answer"].as_str().unwrap());
+                let got = viewspatial_letter(pred, cot) == truth;
+                assert_eq!(got, c["correct"].as_bool().unwrap(), "{line}");
+            }
+            "vsibench" => {
+                let (s, _) = vsi_score(pred, c["answer"].as_str().unwrap(), cot);
+                let want = c["score"].as_f64().unwrap();
+                assert!((s - want).abs() < 1e-12, "{line}: got {s}");
+            }
+            "whatsup" => {
+                let (hit, _) = whatsup_hit(pred, 'A', cot);
+                assert_eq!(hit, c["correct"].as_bool().unwrap(), "{line}");
+            }
+            "mcq" => {
+                let options: Vec<String> = c["options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_str().unwrap().to_string())
+                    .collect();
+                let want = c["answer"].as_str().and_then(|s| s.chars().next());
+                assert_eq!(can_infer(pred, &options).map(|x| x.0), want, "{line}");
+            }
+            "spatial457" => {
+                let (read, _) = spatial457_answer(pred);
+                let got = spatial457_correct(c["answer"].as_str().unwrap(), &read);
+                assert_eq!(got, c["correct"].as_bool().unwrap(), "{line}");
+            }
+            "qspatial" => {
+                let truth =
+                    c["value"].as_f64().unwrap() * qspatial_multiplier(c["unit"].as_str().unwrap());
+                let v = qspatial_cm(pred).unwrap_or(1e-8);
+                assert_eq!(
+                    qspatial_within(v, truth, 2.0),
+                    c["within_2"].as_bool().unwrap(),
+                    "{line}"
+                );
+            }
+            other => panic!("unknown bench {other} in {line}"),
+        }
+        *checked.entry(bench.to_string()).or_default() += 1;
+    }
+    // Every rule family is exercised.
+    assert_eq!(checked.len(), 6, "{checked:?}");
+}

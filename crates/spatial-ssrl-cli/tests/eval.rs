@@ -262,6 +262,34 @@ fn live_eval_with_the_tiny_model_resumes() {
     assert_eq!(report(&out)["n"], 4);
 }
 
+/// VSI-Bench live, the paper's way: each item's sampled frames go to the tiny model as one
+/// video clip (pixel_values_videos and temporal positions), not as separate images.
+#[cfg(feature = "ml")]
+#[test]
+fn live_vsibench_sends_one_video_per_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("vsi.json");
+    let data = fixtures().join("bench/vsibench.json");
+    run_ok(
+        cmd()
+            .args([
+                "eval",
+                "--bench",
+                "vsibench",
+                "--max-new-tokens",
+                "2",
+                "--data",
+            ])
+            .arg(&data)
+            .arg("--model")
+            .arg(fixtures().join("tiny-qwen2_5-vl"))
+            .arg("--out")
+            .arg(&out),
+    );
+    let items: Vec<Value> = serde_json::from_str(&fs::read_to_string(&data).unwrap()).unwrap();
+    assert_eq!(report(&out)["n"].as_u64(), Some(items.len() as u64));
+}
+
 /// Without the `ml` feature the binary still scores offline and says how to get live mode.
 #[cfg(not(feature = "ml"))]
 #[test]
