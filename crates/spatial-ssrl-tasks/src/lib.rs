@@ -34,15 +34,20 @@
 //!
 //! # Contents
 //!
-//! - Tasks: the [`PretextTask`] trait (object-safe; implement it for your own task), the
-//!   [`Registry`] of tasks by name, [`TasksConfig`] (parameters and prompt templates of the
-//!   built-ins, from TOML), the built-in tasks in [`tasks`], drawing helpers in [`draw`].
+//! - Tasks: the [`PretextTask`] trait (object-safe; implement it for your own task, with
+//!   [`prelude`] and the re-exported [`image`], [`rand`], [`serde`], [`serde_json`], [`toml`]),
+//!   [`Sample`] and its export check [`Sample::validate`], the [`Registry`] of tasks by name,
+//!   [`TasksConfig`] (parameters and prompt templates of the built-ins, and a custom task's
+//!   `[tasks.<name>]` table via [`TasksConfig::custom`]), the built-in tasks and their public
+//!   building blocks in [`tasks`] (templates, grids, markers, depth statistics, point
+//!   sampling), drawing helpers in [`draw`].
 //! - Inputs: [`load_rgb`] (JPEG/PNG, EXIF orientation), [`load_depth`] (`.npy`, HDF5 in pure
 //!   Rust, 16-bit PNG), [`load_mask`], [`discover`] (folder convention), [`read_manifest`]
-//!   (CSV/JSONL), [`SourceSpec`].
+//!   (CSV/JSONL), [`read_parquet_sources`] (a Hugging Face parquet image dataset), [`SourceSpec`].
 //! - Running: [`Pipeline`] (tasks x seed x calls per source), [`generate`] (threads, shards,
 //!   train/val split, resume), [`task_rng`]/[`sample_seed`] (how each call's randomness is
-//!   derived), [`Summary`] and [`Failure`].
+//!   derived), [`Summary`] and [`Failure`]; scale-out: [`Shard`] (one worker's part of the
+//!   sources) and [`merge`] (the workers' folders joined into the bytes of one run).
 //! - Output: [`DatasetFormat`] (EasyR1 parquet or JSONL + images), [`ImageFormat`],
 //!   [`read_dataset`], [`preview_html`]; training prompts by column name and split:
 //!   [`read_prompt_rows`], [`split_shards`], [`PromptColumns`].
