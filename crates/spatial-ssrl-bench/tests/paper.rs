@@ -439,3 +439,32 @@ fn rules_agree_with_the_scripts_on_the_golden_cases() {
     // Every rule family is exercised.
     assert_eq!(checked.len(), 6, "{checked:?}");
 }
+
+/// Every prompt of `paper_prompts_golden.jsonl`, built by the scripts' own prompt code on the
+/// bench fixtures (`scripts/make_paper_prompts_golden.py`), is the request text byte for byte.
+#[test]
+fn prompts_equal_the_scripts_own_output() {
+    let text = std::fs::read_to_string(fixtures().join("paper_prompts_golden.jsonl")).unwrap();
+    let mut loaded: std::collections::HashMap<String, Vec<Item>> = Default::default();
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let (name, file) = (c["bench"].as_str().unwrap(), c["file"].as_str().unwrap());
+        let b = bench(name);
+        let items = loaded
+            .entry(file.to_string())
+            .or_insert_with(|| b.load(&fixtures().join(file)).unwrap());
+        let index = c["index"].as_i64().unwrap();
+        let item = items.iter().find(|it| it.index == index).unwrap();
+        let mode = PromptMode::Paper {
+            cot: c["cot"].as_bool().unwrap(),
+        };
+        assert_eq!(
+            b.request(item, mode).text,
+            c["text"].as_str().unwrap(),
+            "{name} {file} item {index} {mode:?}"
+        );
+        n += 1;
+    }
+    assert!(n > 0);
+}
