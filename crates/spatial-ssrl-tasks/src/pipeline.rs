@@ -365,13 +365,14 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 
 pub(crate) const SPLITS: [&str; 2] = ["train", "val"];
 
-/// Sort key of a shard in a finished run's list: split (train first), then file name.
-pub(crate) fn shard_order(e: &ShardEntry) -> (usize, String) {
-    let split = SPLITS
+/// Sort key of a shard in a finished run's list: its split (train first). The sort is
+/// stable, so each split's shards stay in write order (file names stop sorting numerically
+/// past 99999 shards).
+pub(crate) fn shard_order(e: &ShardEntry) -> usize {
+    SPLITS
         .iter()
         .position(|s| *s == e.split)
-        .unwrap_or(SPLITS.len());
-    (split, e.file.clone())
+        .unwrap_or(SPLITS.len())
 }
 
 /// Position in the row stream: row `row` of source `source`'s output.
@@ -641,7 +642,7 @@ pub fn generate(
     manifest.complete = true;
     manifest.consumed = range.end;
     // Flush order depends on how the splits interleave; a finished run lists its shards by
-    // split then name, so the same list comes out of one run and of merged workers.
+    // split, then write order, so the same list comes out of one run and of merged workers.
     manifest.shards.sort_by_key(shard_order);
     for s in SPLITS {
         manifest.cursors.insert(s.to_string(), end);
