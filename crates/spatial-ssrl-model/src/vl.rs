@@ -509,13 +509,26 @@ impl Qwen2_5VlForCausalLm {
             Some(h) => apply_linear(h, hidden),
             None => {
                 // 2-D matmul against the transposed view: no copy of an f32 embedding matrix.
-                let e = widen(self.model.language_model.embed_tokens.val());
+                let e = self.model.language_model.embed_tokens.val();
                 let [vocab, _] = e.dims();
                 let [b, s, h] = hidden.dims();
-                hidden
-                    .reshape([b * s, h])
-                    .matmul(e.transpose())
-                    .reshape([b, s, vocab])
+                let x = hidden.reshape([b * s, h]);
+                let logits = if e.dtype() == x.dtype() {
+                    x.matmul(e.transpose())
+                } else {
+                    // A narrow-held embedding is widened a slab of rows at a time, so no
+                    // second full-size f32 copy of it ever exists.
+                    const ROWS: usize = 16_384;
+                    let parts = (0..vocab)
+                        .step_by(ROWS)
+                        .map(|at| {
+                            let slab = widen(e.clone().narrow(0, at, ROWS.min(vocab - at)));
+                            x.clone().matmul(slab.transpose())
+                        })
+                        .collect();
+                    Tensor::cat(parts, 1)
+                };
+                logits.reshape([b, s, vocab])
             }
         }
     }
