@@ -15,7 +15,7 @@ use crate::paper::{self, PromptMode, Request, Scoring};
 use crate::report::Report;
 
 /// What'sUp. A folder pools Controlled_Images A and B as the paper reports them
-/// (`controlled_images_dataset.json` then `controlled_clevr_dataset.json`, 406 + 408 items
+/// (`controlled_images_dataset.json` then `controlled_clevr_dataset.json`, 412 + 408 = 820 items
 /// in the release; keys continue across the two, see [`load_pooled`](crate::load_pooled)),
 /// with `metrics["subset/<file>"]` per file.
 /// A `.json` file is read in the controlled-images format (Controlled_Images_A / B):
