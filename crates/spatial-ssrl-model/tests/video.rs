@@ -459,6 +459,38 @@ fn video_greedy_decoding_matches_hf() {
 }
 
 #[test]
+fn video_row_in_a_left_padded_batch_decodes_as_alone() {
+    let s = setup();
+    let batch = s.video_batch();
+    let want = s.decisive_greedy_ids("");
+    let video = Prompt {
+        input_ids: batch.input_ids.clone(),
+        images: vec![],
+        videos: batch.videos.clone(),
+    };
+    // A shorter text-only row (the text before <|vision_start|>): the video row keeps its
+    // positions under left padding.
+    let pad = s.model.config().video_token_id;
+    let first_pad = batch.input_ids.iter().position(|&t| t == pad).unwrap();
+    let text = Prompt {
+        input_ids: batch.input_ids[..first_pad - 1].to_vec(),
+        images: vec![],
+        videos: vec![],
+    };
+    let cfg = GenerationConfig::greedy(want.len());
+    let alone = s
+        .model
+        .generate(std::slice::from_ref(&text), &cfg, |_, _| {})
+        .unwrap();
+    let both = s.model.generate(&[text, video], &cfg, |_, _| {}).unwrap();
+    assert_eq!(both[1].tokens, want, "video row of a padded batch");
+    assert_eq!(
+        both[0].tokens, alone[0].tokens,
+        "text row of a padded batch"
+    );
+}
+
+#[test]
 fn mixed_image_and_video_prompt_matches_hf() {
     let s = setup();
     let batch = s.mixed_batch();
