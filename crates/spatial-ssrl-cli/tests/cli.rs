@@ -7,6 +7,7 @@ mod generate;
 #[cfg(feature = "ml")]
 mod infer;
 mod merge;
+mod parquet_input;
 mod score;
 #[cfg(feature = "ml")]
 mod train;
