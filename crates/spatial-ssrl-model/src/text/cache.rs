@@ -126,3 +126,46 @@ impl KvCache {
         self.len += new;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn ramp(b: usize, h: usize, n: usize, d: usize, from: f32, device: &Device) -> Tensor<4> {
+        let v: Vec<f32> = (0..b * h * n * d).map(|i| from + i as f32).collect();
+        Tensor::from_data(TensorData::new(v, [b, h, n, d]), device)
+    }
+
+    #[test]
+    fn writes_land_at_the_end_survive_growth_and_truncate_rewinds() {
+        let device = Device::default();
+        let (b, h, d) = (2, 3, 4);
+        let mut cache = KvCache::new(2);
+        assert_eq!(cache.reserve(5, [b, h, d], &device), 2 * GROW);
+        let first = ramp(b, h, 5, d, 0.0, &device);
+        for layer in 0..2 {
+            cache.write(layer, first.clone(), first.clone() * 2.0);
+        }
+        cache.advance(5);
+        // Needing more than the capacity grows it and keeps what was written.
+        let more = 2 * GROW;
+        let cap = cache.reserve(more, [b, h, d], &device);
+        assert!(cap >= 5 + more && cap.is_multiple_of(GROW), "{cap}");
+        let next = ramp(b, h, more, d, 1000.0, &device);
+        let (k, v) = cache.write(1, next.clone(), next.clone());
+        assert_eq!(k.dims(), [b, h, cap, d]);
+        let head = |t: Tensor<4>, at: usize, n: usize| {
+            t.narrow(2, at, n).into_data().to_vec::<f32>().unwrap()
+        };
+        assert_eq!(head(k.clone(), 0, 5), head(first.clone(), 0, 5));
+        assert_eq!(head(v, 0, 5), head(first * 2.0, 0, 5));
+        assert_eq!(head(k, 5, more), head(next, 0, more));
+        cache.advance(more);
+        assert_eq!(cache.len(), 5 + more);
+        cache.truncate(5);
+        assert_eq!((cache.len(), cache.capacity()), (5, cap));
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+}
