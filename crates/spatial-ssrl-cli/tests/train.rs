@@ -243,11 +243,13 @@ kind = "qwen2_5_vl"
 path = "model"
 [data]
 train_files = "data"
+val_files = "data"
 sft_files = "sft.jsonl"
 [sft]
 batch_size = 2
 grad_accum = 1
-lora_rank = 0
+lora_rank = 4
+lora_alpha = 8.0
 [grpo]
 rollout_batch_size = 2
 n = 2
@@ -260,7 +262,10 @@ lr = 1e-3
 [trainer]
 max_steps = 3
 sft_max_steps = 2
-save_freq = 2
+save_freq = 1
+save_limit = 2
+save_hf = true
+val_freq = 2
 output_dir = "run"
 "#;
     let config = dir.path().join("train.toml");
@@ -271,6 +276,10 @@ output_dir = "run"
         stdout.contains(&format!("data: {train_rows} train prompts")),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(&format!("data: {val_rows} val prompts")),
+        "{stdout}"
+    );
 
     let run = dir.path().join("run");
     let metrics = lines(&run.join("metrics.jsonl"));
@@ -278,8 +287,18 @@ output_dir = "run"
         .iter()
         .map(|m| m["phase"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo"]);
+    // LoRA SFT, validation before GRPO (step 0), GRPO with validation at step 2 and the end.
+    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]);
+    let val_steps: Vec<u64> = metrics
+        .iter()
+        .filter(|m| m.get("val/accuracy_reward").is_some())
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(val_steps, [0, 2, 3]);
+    let metrics: Vec<serde_json::Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
     assert_finite_losses(&metrics);
+    // save_limit = 2: the step-1 checkpoint was pruned when step 3 was saved.
+    assert!(!run.join("grpo/global_step_1").exists());
     // SFT on a real tokenizer: a positive cross-entropy and a non-zero gradient.
     assert!(metrics[0]["sft/loss"].as_f64().unwrap() > 0.0);
     assert!(metrics[0]["sft/grad_norm"].as_f64().unwrap() > 0.0);
@@ -295,6 +314,9 @@ output_dir = "run"
         "preprocessor_config.json",
     ] {
         assert!(run.join("final").join(name).exists(), "final/{name}");
+        // Every GRPO checkpoint also exports an HF folder (`trainer.save_hf`).
+        let hf = run.join("grpo/global_step_2/huggingface").join(name);
+        assert!(hf.exists(), "{}", hf.display());
     }
 
     // Resume from the step-2 checkpoint: step 3 is redone with the same result.
@@ -304,11 +326,18 @@ output_dir = "run"
             .args(["train", "--quiet", "--resume", "--config"])
             .arg(&config),
     );
-    let resumed = lines(&run.join("metrics.jsonl"));
+    let resumed: Vec<serde_json::Value> = lines(&run.join("metrics.jsonl"))
+        .into_iter()
+        .filter(|m| m["step"] != 0)
+        .collect();
     assert_eq!(resumed.len(), 5);
     assert_eq!(
         metrics[4]["critic/score/mean"],
         resumed[4]["critic/score/mean"]
+    );
+    assert_eq!(
+        metrics[4]["val/accuracy_reward"],
+        resumed[4]["val/accuracy_reward"]
     );
     for k in ["actor/pg_loss", "actor/kl_loss"] {
         let (a, b) = (
@@ -323,6 +352,7 @@ output_dir = "run"
     let toml2 = toml
         .replace("path = \"model\"", "path = \"run/final\"")
         .replace("sft_files = \"sft.jsonl\"\n", "")
+        .replace("val_files = \"data\"\n", "")
         .replace("max_steps = 3", "max_steps = 1")
         .replace("output_dir = \"run\"", "output_dir = \"run2\"");
     std::fs::write(&config_out, toml2).unwrap();

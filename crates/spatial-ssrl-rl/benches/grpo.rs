@@ -3,9 +3,7 @@
 
 use burn::tensor::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use spatial_ssrl_rewards::{RewardBreakdown, RewardFn};
+use spatial_ssrl_rewards::{RewardBreakdown, RewardFn, TaskRouter};
 use spatial_ssrl_rl::{
     GrpoConfig, GrpoTrainer, KlPenalty, LossAggregation, OptimConfig, Policy, PolicyLossConfig,
     PromptRecord, SamplingConfig, TinyPolicyConfig, compute_policy_loss, kl_loss, masked,
@@ -71,8 +69,9 @@ fn bench(c: &mut Criterion) {
     };
     let mut trainer =
         GrpoTrainer::new(tiny().init(&ad), Some(tiny().init(&ad)), records(), cfg).unwrap();
+    let reward = TaskRouter::new(Box::new(TokenMatch));
     c.bench_function("grpo_step_tiny (20 rollouts, 2 updates)", |b| {
-        b.iter(|| trainer.step(&TokenMatch, 1_000_000).unwrap())
+        b.iter(|| trainer.step(&reward, 1_000_000).unwrap())
     });
 
     let policy = tiny().init(&Device::flex());
@@ -82,11 +81,11 @@ fn bench(c: &mut Criterion) {
         top_p: 1.0,
         max_new_tokens: 4,
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let seeds: Vec<u64> = (0..64).collect();
     let mut group = c.benchmark_group("rollout_tiny");
     group.throughput(Throughput::Elements(64 * 4));
     group.bench_function("64 prompts x 4 tokens (elements = max tokens)", |b| {
-        b.iter(|| policy.generate(&prompts, &sampling, &mut rng).unwrap())
+        b.iter(|| policy.generate(&prompts, &sampling, &seeds).unwrap())
     });
     group.finish();
 

@@ -340,39 +340,6 @@ fn gae(
     (adv, ret)
 }
 
-/// Dynamic sampling (DAPO): keeps the groups whose rewards are not all equal, since a group
-/// with zero spread has zero advantage everywhere and only dilutes the batch.
-///
-/// Returns the kept rows (in order) and the number of dropped groups. `tolerance` is the
-/// largest spread still counted as "all equal" (EasyR1's online filter uses the accuracy
-/// bounds `filter_low`/`filter_high`; spread 0 is the DAPO rule).
-pub fn dynamic_sampling_filter(
-    scores: &[f32],
-    index: &[u64],
-    tolerance: f32,
-) -> (Vec<usize>, usize) {
-    let mut spread: BTreeMap<u64, (f32, f32)> = BTreeMap::new();
-    for (&s, &g) in scores.iter().zip(index) {
-        let e = spread
-            .entry(g)
-            .or_insert((f32::INFINITY, f32::NEG_INFINITY));
-        e.0 = e.0.min(s);
-        e.1 = e.1.max(s);
-    }
-    let keep_group = |g: &u64| {
-        let (lo, hi) = spread[g];
-        hi - lo > tolerance
-    };
-    let kept = index
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| keep_group(g))
-        .map(|(r, _)| r)
-        .collect();
-    let dropped = spread.keys().filter(|g| !keep_group(g)).count();
-    (kept, dropped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,15 +454,6 @@ mod tests {
         let inputs = AdvantageInputs::new(r, m, &[7, 7, 7, 7]);
         let (adv, _) = compute_advantage_return(AdvantageEstimator::DrGrpo, &inputs).unwrap();
         close(&to_host(adv), &[0.75, -0.25, -0.25, -0.25], 1e-6);
-    }
-
-    #[test]
-    fn dynamic_sampling_drops_zero_spread_groups() {
-        let scores = [1.0, 1.0, 0.0, 1.0, 0.5, 0.5];
-        let index = [0, 0, 1, 1, 2, 2];
-        let (kept, dropped) = dynamic_sampling_filter(&scores, &index, 0.0);
-        assert_eq!(kept, vec![2, 3]);
-        assert_eq!(dropped, 2);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use spatial_ssrl_tasks::PromptColumns;
 
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
+use crate::reward::RewardConfig;
 use crate::sft::SftConfig;
 use crate::tiny::TinyPolicyConfig;
 
@@ -47,7 +48,8 @@ pub struct DataConfig {
     /// Validation prompts, same forms (a folder alone means its `val-*` shards); no
     /// validation when absent.
     pub val_files: Option<PathBuf>,
-    /// SFT conversations (JSONL `messages` + `images`); no SFT stage when absent.
+    /// SFT cold-start data (LLaMA-Factory alpaca or sharegpt `.json`, or `messages` JSONL);
+    /// no SFT stage when absent.
     pub sft_files: Option<PathBuf>,
     /// Question column (`problem`).
     pub prompt_key: String,
@@ -130,6 +132,9 @@ pub struct TrainerConfig {
     /// Checkpoints kept per phase, the newest (3, EasyR1's `remove_obsolete_ckpt`); 0 or
     /// negative keeps all.
     pub save_limit: i64,
+    /// Also write each GRPO checkpoint as an HF model folder, `global_step_<N>/huggingface`
+    /// (false; the final model always goes to `<output_dir>/final`).
+    pub save_hf: bool,
     /// Output folder: checkpoints, `metrics.jsonl`, `curves.png`.
     pub output_dir: PathBuf,
 }
@@ -144,6 +149,7 @@ impl Default for TrainerConfig {
             val_before_train: true,
             save_freq: 5,
             save_limit: 3,
+            save_hf: false,
             output_dir: PathBuf::from("runs/spatial-ssrl"),
         }
     }
@@ -161,6 +167,8 @@ pub struct TrainConfig {
     pub sft: SftConfig,
     /// GRPO.
     pub grpo: GrpoConfig,
+    /// The reward of training and validation.
+    pub reward: RewardConfig,
     /// Run control.
     pub trainer: TrainerConfig,
 }
@@ -174,6 +182,7 @@ impl TrainConfig {
         })?;
         cfg.grpo.validate()?;
         cfg.data.validate()?;
+        cfg.reward.build()?;
         Ok(cfg)
     }
 

@@ -1,19 +1,17 @@
 //! Training data: prompt records read from what `spatial-ssrl generate` writes (a folder of
-//! parquet or JSONL shards, one file, or `path@split`, as EasyR1 names them), SFT
-//! conversations, and the seeded epoch order with its resumable cursor.
+//! parquet or JSONL shards, one file, or `path@split`, as EasyR1 names them), and the seeded
+//! epoch order with its resumable cursor.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use spatial_ssrl_tasks::{ImageRef, PromptColumns, read_prompt_rows, split_shards};
 
 use crate::error::{Error, Result};
-use spatial_ssrl_tasks::{ImageRef, PromptColumns, read_prompt_rows, split_shards};
 
 use crate::policy::{ImageSource, PromptRecord};
 
@@ -73,69 +71,6 @@ impl DataCursor {
         }
         out
     }
-}
-
-fn dataset_err(path: &Path, row: usize, reason: impl Into<String>) -> Error {
-    Error::Dataset {
-        path: path.to_path_buf(),
-        row,
-        reason: reason.into(),
-    }
-}
-
-fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut rows = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&line).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            line: i + 1,
-            source,
-        })?;
-        rows.push((i, v));
-    }
-    Ok(rows)
-}
-
-fn parse_images(path: &Path, row: usize, v: Option<&Value>) -> Result<Vec<ImageSource>> {
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let Some(v) = v else { return Ok(Vec::new()) };
-    let Some(list) = v.as_array() else {
-        return Err(dataset_err(path, row, "images is not a list"));
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for item in list {
-        match item {
-            Value::String(p) => out.push(ImageSource::Path(base.join(p))),
-            Value::Object(o) => {
-                if let Some(Value::Array(bytes)) = o.get("bytes") {
-                    let b: Option<Vec<u8>> = bytes
-                        .iter()
-                        .map(|x| x.as_u64().and_then(|x| u8::try_from(x).ok()))
-                        .collect();
-                    out.push(ImageSource::Bytes(b.ok_or_else(|| {
-                        dataset_err(path, row, "image bytes are not u8")
-                    })?));
-                } else if let Some(Value::String(p)) = o.get("path") {
-                    out.push(ImageSource::Path(base.join(p)));
-                } else {
-                    return Err(dataset_err(path, row, "image has neither bytes nor path"));
-                }
-            }
-            _ => {
-                return Err(dataset_err(
-                    path,
-                    row,
-                    "image entry is neither a path nor {bytes, path}",
-                ));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// A data spec as EasyR1 writes it: `path` or `path@split`. The split suffix is taken only
@@ -232,58 +167,6 @@ pub fn load_prompts(
         return Err(Error::DataSpec {
             spec: spec.to_path_buf(),
             reason: format!("the {split} split has no rows"),
-        });
-    }
-    Ok(out)
-}
-
-/// One SFT example: a prompt record (user turn + images) and the assistant's target text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SftExample {
-    /// The user turn (as a prompt record, so the policy encodes it like a GRPO prompt).
-    pub prompt: PromptRecord,
-    /// The assistant response to learn.
-    pub response: String,
-}
-
-/// Reads SFT conversations from JSONL: `{"messages": [{"role", "content"}...], "images": [...]}`
-/// (LLaMA-Factory's sharegpt layout). The last assistant message is the target; the user
-/// messages before it form the prompt.
-pub fn read_sft_examples(path: &Path) -> Result<Vec<SftExample>> {
-    let mut out = Vec::new();
-    for (row, v) in read_lines(path)? {
-        let msgs = v
-            .get("messages")
-            .and_then(Value::as_array)
-            .ok_or_else(|| dataset_err(path, row, "missing messages list"))?;
-        let mut user = Vec::new();
-        let mut response = None;
-        for m in msgs {
-            let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-            let content = m.get("content").and_then(Value::as_str).unwrap_or("");
-            match role {
-                "user" => user.push(content.to_owned()),
-                "assistant" => response = Some(content.to_owned()),
-                _ => {}
-            }
-        }
-        let response = response.ok_or_else(|| dataset_err(path, row, "no assistant message"))?;
-        if user.is_empty() {
-            return Err(dataset_err(path, row, "no user message"));
-        }
-        out.push(SftExample {
-            prompt: PromptRecord {
-                id: out.len() as u64,
-                problem: user.join("\n"),
-                answer: String::new(),
-                images: parse_images(path, row, v.get("images"))?,
-                task: v
-                    .get("task")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            },
-            response,
         });
     }
     Ok(out)

@@ -101,6 +101,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Online filtering kept too few groups within `max_try_make_batch` prompt draws.
+    #[error(
+        "online filtering kept {kept} of {wanted} groups after {tries} draws (max_try_make_batch); \
+         widen filter_low/filter_high or check the reward"
+    )]
+    OnlineFiltering {
+        /// Draws made.
+        tries: usize,
+        /// Groups kept.
+        kept: usize,
+        /// Groups wanted (`rollout_batch_size`).
+        wanted: usize,
+    },
     /// Reading a dataset shard failed (unreadable file, missing column, no shard of a split).
     #[error(transparent)]
     Tasks(#[from] spatial_ssrl_tasks::Error),

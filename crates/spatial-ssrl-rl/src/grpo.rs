@@ -9,16 +9,11 @@ use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use spatial_ssrl_rewards::RewardFn;
+use spatial_ssrl_rewards::TaskRouter;
 
-use crate::advantage::{
-    AdvantageEstimator, AdvantageInputs, compute_advantage_return, dynamic_sampling_filter,
-};
+use crate::advantage::{AdvantageEstimator, AdvantageInputs, compute_advantage_return};
 use crate::checkpoint::{self, TrainState};
-use crate::data::derive_seed;
 use crate::error::{Error, Result};
 use crate::kl::KlPenalty;
 use crate::loss::{PolicyLossConfig, compute_policy_loss, kl_loss};
@@ -26,6 +21,7 @@ use crate::masked::{scalar, tensor2, to_host};
 use crate::metrics::{MeanStd, PhaseTimes, StepMetrics};
 use crate::optim::{OptimConfig, clip_global_norm};
 use crate::policy::{Policy, PromptRecord, SamplingConfig};
+use crate::rollout::{FilterKey, make_batch};
 use crate::validation::ValSampling;
 
 /// GRPO hyper-parameters. Defaults are Spatial-SSRL's run (EasyR1 `examples/config.yaml` with
@@ -41,6 +37,9 @@ pub struct GrpoConfig {
     pub global_batch_size: usize,
     /// Responses per forward/backward; gradients accumulate over a mini-batch (memory knob).
     pub micro_batch_size: usize,
+    /// Sequences per generation call (each call padded on its own; the KV cache holds one
+    /// call); all `rollout_batch_size * n` at once when absent.
+    pub rollout_micro_batch_size: Option<usize>,
     /// Passes over each rollout batch (1).
     pub ppo_epochs: usize,
     /// Rollout sampling.
@@ -61,8 +60,20 @@ pub struct GrpoConfig {
     pub kl_penalty: KlPenalty,
     /// KL coefficient (0.01).
     pub kl_coef: f32,
-    /// Dynamic sampling: drop groups whose rewards are all equal (false).
+    /// EasyR1's online filtering (false): keep only groups whose mean `filter_key` score is
+    /// strictly within `(filter_low, filter_high)`, drawing more prompts to refill the batch.
     pub online_filtering: bool,
+    /// Reward component the filter averages (`overall`).
+    pub filter_key: FilterKey,
+    /// Lower bound, exclusive (0.01).
+    pub filter_low: f64,
+    /// Upper bound, exclusive (0.99).
+    pub filter_high: f64,
+    /// Prompt draws allowed per step before giving up (20); 0 or negative: no limit.
+    pub max_try_make_batch: i64,
+    /// Prompts per draw (EasyR1 `data.mini_rollout_batch_size`); `rollout_batch_size` when
+    /// absent.
+    pub mini_rollout_batch_size: Option<usize>,
     /// Optimiser.
     pub optim: OptimConfig,
     /// Prompts longer than this many tokens are dropped at load time (4096).
@@ -80,6 +91,7 @@ impl Default for GrpoConfig {
             n: 5,
             global_batch_size: 128,
             micro_batch_size: 1,
+            rollout_micro_batch_size: None,
             ppo_epochs: 1,
             sampling: SamplingConfig::default(),
             val_sampling: ValSampling::default(),
@@ -91,6 +103,11 @@ impl Default for GrpoConfig {
             kl_penalty: KlPenalty::LowVarKl,
             kl_coef: 1e-2,
             online_filtering: false,
+            filter_key: FilterKey::Overall,
+            filter_low: 0.01,
+            filter_high: 0.99,
+            max_try_make_batch: 20,
+            mini_rollout_batch_size: None,
             optim: OptimConfig::default(),
             max_prompt_length: 4096,
             shuffle: true,
@@ -127,6 +144,19 @@ impl GrpoConfig {
         }
         if self.ppo_epochs == 0 {
             return bad("ppo_epochs", 0, "must be positive");
+        }
+        if self.mini_rollout_batch_size == Some(0) {
+            return bad("mini_rollout_batch_size", 0, "must be positive");
+        }
+        if self.rollout_micro_batch_size == Some(0) {
+            return bad("rollout_micro_batch_size", 0, "must be positive");
+        }
+        if self.filter_low >= self.filter_high {
+            return Err(Error::Config {
+                key: "filter_low",
+                value: self.filter_low.to_string(),
+                reason: "must be below filter_high",
+            });
         }
         Ok(())
     }
@@ -267,53 +297,32 @@ impl<P: Policy> GrpoTrainer<P> {
         Ok(())
     }
 
-    /// One GRPO step: sample, score, compute advantages, update. `total_steps` sets the
-    /// learning-rate schedule's horizon.
-    pub fn step(&mut self, reward: &dyn RewardFn, total_steps: u64) -> Result<StepMetrics> {
+    /// One GRPO step: sample, score (each response with its task's reward), compute
+    /// advantages, update. `total_steps` sets the learning-rate schedule's horizon. A single
+    /// reward for every task is `TaskRouter::new(Box::new(reward))`.
+    pub fn step(&mut self, reward: &TaskRouter, total_steps: u64) -> Result<StepMetrics> {
         let t_step = Instant::now();
         let cfg = self.cfg.clone();
         let step = self.state.step + 1;
         let epoch = self.state.cursor.epoch;
-        let rows = self.state.cursor.take(
-            cfg.seed,
-            self.prompts.len(),
-            cfg.shuffle,
-            cfg.rollout_batch_size,
-        );
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[0x0A11_0075, step]));
-
-        // Rollout on the inference copy.
-        let t = Instant::now();
+        // Rollout on the inference copy (with online filtering, several prompt draws).
         let infer = self.policy.valid();
-        let mut prompts = Vec::with_capacity(rows.len() * cfg.n);
-        let mut group = Vec::with_capacity(rows.len() * cfg.n);
-        for (g, &r) in rows.iter().enumerate() {
-            for _ in 0..cfg.n {
-                prompts.push(self.prompts[r].1.clone());
-                group.push(g as u64);
-            }
-        }
-        let responses = infer.generate(&prompts, &cfg.sampling, &mut rng)?;
-        let rollout_secs = t.elapsed().as_secs_f64();
-
-        // Rewards.
-        let t = Instant::now();
-        let texts: Vec<String> = responses
-            .iter()
-            .map(|r| infer.decode(r))
-            .collect::<Result<_>>()?;
-        let answers: Vec<&str> = rows
-            .iter()
-            .flat_map(|&r| std::iter::repeat_n(self.prompts[r].0.answer.as_str(), cfg.n))
-            .collect();
-        let pairs: Vec<(&str, &str)> = texts
-            .iter()
-            .map(String::as_str)
-            .zip(answers.iter().copied())
-            .collect();
-        let scores = reward.score_batch(&pairs);
-        let reward_secs = t.elapsed().as_secs_f64();
-
+        let sampled = make_batch(
+            &infer,
+            &self.prompts,
+            &mut self.state.cursor,
+            &cfg,
+            step,
+            reward,
+        )?;
+        let (rollout_secs, reward_secs) = (sampled.rollout_secs, sampled.reward_secs);
+        let (rows, prompts, responses, group, scores) = (
+            sampled.rows,
+            sampled.prompts,
+            sampled.responses,
+            sampled.group,
+            sampled.scores,
+        );
         let overall: Vec<f64> = scores.iter().map(|s| s.overall).collect();
         let mut metrics = StepMetrics {
             step,
@@ -351,15 +360,9 @@ impl<P: Policy> GrpoTrainer<P> {
             .map(|(k, v)| (k, mean(v.into_iter())))
             .collect();
 
-        // Dynamic sampling.
-        let keep: Vec<usize> = if cfg.online_filtering {
-            let s32: Vec<f32> = overall.iter().map(|&x| x as f32).collect();
-            let (kept, dropped) = dynamic_sampling_filter(&s32, &group, 0.0);
-            metrics.filtered_groups = dropped;
-            kept
-        } else {
-            (0..responses.len()).collect()
-        };
+        metrics.filtered_groups = sampled.dropped_groups;
+        metrics.make_batch_tries = sampled.tries;
+        let keep: Vec<usize> = (0..responses.len()).collect();
 
         let t = Instant::now();
         let batch = build_batch(&keep, prompts, responses, group, &overall);

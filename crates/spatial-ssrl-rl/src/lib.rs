@@ -39,22 +39,21 @@ mod pixels;
 mod plot;
 mod policy;
 mod qwen;
+mod reward;
+mod rollout;
 mod sampling;
 mod sft;
+mod sft_data;
 mod tiny;
 mod validation;
 
 pub use crate::{
     advantage::{
         AdvantageEstimator, AdvantageInputs, AdvantageReturn, GRPO_EPS, compute_advantage_return,
-        dynamic_sampling_filter,
     },
     checkpoint::{TrainState, prune as prune_checkpoints, resolve as resolve_checkpoint},
     config::{DataConfig, ModelConfig, TrainConfig, TrainerConfig},
-    data::{
-        DataCursor, SftExample, derive_seed, epoch_order, load_prompts, read_sft_examples,
-        splitmix64,
-    },
+    data::{DataCursor, derive_seed, epoch_order, load_prompts, splitmix64},
     error::{Error, Result},
     grpo::{GrpoConfig, GrpoTrainer},
     kl::{KlPenalty, compute_kl, kl_penalised_rewards},
@@ -69,8 +68,11 @@ pub use crate::{
     plot::plot_metrics,
     policy::{ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs},
     qwen::QwenPolicy,
+    reward::{RewardConfig, TaskRewardConfig},
+    rollout::FilterKey,
     sampling::{argmax, sample_token},
-    sft::{SftConfig, SftTrainer},
+    sft::{SftConfig, SftTrainer, apply_lora, merge_lora},
+    sft_data::{SftExample, read_sft_examples},
     tiny::{TINY_EOS, TinyPolicy, TinyPolicyConfig},
     validation::{ValSampling, Validator},
 };

@@ -100,8 +100,10 @@ pub struct StepMetrics {
     pub response_length_clip_ratio: f64,
     /// Prompt plus response tokens of the step (EasyR1's `perf/total_num_tokens`).
     pub total_tokens: usize,
-    /// Groups dropped by dynamic sampling in this step.
+    /// Groups dropped by online filtering in this step.
     pub filtered_groups: usize,
+    /// Prompt draws the step needed (1 without online filtering).
+    pub make_batch_tries: usize,
     /// Response tokens generated per second.
     pub tokens_per_sec: f64,
     /// Seconds per phase.
@@ -160,6 +162,7 @@ impl StepMetrics {
                 "online_filtering/dropped_groups",
                 self.filtered_groups as f64,
             );
+            put("online_filtering/tries", self.make_batch_tries as f64);
             put("perf/total_num_tokens", self.total_tokens as f64);
             put("perf/time_per_step", self.time.step);
             put(

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -88,12 +87,14 @@ pub trait Policy: Module + 'static {
     fn encode_response(&self, text: &str) -> Result<Vec<u32>>;
 
     /// Samples one response per prompt (token ids, ending at the stop token or at
-    /// `max_new_tokens`). All randomness comes from `rng`.
+    /// `max_new_tokens`), `seeds[i]` seeding row `i`: the trainers derive it from (step,
+    /// prompt, sample index), so a policy whose rows draw only from their own seed gives the
+    /// same responses however the rollout is split into calls.
     fn generate(
         &self,
         prompts: &[Self::Prompt],
         sampling: &SamplingConfig,
-        rng: &mut ChaCha8Rng,
+        seeds: &[u64],
     ) -> Result<Vec<Vec<u32>>>;
 
     /// Text of a response (special tokens removed).
@@ -109,6 +110,19 @@ pub trait Policy: Module + 'static {
         max_len: usize,
         temperature: f32,
     ) -> Result<TokenLogProbs>;
+}
+
+/// The shape check of [`Policy::generate`]: one seed per prompt.
+pub(crate) fn check_one_seed_per_prompt(prompts: usize, seeds: usize) -> Result<()> {
+    if seeds == prompts {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            what: "seeds",
+            expected: vec![prompts],
+            got: vec![seeds],
+        })
+    }
 }
 
 /// The shape check every [`Policy::response_log_probs`] starts with: one response per prompt.

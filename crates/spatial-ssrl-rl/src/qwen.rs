@@ -11,17 +11,17 @@ use std::sync::Arc;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use spatial_ssrl_model::{
     ContentPart, GenerationConfig, Message, Processor, Prompt, Qwen2_5VlForCausalLm, VlBatch,
     decode_image, load_image,
 };
 
+use crate::data::derive_seed;
 use crate::error::{Error, Result};
 use crate::pixels::PixelLimits;
 use crate::policy::{
-    ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs, check_one_response_per_prompt,
+    ImageSource, Policy, PromptRecord, SamplingConfig, TokenLogProbs,
+    check_one_response_per_prompt, check_one_seed_per_prompt,
 };
 
 /// The dataset's image placeholder (EasyR1's `<image>`).
@@ -233,14 +233,18 @@ impl Policy for QwenPolicy {
         &self,
         prompts: &[Prompt],
         sampling: &SamplingConfig,
-        rng: &mut ChaCha8Rng,
+        seeds: &[u64],
     ) -> Result<Vec<Vec<u32>>> {
+        check_one_seed_per_prompt(prompts.len(), seeds.len())?;
         let special = self.processor.tokenizer().special();
-        let mut cfg = GenerationConfig::sampling(
-            sampling.max_new_tokens,
-            sampling.temperature,
-            rng.random::<u64>(),
-        );
+        // The model seeds row i from (seed, i); the call's seed folds every row's seed, so a
+        // row's draws depend on its seed and its place in the call (one prompt per call makes
+        // them depend on its seed alone).
+        let seed = seeds
+            .iter()
+            .fold(0x51D_5EED_u64, |acc, &s| derive_seed(acc, &[s]));
+        let mut cfg =
+            GenerationConfig::sampling(sampling.max_new_tokens, sampling.temperature, seed);
         cfg.top_p = (sampling.top_p < 1.0).then_some(sampling.top_p);
         cfg.stop_tokens = vec![i64::from(special.im_end), i64::from(special.endoftext)];
         cfg.pad_token_id = self.pad_id();

@@ -1,23 +1,25 @@
 //! SFT cold start: cross-entropy on response tokens only (prompt tokens carry no loss),
 //! AdamW with cosine decay after linear warmup, gradient accumulation, global-norm clipping,
-//! and LoRA through burn's own adapter (`Module::apply_lora`). Defaults are Spatial-SSRL's
-//! LLaMA-Factory cold start (`training/SFT-coldstart/sft_scripts/Qwen2.5-VL-7B.yaml`).
+//! and LoRA through burn's own adapter (`Module::apply_lora`) on the language model's linear
+//! layers, merged into the base weights when SFT ends (as `llamafactory-cli export` does before
+//! GRPO). Defaults are Spatial-SSRL's LLaMA-Factory cold start
+//! (`training/SFT-coldstart/sft_scripts/Qwen2.5-VL-7B.yaml`).
 
 use std::path::Path;
 use std::time::Instant;
 
-use burn::module::{Lora, Module};
+use burn::module::{Lora, Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, TrainState};
-use crate::data::SftExample;
 use crate::error::{Error, Result};
 use crate::masked::{scalar, tensor2};
 use crate::metrics::{PhaseTimes, StepMetrics};
 use crate::optim::{LrSchedule, OptimConfig, clip_global_norm};
 use crate::policy::Policy;
+use crate::sft_data::SftExample;
 
 /// SFT hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,10 @@ pub struct SftConfig {
     /// LoRA scaling numerator, the update is scaled by `alpha / rank` (256, LLaMA-Factory's
     /// default of twice the rank).
     pub lora_alpha: f64,
+    /// Layers LoRA adapts (LLaMA-Factory `lora_target`): `"all"` = every linear projection of
+    /// the language model (`q/k/v/o_proj`, `gate/up/down_proj`), never the vision tower, the
+    /// embeddings or the LM head; or comma-separated parameter or module names.
+    pub lora_target: String,
     /// Optimiser (lr 1e-5, cosine, warmup ratio 0.1).
     pub optim: OptimConfig,
     /// Data-order seed.
@@ -51,6 +57,7 @@ impl Default for SftConfig {
             cutoff_len: 4096,
             lora_rank: 128,
             lora_alpha: 256.0,
+            lora_target: "all".into(),
             optim: OptimConfig {
                 lr: 1e-5,
                 weight_decay: 0.0,
@@ -71,14 +78,112 @@ impl SftConfig {
     }
 }
 
-/// Puts LoRA adapters on every rank-2 parameter of `module` and freezes the rest (burn 0.22's
-/// `apply_lora`), or returns it unchanged when `rank == 0`.
-pub fn apply_lora<M: Module>(module: M, rank: usize, alpha: f64) -> M {
-    if rank == 0 {
-        module
-    } else {
-        module.apply_lora(Lora::new(rank, alpha))
+/// The linear projections of a Qwen2 decoder layer: what `lora_target = "all"` adapts.
+const ALL_LINEAR: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+/// Module paths of the rank-2 float parameters `names` selects outside the vision tower, with
+/// their ids.
+struct LoraTargets {
+    names: Vec<String>,
+    path: Vec<String>,
+    found: Vec<(String, ParamId)>,
+    trainable: Vec<ParamId>,
+}
+
+impl ModuleVisitor for LoraTargets {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
     }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.val().is_require_grad() {
+            self.trainable.push(param.id);
+        }
+        let named = self.path.iter().any(|p| self.names.contains(p));
+        if D == 2 && named && !self.path.iter().any(|p| p == "visual") {
+            self.found.push((self.path.join("."), param.id));
+        }
+    }
+}
+
+/// Ids of the float parameters of `module`, in visiting order.
+fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    ids.0
+}
+
+/// Puts LoRA adapters of `rank` / `alpha` on the parameters `target` selects (see
+/// [`SftConfig::lora_target`]) and freezes every other weight, as LLaMA-Factory's LoRA
+/// fine-tuning does. Returns the module and the ids that were trainable before, so
+/// [`merge_lora`] can restore them. `rank == 0` returns the module unchanged.
+///
+/// # Errors
+/// [`Error::Config`] when `target` selects no rank-2 parameter.
+pub fn apply_lora<M: Module>(
+    module: M,
+    rank: usize,
+    alpha: f64,
+    target: &str,
+) -> Result<(M, Vec<ParamId>)> {
+    let names: Vec<String> = if target.trim() == "all" {
+        ALL_LINEAR.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        target
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let mut found = LoraTargets {
+        names,
+        path: Vec::new(),
+        found: Vec::new(),
+        trainable: Vec::new(),
+    };
+    module.visit(&mut found);
+    if rank == 0 {
+        return Ok((module, found.trainable));
+    }
+    if found.found.is_empty() {
+        return Err(Error::Config {
+            key: "sft.lora_target",
+            value: target.to_owned(),
+            reason: "selects no rank-2 parameter outside the vision tower",
+        });
+    }
+    let group = ParamGroup::from_ids(found.found.iter().map(|(_, id)| *id).collect());
+    let module = module.apply_lora(Lora::new(rank, alpha).set_param_group(group));
+    Ok((module, found.trainable))
+}
+
+/// Folds LoRA adapters into the base weights (`W + alpha / rank * A B`) and makes exactly the
+/// parameters in `trainable` trainable again: after the cold start, GRPO trains all weights
+/// of the merged model.
+pub fn merge_lora<M: Module>(module: M, trainable: Vec<ParamId>) -> M {
+    // Materialising keeps each base weight's trainability (frozen by LoRA); thawing the
+    // recorded ids restores what the caller had configured (a frozen vision tower stays so).
+    module
+        .materialize()
+        .unfreeze_group(ParamGroup::from_ids(trainable))
 }
 
 /// Supervised fine-tuning of a [`Policy`] on prompt/response pairs.
@@ -90,6 +195,8 @@ pub struct SftTrainer<P: Policy> {
     examples: Vec<(P::Prompt, Vec<u32>)>,
     dropped: usize,
     state: TrainState,
+    /// Parameters trainable before LoRA froze them (restored by the merge).
+    trainable: Vec<ParamId>,
 }
 
 impl<P: Policy> SftTrainer<P> {
@@ -102,7 +209,8 @@ impl<P: Policy> SftTrainer<P> {
                 reason: "batch size and accumulation must be positive",
             });
         }
-        let policy = apply_lora(policy, cfg.lora_rank, cfg.lora_alpha);
+        let (policy, trainable) =
+            apply_lora(policy, cfg.lora_rank, cfg.lora_alpha, &cfg.lora_target)?;
         let device = policy
             .devices()
             .into_iter()
@@ -134,6 +242,7 @@ impl<P: Policy> SftTrainer<P> {
             policy,
             examples: encoded,
             dropped,
+            trainable,
         })
     }
 
@@ -152,9 +261,14 @@ impl<P: Policy> SftTrainer<P> {
         &self.policy
     }
 
-    /// Consumes the trainer, returning the policy.
+    /// Consumes the trainer, returning the policy with any LoRA adapters merged into its
+    /// weights and its original trainability restored (the model GRPO starts from).
     pub fn into_policy(self) -> P {
-        self.policy
+        if self.cfg.lora_rank == 0 {
+            self.policy
+        } else {
+            merge_lora(self.policy, self.trainable)
+        }
     }
 
     /// Resumable state.
@@ -169,7 +283,15 @@ impl<P: Policy> SftTrainer<P> {
 
     /// Restores weights, optimiser and data cursor.
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let before = param_ids(&self.policy);
         let (p, o, s) = checkpoint::load(dir, self.policy.clone(), self.cfg.optim.init())?;
+        // Loading brings the saved parameter ids; the ids to thaw at the merge follow them.
+        let after = param_ids(&p);
+        self.trainable = self
+            .trainable
+            .iter()
+            .filter_map(|id| before.iter().position(|b| b == id).map(|i| after[i]))
+            .collect();
         self.policy = p;
         self.optim = o;
         self.state = s;

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::masked::to_host;
 use crate::policy::{
     Policy, PromptRecord, SamplingConfig, TokenLogProbs, check_one_response_per_prompt,
+    check_one_seed_per_prompt,
 };
 use crate::sampling::sample_token;
 
@@ -164,8 +165,14 @@ impl Policy for TinyPolicy {
         &self,
         prompts: &[u32],
         sampling: &SamplingConfig,
-        rng: &mut ChaCha8Rng,
+        seeds: &[u64],
     ) -> Result<Vec<Vec<u32>>> {
+        check_one_seed_per_prompt(prompts.len(), seeds.len())?;
+        // Each row draws from its own seed only: results do not depend on batching.
+        let mut rngs: Vec<ChaCha8Rng> = seeds
+            .iter()
+            .map(|&s| ChaCha8Rng::seed_from_u64(s))
+            .collect();
         let steps = sampling.max_new_tokens.min(self.max_len);
         let b = prompts.len();
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
@@ -183,7 +190,9 @@ impl Policy for TinyPolicy {
             let logits = self.logits(prompts, &prev, t + 1).slice([0..b, t..t + 1]);
             let logits = to_host(logits.reshape([b, self.vocab]));
             let rows = logits.chunks(self.vocab);
-            for ((resp, fin), row) in out.iter_mut().zip(done.iter_mut()).zip(rows) {
+            for (((resp, fin), row), rng) in
+                out.iter_mut().zip(done.iter_mut()).zip(rows).zip(&mut rngs)
+            {
                 if *fin {
                     continue;
                 }

@@ -6,10 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use spatial_ssrl_rewards::RewardFn;
+use spatial_ssrl_rewards::TaskRouter;
 
 use crate::data::derive_seed;
 use crate::error::{Error, Result};
@@ -107,14 +105,9 @@ impl<P: Policy> Validator<P> {
         self.prompts.is_empty()
     }
 
-    /// Runs validation after training step `step` (0 before training). Randomness comes from
-    /// `(seed, step, batch)` only, so a resumed run validates identically.
-    pub fn run(
-        &self,
-        policy: &P,
-        step: u64,
-        reward: &dyn RewardFn,
-    ) -> Result<BTreeMap<String, f64>> {
+    /// Runs validation after training step `step` (0 before training). Each response is
+    /// seeded by (seed, step, prompt id, sample index), so a resumed run validates identically.
+    pub fn run(&self, policy: &P, step: u64, reward: &TaskRouter) -> Result<BTreeMap<String, f64>> {
         let infer = policy.valid();
         let sampling = SamplingConfig {
             temperature: self.sampling.temperature,
@@ -127,29 +120,38 @@ impl<P: Policy> Validator<P> {
             e.0 += v;
             e.1 += 1;
         };
-        for (b, chunk) in self.prompts.chunks(self.sampling.batch_size).enumerate() {
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &[0x7A11_DA7E, step, b as u64]));
+        let n = self.sampling.n;
+        for chunk in self.prompts.chunks(self.sampling.batch_size) {
             let prompts: Vec<P::Prompt> = chunk
                 .iter()
-                .flat_map(|(_, p)| std::iter::repeat_n(p.clone(), self.sampling.n))
+                .flat_map(|(_, p)| std::iter::repeat_n(p.clone(), n))
                 .collect();
-            let responses = infer.generate(&prompts, &sampling, &mut rng)?;
+            let seeds: Vec<u64> = chunk
+                .iter()
+                .flat_map(|(r, _)| {
+                    (0..n as u64)
+                        .map(move |j| derive_seed(self.seed, &[0x7A11_DA7E, step, r.id, j]))
+                })
+                .collect();
+            let responses = infer.generate(&prompts, &sampling, &seeds)?;
             let texts: Vec<String> = responses
                 .iter()
                 .map(|r| infer.decode(r))
                 .collect::<Result<_>>()?;
             let records: Vec<&PromptRecord> = chunk
                 .iter()
-                .flat_map(|(r, _)| std::iter::repeat_n(r, self.sampling.n))
+                .flat_map(|(r, _)| std::iter::repeat_n(r, n))
                 .collect();
-            let pairs: Vec<(&str, &str)> = texts
+            let items: Vec<(Option<&str>, &str, &str)> = texts
                 .iter()
                 .zip(&records)
-                .map(|(t, r)| (t.as_str(), r.answer.as_str()))
+                .map(|(t, r)| {
+                    let task = Some(r.task.as_str()).filter(|t| !t.is_empty());
+                    (task, t.as_str(), r.answer.as_str())
+                })
                 .collect();
             for ((s, r), resp) in reward
-                .score_batch(&pairs)
+                .score_batch_tasks(&items)
                 .iter()
                 .zip(&records)
                 .zip(&responses)

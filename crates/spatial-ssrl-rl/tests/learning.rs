@@ -5,10 +5,10 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use spatial_ssrl_rewards::{RewardBreakdown, RewardFn};
+use spatial_ssrl_rewards::{RewardBreakdown, RewardFn, TaskRouter};
 use spatial_ssrl_rl::{
-    GrpoConfig, GrpoTrainer, OptimConfig, PromptRecord, SamplingConfig, SftConfig, SftExample,
-    SftTrainer, StepMetrics, TinyPolicy, TinyPolicyConfig,
+    GrpoConfig, GrpoTrainer, OptimConfig, Policy, PromptRecord, SamplingConfig, SftConfig,
+    SftExample, SftTrainer, StepMetrics, TinyPolicy, TinyPolicyConfig,
 };
 
 /// Fraction of target positions right; extra tokens count as wrong.
@@ -95,11 +95,17 @@ fn trainer() -> GrpoTrainer<TinyPolicy> {
 
 const MAX_STEPS: u64 = 150;
 
-fn run(reward: &dyn RewardFn, flip: bool) -> Vec<f64> {
+/// One reward for every task.
+fn every_task(reward: impl RewardFn + 'static) -> TaskRouter {
+    TaskRouter::new(Box::new(reward))
+}
+
+fn run(reward: impl RewardFn + 'static, flip: bool) -> Vec<f64> {
+    let reward = every_task(reward);
     let mut t = trainer();
     let mut true_rewards = Vec::new();
     for _ in 0..MAX_STEPS {
-        let m = t.step(reward, MAX_STEPS).unwrap();
+        let m = t.step(&reward, MAX_STEPS).unwrap();
         assert!(m.pg_loss.is_finite() && m.kl.is_finite() && m.grad_norm.is_finite());
         let r = if flip {
             1.0 - m.reward.mean
@@ -116,7 +122,7 @@ fn run(reward: &dyn RewardFn, flip: bool) -> Vec<f64> {
 
 #[test]
 fn grpo_learns_and_the_flipped_sign_does_not() {
-    let learned = run(&TokenMatch, false);
+    let learned = run(TokenMatch, false);
     let first = learned[0];
     let reached = learned.iter().position(|&r| r >= 0.9);
     eprintln!(
@@ -136,7 +142,7 @@ fn grpo_learns_and_the_flipped_sign_does_not() {
         "GRPO did not reach 0.9 in {MAX_STEPS} steps"
     );
 
-    let flipped = run(&Flipped, true);
+    let flipped = run(Flipped, true);
     let best = flipped.iter().copied().fold(0.0, f64::max);
     let last = *flipped.last().unwrap();
     eprintln!("flipped sign: best {best:.3}, last {last:.3}");
@@ -187,7 +193,7 @@ fn resume_matches_an_uninterrupted_run() {
     let mut a = trainer();
     let mut a_metrics = Vec::new();
     for s in 1..=total {
-        a_metrics.push(a.step(&TokenMatch, total).unwrap());
+        a_metrics.push(a.step(&every_task(TokenMatch), total).unwrap());
         if s == 2 {
             a.save_checkpoint(dir.path()).unwrap();
         }
@@ -197,7 +203,7 @@ fn resume_matches_an_uninterrupted_run() {
     assert_eq!(b.step_count(), 2);
     let mut b_metrics = Vec::new();
     for _ in 3..=total {
-        b_metrics.push(b.step(&TokenMatch, total).unwrap());
+        b_metrics.push(b.step(&every_task(TokenMatch), total).unwrap());
     }
     for (x, y) in a_metrics[2..].iter().zip(&b_metrics) {
         let (x, y) = (comparable(x), comparable(y));
@@ -281,13 +287,15 @@ fn sft_with_burn_lora_trains_only_the_adapters() {
         epochs: 10,
         lora_rank: 4,
         lora_alpha: 8.0,
+        lora_target: "w1, w2".into(),
         optim: OptimConfig {
             lr: 3e-2,
             ..SftConfig::default().optim
         },
         ..SftConfig::default()
     };
-    let mut t = SftTrainer::new(tiny().init(&ad), &examples, cfg).unwrap();
+    let base = weights(&tiny().init(&ad));
+    let mut t = SftTrainer::new(tiny().init(&ad), &examples, cfg.clone()).unwrap();
     let first = t.step().unwrap();
     let mut last = first.clone();
     for _ in 1..t.total_steps() {
@@ -298,4 +306,189 @@ fn sft_with_burn_lora_trains_only_the_adapters() {
         last.pg_loss < first.pg_loss,
         "LoRA SFT did not lower the loss"
     );
+    // Adapters on w1 and w2 only; the merge folds them in: same outputs, plain weights that
+    // differ from the base, all trainable again.
+    let adapted = t.policy().clone();
+    let fresh_params = float_params(&tiny().init(&ad)).1;
+    // Two factors per adapted weight are parameters of their own.
+    assert_eq!(float_params(&adapted).1, fresh_params + 4);
+    let merged = t.into_policy();
+    let (plain, count) = float_params(&merged);
+    assert_eq!(count, fresh_params);
+    assert_eq!(plain.len(), base.len());
+    assert_ne!(plain, base);
+    let prompts: Vec<u32> = (0..4).collect();
+    let responses: Vec<Vec<u32>> = vec![vec![3, 1, 4], vec![2, 7, 5], vec![6, 6, 1], vec![5, 3, 2]];
+    let lp = |p: &TinyPolicy| {
+        p.response_log_probs(&prompts, &responses, 3, 1.0)
+            .unwrap()
+            .log_probs
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec_as::<f32>()
+            .unwrap()
+    };
+    for (a, b) in lp(&adapted).iter().zip(lp(&merged)) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert_eq!(trainable_count(&merged), trainable_count(&tiny().init(&ad)));
+
+    // A target that names nothing is a typed error.
+    let bad = SftConfig {
+        lora_target: "q_proj".into(),
+        ..cfg
+    };
+    assert!(SftTrainer::new(tiny().init(&ad), &examples, bad).is_err());
+}
+
+/// Every float value and the number of float parameters of a module (LoRA factors count as
+/// parameters of their own).
+fn float_params<M: Module>(m: &M) -> (Vec<f32>, usize) {
+    struct Split(Vec<f32>, usize);
+    impl ModuleVisitor for Split {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.1 += 1;
+            self.0.extend(
+                param
+                    .base()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec_as::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let mut s = Split(Vec::new(), 0);
+    m.visit(&mut s);
+    (s.0, s.1)
+}
+
+fn trainable_count<M: Module>(m: &M) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 += usize::from(param.val().is_require_grad());
+        }
+    }
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
+}
+
+/// A LoRA SFT run stopped after a checkpoint and resumed ends with the same merged weights as
+/// an uninterrupted run.
+#[test]
+fn lora_sft_resumes_to_the_same_weights() {
+    let ad = Device::flex().autodiff();
+    let examples: Vec<SftExample> = records()
+        .into_iter()
+        .map(|r| SftExample {
+            response: r.answer.clone(),
+            prompt: r,
+        })
+        .collect();
+    let cfg = SftConfig {
+        batch_size: 2,
+        grad_accum: 1,
+        epochs: 2,
+        lora_rank: 2,
+        lora_alpha: 4.0,
+        lora_target: "w1,w2".into(),
+        ..SftConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = SftTrainer::new(tiny().init(&ad), &examples, cfg.clone()).unwrap();
+    let total = a.total_steps();
+    assert!(total >= 3);
+    for s in 1..=total {
+        a.step().unwrap();
+        if s == 2 {
+            a.save_checkpoint(dir.path()).unwrap();
+        }
+    }
+    let mut b = SftTrainer::new(tiny().init(&ad), &examples, cfg).unwrap();
+    b.load_checkpoint(dir.path()).unwrap();
+    assert_eq!(b.state().step, 2);
+    while b.state().step < total {
+        b.step().unwrap();
+    }
+    let (a, b) = (a.into_policy(), b.into_policy());
+    // The resumed run's merged model is as trainable as a fresh one (GRPO trains it all).
+    assert_eq!(trainable_count(&b), trainable_count(&tiny().init(&ad)));
+    let (wa, wb) = (weights(&a), weights(&b));
+    assert_eq!(wa.len(), wb.len());
+    for (x, y) in wa.iter().zip(&wb) {
+        assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs()), "{x} vs {y}");
+    }
+}
+
+/// EasyR1's online filtering: groups outside `(filter_low, filter_high)` are dropped and more
+/// prompts are drawn until `rollout_batch_size` groups are kept; a band nothing can enter
+/// fails after `max_try_make_batch` draws with a typed error.
+#[test]
+fn online_filtering_refills_the_batch_and_gives_up_after_max_tries() {
+    let ad = Device::flex().autodiff();
+    let cfg = GrpoConfig {
+        online_filtering: true,
+        mini_rollout_batch_size: Some(2),
+        ..config()
+    };
+    let run = || {
+        let mut t = GrpoTrainer::new(
+            tiny().init(&ad),
+            Some(tiny().init(&ad)),
+            records(),
+            cfg.clone(),
+        )
+        .unwrap();
+        t.step(&every_task(TokenMatch), 10).unwrap()
+    };
+    let m = run();
+    // Two prompts per draw, four groups wanted: at least two draws; every examined group is
+    // kept, dropped, or cut from the last draw.
+    assert!(m.make_batch_tries >= 2, "{} draws", m.make_batch_tries);
+    assert!(m.filtered_groups + 4 <= 2 * m.make_batch_tries);
+    assert!(m.filtered_groups + 4 + 1 >= 2 * m.make_batch_tries);
+    assert_eq!(comparable(&m), comparable(&run()), "not reproducible");
+
+    // Format is 1.0 for every response: no group mean is below 0.99.
+    let never = GrpoConfig {
+        filter_key: spatial_ssrl_rl::FilterKey::Format,
+        max_try_make_batch: 3,
+        ..cfg
+    };
+    let mut t =
+        GrpoTrainer::new(tiny().init(&ad), Some(tiny().init(&ad)), records(), never).unwrap();
+    let err = t.step(&every_task(TokenMatch), 10).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            spatial_ssrl_rl::Error::OnlineFiltering {
+                tries: 3,
+                kept: 0,
+                wanted: 4
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Rollouts seeded per (step, prompt, sample): the same step in one generation call or in
+/// calls of three sequences gives the same responses, so the same metrics.
+#[test]
+fn rollout_results_do_not_depend_on_the_micro_batch() {
+    let ad = Device::flex().autodiff();
+    let run = |micro: Option<usize>| {
+        let cfg = GrpoConfig {
+            rollout_micro_batch_size: micro,
+            ..config()
+        };
+        let mut t =
+            GrpoTrainer::new(tiny().init(&ad), Some(tiny().init(&ad)), records(), cfg).unwrap();
+        let reward = every_task(TokenMatch);
+        (0..2)
+            .map(|_| comparable(&t.step(&reward, 2).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(None), run(Some(3)));
 }

@@ -3,13 +3,12 @@
 //! A Qwen2.5-VL run (`model.kind = "qwen2_5_vl"`) also writes the trained model in HF
 //! layout to `<output_dir>/final`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use spatial_ssrl_rewards::ImgScore;
 use spatial_ssrl_rl::{
     GrpoTrainer, MetricsLine, MetricsWriter, PixelLimits, Policy, PromptRecord, QwenPolicy,
     SftTrainer, StepMetrics, TrainConfig, Validator, load_prompts, plot_metrics, prune_checkpoints,
@@ -53,8 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match cfg.model.kind.as_str() {
         "tiny" => {
             let policy = cfg.model.tiny.init(&device);
-            let reference = cfg.model.tiny.init(&device);
-            train(&cfg, policy, reference, args.resume, args.quiet, false)?;
+            train(&cfg, policy, args.resume, args.quiet, false, None)?;
         }
         "qwen2_5_vl" => {
             let path = cfg
@@ -66,17 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 min_pixels: cfg.data.min_pixels,
                 max_pixels: cfg.data.max_pixels,
             };
-            let load = || {
-                QwenPolicy::from_pretrained(&path, &device)
-                    .map(|p| p.with_pixel_limits(pixels))
-                    .with_context(|| format!("loading {}", path.display()))
-            };
-            let mut policy = load()?;
+            let mut policy = QwenPolicy::from_pretrained(&path, &device)
+                .map(|p| p.with_pixel_limits(pixels))
+                .with_context(|| format!("loading {}", path.display()))?;
             if cfg.model.freeze_vision_tower {
                 policy = policy.freeze_vision_tower();
             }
-            let reference = load()?;
-            let trained = train(&cfg, policy, reference, args.resume, args.quiet, true)?;
+            let export = |p: &QwenPolicy, dir: &Path| -> anyhow::Result<()> {
+                p.save_pretrained(dir)
+                    .with_context(|| format!("saving {}", dir.display()))
+            };
+            let trained = train(&cfg, policy, args.resume, args.quiet, true, Some(&export))?;
             let final_dir = cfg.trainer.output_dir.join("final");
             trained
                 .save_pretrained(&final_dir)
@@ -134,13 +132,16 @@ fn records_of(cfg: &TrainConfig, format_prompt: bool) -> anyhow::Result<Vec<Prom
     Ok(out)
 }
 
+/// Writes an HF folder of a policy (Qwen: `save_pretrained`).
+type Export<'a, P> = &'a dyn Fn(&P, &Path) -> anyhow::Result<()>;
+
 fn train<P: Policy>(
     cfg: &TrainConfig,
     policy: P,
-    reference: P,
     resume: bool,
     quiet: bool,
     format_prompt: bool,
+    export: Option<Export<'_, P>>,
 ) -> anyhow::Result<P> {
     let out = &cfg.trainer.output_dir;
     let metrics_path = out.join("metrics.jsonl");
@@ -149,10 +150,9 @@ fn train<P: Policy>(
     let resuming_grpo = resume && resolve_checkpoint(&grpo_dir).is_ok();
     let mut policy = policy;
 
-    // SFT cold start.
-    if let Some(sft_files) = &cfg.data.sft_files
-        && !resuming_grpo
-    {
+    // SFT cold start. A resumed GRPO run rebuilds its result from the last SFT checkpoint
+    // (no steps left to take): GRPO's reference is the merged SFT model.
+    if let Some(sft_files) = &cfg.data.sft_files {
         let examples = read_sft_examples(sft_files)?;
         let mut sft = SftTrainer::new(policy, &examples, cfg.sft.clone())?;
         if sft.dropped_examples() > 0 {
@@ -161,14 +161,18 @@ fn train<P: Policy>(
                 sft.dropped_examples()
             );
         }
-        let resume_sft = resume && resolve_checkpoint(&sft_dir).is_ok();
-        if resume_sft {
+        if resume && resolve_checkpoint(&sft_dir).is_ok() {
             sft.load_checkpoint(&sft_dir)?;
+        } else if resuming_grpo {
+            bail!(
+                "resuming GRPO after SFT needs the SFT checkpoint in {}",
+                sft_dir.display()
+            );
         }
         // A fresh run starts a fresh log; a resumed one drops SFT lines past the checkpoint.
         let sft_done = sft.state().step;
         let mut writer = MetricsWriter::open(&metrics_path, |m| {
-            resume && m.phase == "sft" && m.step <= sft_done
+            resume && (m.phase != "sft" || m.step <= sft_done)
         })?;
         let total = cfg
             .trainer
@@ -177,6 +181,7 @@ fn train<P: Policy>(
             .min(sft.total_steps());
         let pb = bar(total, quiet, "sft");
         pb.set_position(sft.state().step);
+        let fresh = sft.state().step < total;
         while sft.state().step < total {
             let m = sft.step()?;
             writer.write(&m.to_line())?;
@@ -188,8 +193,10 @@ fn train<P: Policy>(
                 sft.save_checkpoint(&sft_dir)?;
             }
         }
-        prune_checkpoints(&sft_dir, sft.state().step, None, cfg.trainer.save_limit)?;
-        sft.save_checkpoint(&sft_dir)?;
+        if fresh {
+            prune_checkpoints(&sft_dir, sft.state().step, None, cfg.trainer.save_limit)?;
+            sft.save_checkpoint(&sft_dir)?;
+        }
         pb.finish();
         policy = sft.into_policy();
     }
@@ -198,7 +205,9 @@ fn train<P: Policy>(
     let records = records_of(cfg, format_prompt)?;
     let n_records = records.len();
     println!("data: {n_records} train prompts");
-    let mut grpo = GrpoTrainer::new(policy, Some(reference), records, cfg.grpo.clone())?;
+    // The KL reference is the policy GRPO starts from; none without a KL term.
+    let reference = cfg.grpo.use_kl_loss.then(|| policy.clone());
+    let mut grpo = GrpoTrainer::new(policy, reference, records, cfg.grpo.clone())?;
     if grpo.filtered_prompts() > 0 {
         eprintln!(
             "grpo: filtered {} of {n_records} prompts longer than max_prompt_length {}",
@@ -225,7 +234,7 @@ fn train<P: Policy>(
             sft_logged
         }
     })?;
-    let reward = ImgScore::default();
+    let reward = cfg.reward.build()?;
     let validator = match &cfg.data.val_files {
         Some(spec) => {
             let mut val = load_prompts(
@@ -283,14 +292,30 @@ fn train<P: Policy>(
         pb.set_message(format!("reward {:.3}", m.reward.mean));
         pb.inc(1);
         if cfg.trainer.save_freq > 0 && m.step % cfg.trainer.save_freq == 0 {
-            prune_checkpoints(&grpo_dir, m.step, None, cfg.trainer.save_limit)?;
-            grpo.save_checkpoint(&grpo_dir)?;
+            save_grpo(cfg, &grpo, &grpo_dir, export)?;
         }
     }
-    prune_checkpoints(&grpo_dir, grpo.step_count(), None, cfg.trainer.save_limit)?;
-    grpo.save_checkpoint(&grpo_dir)?;
+    save_grpo(cfg, &grpo, &grpo_dir, export)?;
     pb.finish();
     let all = read_metrics(&metrics_path)?;
     plot_metrics(&all, &out.join("curves.png"), 1600, 900)?;
     Ok(grpo.into_policy())
+}
+
+/// A GRPO checkpoint (`global_step_<N>`, older ones pruned to `save_limit`), with its HF
+/// folder in `global_step_<N>/huggingface` when `trainer.save_hf` is set.
+fn save_grpo<P: Policy>(
+    cfg: &TrainConfig,
+    grpo: &GrpoTrainer<P>,
+    dir: &Path,
+    export: Option<Export<'_, P>>,
+) -> anyhow::Result<()> {
+    prune_checkpoints(dir, grpo.step_count(), None, cfg.trainer.save_limit)?;
+    let ckpt = grpo.save_checkpoint(dir)?;
+    if cfg.trainer.save_hf
+        && let Some(export) = export
+    {
+        export(grpo.policy(), &ckpt.join("huggingface"))?;
+    }
+    Ok(())
 }
