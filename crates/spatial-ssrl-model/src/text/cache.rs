@@ -156,7 +156,7 @@ mod tests {
         let (k, v) = cache.write(1, next.clone(), next.clone());
         assert_eq!(k.dims(), [b, h, cap, d]);
         let head = |t: Tensor<4>, at: usize, n: usize| {
-            t.narrow(2, at, n).into_data().to_vec::<f32>().unwrap()
+            t.narrow(2, at, n).into_data().try_to_vec::<f32>().unwrap()
         };
         assert_eq!(head(k.clone(), 0, 5), head(first.clone(), 0, 5));
         assert_eq!(head(v, 0, 5), head(first * 2.0, 0, 5));
