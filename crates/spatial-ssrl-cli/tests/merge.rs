@@ -1,30 +1,11 @@
 //! `generate --num-shards K --shard-index i` workers joined by `merge` give the bytes of one
 //! `generate` run, manifest included.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use spatial_ssrl_tasks::image::{Rgb, RgbImage};
 
-use crate::util::{cmd, run_ok};
-
-/// Every file under `dir` with its bytes, by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
+use crate::util::{cmd, run_ok, tree};
 
 #[test]
 fn two_workers_and_merge_equal_one_run() {

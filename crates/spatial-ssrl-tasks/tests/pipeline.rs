@@ -7,45 +7,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod util;
+
 use spatial_ssrl_tasks::{
     BUILTIN_TASKS, DatasetFormat, Error, ImageFormat, Pipeline, Progress, Registry, RunConfig,
     SourceSpec, TasksConfig, decode_rgb, discover, generate, read_dataset,
 };
+use util::{assert_same_tree, snapshot};
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data")
-}
-
-/// Every file under `dir` with its bytes, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-fn assert_same_tree(a: &Path, b: &Path) {
-    let (sa, sb) = (snapshot(a), snapshot(b));
-    assert_eq!(
-        sa.keys().collect::<Vec<_>>(),
-        sb.keys().collect::<Vec<_>>(),
-        "file lists differ"
-    );
-    for (k, v) in &sa {
-        assert!(v == &sb[k], "{k} differs");
-    }
 }
 
 fn run_config(out: &Path, format: DatasetFormat, threads: usize) -> RunConfig {

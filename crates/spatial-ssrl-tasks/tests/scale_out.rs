@@ -1,32 +1,16 @@
 //! Scale-out: workers that each take a part of the sources, joined by `merge`, write the
 //! same bytes as one run; a custom task's broken samples never reach the dataset.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+mod util;
 
 use spatial_ssrl_tasks::prelude::*;
 use spatial_ssrl_tasks::{
     DatasetFormat, Pipeline, RunConfig, Shard, SourceSpec, generate, merge, read_dataset,
     save_depth_npy,
 };
-
-/// Every file under `dir` with its bytes, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
+use util::assert_same_tree;
 
 /// A noisy picture (no symmetric patch, so every task finds its puzzle).
 fn noise(w: u32, h: u32, salt: u32) -> RgbImage {
@@ -117,11 +101,7 @@ fn workers_then_merge_write_the_bytes_of_one_run() {
             let merged = tmp.path().join(format!("merged{count}-{format:?}"));
             let summary = merge(&workers, &merged).unwrap();
             assert_eq!(summary, whole, "{format:?} x{count}");
-            let (a, b) = (snapshot(&one), snapshot(&merged));
-            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-            for (name, bytes) in &a {
-                assert!(bytes == &b[name], "{format:?} x{count}: {name} differs");
-            }
+            assert_same_tree(&one, &merged);
         }
     }
 }
