@@ -115,8 +115,12 @@ pub struct DepthOrder {
     config: DepthOrderConfig,
     /// The last depth map's clip range and main-patch band members: the percentiles and the
     /// patch filter are most of a sample's work, and depend only on the map and the config.
-    scan: DepthCache<((f64, f64), Vec<Vec<u32>>)>,
+    scan: DepthCache<Scan>,
 }
+
+/// What [`DepthOrder`] derives from a depth map alone: the clip range (depth at the low and
+/// high percentiles) and, per band, the points whose main patch is flat.
+type Scan = ((f64, f64), Vec<Vec<u32>>);
 
 /// One chosen point.
 #[derive(Debug, Clone, Copy)]

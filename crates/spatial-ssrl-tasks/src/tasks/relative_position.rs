@@ -650,12 +650,12 @@ impl PretextTask for RelativePosition {
             max_steps: c.max_search_steps,
         };
         let mut total = 0u64;
-        let pair = match rules.search(&blocks) {
+        let pair = match rules.search(blocks) {
             Ok(p) => p,
             Err(s1) => {
                 total += s1;
                 rules.kind = second;
-                rules.search(&blocks).map_err(|s2| Error::NoCandidate {
+                rules.search(blocks).map_err(|s2| Error::NoCandidate {
                     task: NAME,
                     scene: scene.id.clone(),
                     tries: usize::try_from(total + s2).unwrap_or(usize::MAX),
