@@ -50,7 +50,10 @@ fn write_parquet(path: &Path, groups: &[&[Row]]) {
     for rows in groups {
         let mut rg = w.next_row_group().unwrap();
         let leaves: [Vec<Option<Vec<u8>>>; 4] = [
-            rows.iter().map(|r| Some(r.image.0.clone())).collect(),
+            // Empty image bytes stand for a null cell (the image is a file beside the dataset).
+            rows.iter()
+                .map(|r| Some(r.image.0.clone()).filter(|b| !b.is_empty()))
+                .collect(),
             rows.iter()
                 .map(|r| Some(r.image.1.as_bytes().to_vec()))
                 .collect(),
@@ -108,6 +111,8 @@ fn parquet_rows_are_sources() {
     };
     let mut rows: Vec<Row> = (0..5).map(row).collect();
     rows[2].image.0.truncate(100); // a cut-short PNG: that source fails, the others do not
+    std::fs::write(data.join("photo3.png"), &rows[3].image.0).unwrap();
+    rows[3].image = (Vec::new(), "photo3.png");
     let (first, second) = rows.split_at(3);
     let file = data.join("train-00000.parquet");
     write_parquet(&file, &[first, second]);

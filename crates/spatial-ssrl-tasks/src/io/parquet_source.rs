@@ -34,7 +34,8 @@ pub struct ParquetRow {
 /// Lists the sources of a parquet image dataset: `path` is a `.parquet` file or a folder
 /// searched recursively for them (file-name order). Every row is a source with id
 /// `<file stem>/<row index, 6 digits>` (relative to the folder); with `depth_column`, every
-/// row is RGB-D, and a row whose depth cell is empty fails as an input.
+/// row is RGB-D, and a row whose depth cell is empty fails as an input. A cell with no
+/// `bytes` but a `path` reads that file, relative to the parquet file's folder.
 ///
 /// Errors when a file is not parquet or lacks the columns.
 ///
@@ -130,13 +131,21 @@ pub(crate) fn read_cell(file: &Path, at: &ParquetRow, column: &str) -> Result<(V
             .map_err(|e| bad(e.to_string()))?;
         Ok(values.into_iter().next().map(|v| v.data().to_vec()))
     };
-    let bytes = read(leaves.bytes)?
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| bad(format!("column {column:?} is empty in this row")))?;
     // The stored file name tells the depth format apart (`.png`, `.npy`, `.h5`).
     let stored = match leaves.path {
         Some(p) => read(p)?.map(|p| String::from_utf8_lossy(&p).into_owned()),
         None => None,
+    };
+    let bytes = match read(leaves.bytes)?.filter(|b| !b.is_empty()) {
+        Some(bytes) => bytes,
+        // `datasets` leaves `bytes` null when the image stays a file beside the dataset.
+        None => match stored.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => {
+                let on_disk = file.parent().unwrap_or(Path::new("")).join(p);
+                std::fs::read(&on_disk).map_err(|e| Error::io(on_disk, e))?
+            }
+            None => return Err(bad(format!("column {column:?} is empty in this row"))),
+        },
     };
     let stored = stored
         .as_deref()
