@@ -10,3 +10,4 @@ pub mod marker;
 pub mod relative_position;
 pub mod shuffle;
 pub mod template;
+pub mod tile_label;
