@@ -251,7 +251,11 @@ fn weighted_mix_is_deterministic_and_reports_targets() {
             ..spatial_ssrl_tasks::RunConfig::new(&out)
         };
         let summary = spatial_ssrl_tasks::generate(&pipe, &srcs, &rc, &()).unwrap();
-        (summary, std::fs::read_to_string(out.join("manifest.json")).unwrap(), out)
+        (
+            summary,
+            std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+            out,
+        )
     };
     let (a, manifest_a, out_a) = run(1);
     let (b, manifest_b, out_b) = run(3);
@@ -268,7 +272,11 @@ fn weighted_mix_is_deterministic_and_reports_targets() {
     assert_eq!(a.targets["crop"], 0);
     assert!(a.targets["shuffle"] > a.targets["flip"], "{:?}", a.targets);
     for (task, &planned) in &a.targets {
-        assert_eq!(a.realised(task), planned, "{task}: every call succeeds here");
+        assert_eq!(
+            a.realised(task),
+            planned,
+            "{task}: every call succeeds here"
+        );
     }
     assert!(manifest_a.contains("\"targets\""), "{manifest_a}");
 }
