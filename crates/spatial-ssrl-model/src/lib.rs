@@ -25,6 +25,8 @@
 //! - video: a [`VideoInput`] (frames + fps) as a [`ContentPart::Video`] through the
 //!   [`Processor`] (`pixel_values_videos`, video grids, temporal M-RoPE positions) and
 //!   [`VlBatch::from_processed`], or [`VideoPatches`] in [`Prompt::videos`] / [`VlBatch::videos`].
+//! - Qwen3-VL (first step): [`Qwen3VlConfig`] and the [`Qwen3VisionTower`] with its
+//!   DeepStack features; the Qwen3 decoder is not wired yet.
 //!
 //! Features: `flex` (default CPU backend), `ndarray`, `wgpu`, `cuda` select burn backends;
 //! the code path is the same for all.
@@ -37,6 +39,7 @@ mod error;
 mod generate;
 mod generation_config;
 mod processor;
+mod qwen3_vl;
 mod rope_index;
 mod sampling;
 mod sdpa;
@@ -65,6 +68,10 @@ pub use crate::{
         MAX_ASPECT_RATIO, PaddingSide, PixelValues, ProcessedInputs, Processor, ProcessorError,
         RenderedPrompt, ResampleFilter, SizeConfig, VideoInput, VideoPixelValues, VideoProcessor,
         VideoProcessorConfig, decode_image, expand_image_pads, load_image, smart_resize,
+    },
+    qwen3_vl::{
+        PositionResampling, Qwen3VisionTower, Qwen3VisionTrace, Qwen3VlConfig, Qwen3VlTextConfig,
+        Qwen3VlVisionConfig, vision_rotary_angles,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
     text::{TextModel, TextOutput, cache::KvCache},

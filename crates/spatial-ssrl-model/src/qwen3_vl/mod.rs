@@ -1,0 +1,15 @@
+//! Qwen3-VL (the family of Qwen3-VL-4B-Instruct and Spatial-SSRL-Qwen3VL-4B): its
+//! configuration and vision tower with DeepStack, loaded through the crate's safetensors
+//! reader.
+//!
+//! - `config`: `config.json` (`text_config` + `vision_config`), validated;
+//! - `position`: the position-table resampling and vision rotary angles;
+//! - `vision`: patch embedding, LayerNorm/tanh-GELU blocks, main and DeepStack mergers.
+
+mod config;
+mod position;
+mod vision;
+
+pub use config::{Qwen3VlConfig, Qwen3VlTextConfig, Qwen3VlVisionConfig};
+pub use position::{PositionResampling, vision_rotary_angles};
+pub use vision::{Qwen3VisionTower, Qwen3VisionTrace};

@@ -1,0 +1,315 @@
+//! Qwen3-VL parity with HF transformers on the tiny random Qwen3-VL fixture (configuration,
+//! position resampling, vision tower, DeepStack), plus the released Qwen3-VL-4B-Instruct
+//! `config.json`. Every size, input and expected value comes from the fixture folder:
+//! `SSRL_TINY_QWEN3_DIR` when set, else the repository copy `tests/fixtures/tiny-qwen3-vl`,
+//! else the shared `../shared/fixtures/tiny-qwen3-vl` (the fixture is 56 MB, so a repository
+//! copy may be absent).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use spatial_ssrl_model::{
+    Checkpoint, Error, ImageInput, PositionResampling, Qwen3VisionTower, Qwen3VlConfig, burn,
+    vision_rotary_angles,
+};
+
+fn fixture_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SSRL_TINY_QWEN3_DIR") {
+        return PathBuf::from(dir);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = root.join("tests/fixtures/tiny-qwen3-vl");
+    if repo.join("model.safetensors").is_file() {
+        return repo;
+    }
+    root.join("../shared/fixtures/tiny-qwen3-vl")
+}
+
+enum Golden {
+    F32(Vec<usize>, Vec<f32>),
+    I64(Vec<i64>),
+}
+
+struct Goldens(HashMap<String, Golden>);
+
+impl Goldens {
+    fn load() -> Self {
+        let path = fixture_dir().join("golden.safetensors");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("golden safetensors");
+        let mut map = HashMap::new();
+        for (name, view) in st.tensors() {
+            let shape = view.shape().to_vec();
+            let d = view.data();
+            let g = match view.dtype() {
+                safetensors::Dtype::F32 => Golden::F32(
+                    shape,
+                    d.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                        .collect(),
+                ),
+                safetensors::Dtype::I64 => Golden::I64(
+                    d.chunks_exact(8)
+                        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                        .collect(),
+                ),
+                _ => continue,
+            };
+            map.insert(name, g);
+        }
+        Goldens(map)
+    }
+    fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        match &self.0[name] {
+            Golden::F32(s, v) => (s.clone(), v.clone()),
+            Golden::I64(..) => panic!("{name} is not f32"),
+        }
+    }
+    fn i64(&self, name: &str) -> Vec<i64> {
+        match &self.0[name] {
+            Golden::I64(v) => v.clone(),
+            Golden::F32(..) => panic!("{name} is not i64"),
+        }
+    }
+    fn image(&self) -> ImageInput {
+        let (_, pixel_values) = self.f32("pixel_values");
+        let g = self.i64("image_grid_thw");
+        ImageInput {
+            pixel_values,
+            grid_thw: [g[0] as usize, g[1] as usize, g[2] as usize],
+        }
+    }
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+/// Asserts `got` within `tol` of `want` (max abs), printing the max error.
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let (mut max, mut at) = (0f32, 0);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let e = (g - w).abs();
+        if e > max || e.is_nan() {
+            max = e;
+            at = i;
+        }
+    }
+    println!("{what}: max abs err {max:.3e} (at {at})");
+    assert!(
+        max <= tol,
+        "{what}: max abs err {max} at {at} (want {}, got {})",
+        want[at],
+        got[at]
+    );
+}
+
+fn config() -> Qwen3VlConfig {
+    Qwen3VlConfig::from_file(fixture_dir()).expect("fixture config.json")
+}
+
+#[test]
+fn fixture_config_parses_consistently_with_its_weights() {
+    let cfg = config();
+    let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
+    let t = &cfg.text;
+    let v = &cfg.vision;
+    let shape = |n: &str| ckpt.shape(n).unwrap_or_else(|| panic!("{n} missing"));
+    assert_eq!(
+        shape("model.language_model.embed_tokens.weight"),
+        vec![t.vocab_size, t.hidden_size]
+    );
+    assert_eq!(
+        shape("model.language_model.layers.0.self_attn.q_proj.weight"),
+        vec![t.num_attention_heads * t.head_dim, t.hidden_size]
+    );
+    assert_eq!(
+        shape("model.language_model.layers.0.self_attn.k_norm.weight"),
+        vec![t.head_dim]
+    );
+    assert_eq!(
+        shape("model.visual.pos_embed.weight"),
+        vec![v.num_position_embeddings, v.hidden_size]
+    );
+    let deepstack = ckpt
+        .names()
+        .iter()
+        .filter(|n| n.ends_with("linear_fc1.weight") && n.contains("deepstack_merger_list"))
+        .count();
+    assert_eq!(deepstack, v.deepstack_visual_indexes.len());
+    assert_eq!(cfg.tie_word_embeddings, !ckpt.contains("lm_head.weight"));
+    assert!(t.mrope_interleaved);
+    assert_eq!(t.mrope_section.iter().sum::<usize>(), t.head_dim / 2);
+}
+
+#[test]
+fn released_4b_config_parses() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/hub-configs/qwen3_vl_4b_instruct.config.json");
+    let cfg = Qwen3VlConfig::from_file(&path).expect("Qwen3-VL-4B-Instruct config");
+    assert_eq!(cfg.vision.deepstack_visual_indexes, vec![5, 11, 17]);
+    assert_eq!(cfg.vision.num_position_embeddings, 2304);
+    assert_eq!(cfg.vision.position_side(), 48);
+    assert!(cfg.tie_word_embeddings);
+    assert_eq!(
+        (
+            cfg.text.hidden_size,
+            cfg.text.head_dim,
+            cfg.text.num_attention_heads
+        ),
+        (2560, 128, 32)
+    );
+    assert_eq!(cfg.text.mrope_section, [24, 20, 20]);
+    assert_eq!(cfg.vision.out_hidden_size, cfg.text.hidden_size);
+}
+
+#[test]
+fn bad_configs_are_typed_errors() {
+    let text = std::fs::read_to_string(fixture_dir().join("config.json")).unwrap();
+    let base: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let edits: [(&str, &str, serde_json::Value); 6] = [
+        ("vision_config", "num_position_embeddings", 250.into()),
+        (
+            "vision_config",
+            "deepstack_visual_indexes",
+            serde_json::json!([0, 99]),
+        ),
+        ("vision_config", "hidden_act", "relu".into()),
+        ("vision_config", "out_hidden_size", 7.into()),
+        ("text_config", "num_key_value_heads", 3.into()),
+        ("text_config", "attention_bias", true.into()),
+    ];
+    for (section, key, value) in edits {
+        let mut bad = base.clone();
+        bad[section][key] = value;
+        match Qwen3VlConfig::from_json_str(&bad.to_string()) {
+            Err(Error::UnsupportedConfig { .. }) => {}
+            other => panic!("{section}.{key}: expected UnsupportedConfig, got {other:?}"),
+        }
+    }
+    let mut bad = base.clone();
+    bad["text_config"]["rope_scaling"]["mrope_section"] = serde_json::json!([8, 4]);
+    assert!(matches!(
+        Qwen3VlConfig::from_json_str(&bad.to_string()),
+        Err(Error::UnsupportedConfig { .. })
+    ));
+    assert!(matches!(
+        Qwen3VlConfig::from_json_str("{\"text_config\": 3}"),
+        Err(Error::Json { .. })
+    ));
+}
+
+#[test]
+fn position_resampling_matches_hf_exactly() {
+    let cfg = config();
+    let g = Goldens::load();
+    let [_, gh, gw] = g.image().grid_thw;
+    let r = PositionResampling::new(cfg.vision.position_side(), gh, gw);
+    assert_eq!(r.h_coords, g.f32("vision_pos_interp_h_coords").1);
+    assert_eq!(r.w_coords, g.f32("vision_pos_interp_w_coords").1);
+    let idx = g.i64("vision_pos_interp_indices");
+    let (_, w) = g.f32("vision_pos_interp_weights");
+    let n = gh * gw;
+    for k in 0..4 {
+        let got: Vec<i64> = r.indices[k].iter().map(|&i| i as i64).collect();
+        assert_eq!(got, idx[k * n..(k + 1) * n], "corner {k} indices");
+        assert_eq!(r.weights[k], w[k * n..(k + 1) * n], "corner {k} weights");
+    }
+}
+
+#[test]
+fn vision_rotary_angles_match_hf() {
+    let cfg = config();
+    let g = Goldens::load();
+    let (_, want) = g.f32("vision_rotary_pos_emb");
+    let got = vision_rotary_angles(
+        g.image().grid_thw,
+        cfg.vision.spatial_merge_size,
+        cfg.vision.head_dim(),
+    );
+    assert_close("vision_rotary_pos_emb", &got, &want, 1e-4);
+}
+
+#[test]
+fn vision_tower_and_deepstack_match_hf() {
+    let device = Device::default();
+    let cfg = config();
+    let g = Goldens::load();
+    let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
+    let tower = Qwen3VisionTower::from_checkpoint(&ckpt, &cfg.vision, &device).expect("tower");
+    let image = g.image();
+    let trace = tower.forward_trace(&image, &device).expect("forward");
+    let tol = 1e-4;
+    assert_close(
+        "vision_patch_embeds",
+        &values(trace.patch_embeds.clone()),
+        &g.f32("vision_patch_embeds").1,
+        tol,
+    );
+    assert_close(
+        "vision_pos_embeds",
+        &values(trace.pos_embeds.clone()),
+        &g.f32("vision_pos_embeds").1,
+        tol,
+    );
+    assert_close(
+        "vision_hidden_after_pos",
+        &values(trace.patch_embeds + trace.pos_embeds),
+        &g.f32("vision_hidden_after_pos").1,
+        tol,
+    );
+    let (shape, blocks) = g.f32("vision_block_outputs");
+    assert_eq!(shape[0], trace.block_outputs.len());
+    let per = blocks.len() / shape[0];
+    for (i, out) in trace.block_outputs.into_iter().enumerate() {
+        let want = &blocks[i * per..(i + 1) * per];
+        assert_close(&format!("vision block {i}"), &values(out), want, tol);
+    }
+    let (shape, deep) = g.f32("deepstack_features");
+    assert_eq!(shape[0], trace.deepstack_features.len());
+    let per = deep.len() / shape[0];
+    for (k, f) in trace.deepstack_features.into_iter().enumerate() {
+        let want = &deep[k * per..(k + 1) * per];
+        assert_close(&format!("deepstack feature {k}"), &values(f), want, tol);
+    }
+    let want_embeds = g.f32("image_embeds").1;
+    assert_close(
+        "image_embeds",
+        &values(trace.image_embeds),
+        &want_embeds,
+        tol,
+    );
+    // The batched entry point gives the same rows, and bad pixels are a typed error.
+    let (embeds, deep) = tower
+        .forward(std::slice::from_ref(&image), &device)
+        .expect("forward");
+    assert_close("forward image_embeds", &values(embeds), &want_embeds, tol);
+    assert_eq!(deep.len(), cfg.vision.deepstack_visual_indexes.len());
+    let mut short = image;
+    short.pixel_values.pop();
+    assert!(matches!(
+        tower.forward(&[short], &device),
+        Err(Error::BadInput(_))
+    ));
+}
+
+#[test]
+fn missing_vision_tensor_is_a_typed_error() {
+    let cfg = config();
+    let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
+    let mut vision = cfg.vision.clone();
+    vision.depth += 1;
+    match Qwen3VisionTower::from_checkpoint(&ckpt, &vision, &Device::default()) {
+        Err(Error::MissingTensor { name, .. }) => assert!(name.contains("blocks")),
+        other => panic!("expected MissingTensor, got {:?}", other.map(|_| ())),
+    }
+    let mut vision = cfg.vision;
+    vision.hidden_size *= 2;
+    vision.num_heads *= 2;
+    assert!(matches!(
+        Qwen3VisionTower::from_checkpoint(&ckpt, &vision, &Device::default()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+}
