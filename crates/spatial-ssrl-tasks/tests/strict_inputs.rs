@@ -84,12 +84,14 @@ fn truncated_or_corrupted_png_is_refused() {
             let p = truncated(&src, keep, dir.path(), "cut.png");
             assert_image_error(load_rgb(&p), &p);
         }
-        // One flipped bit in the middle of the image data: the chunk's CRC no longer holds.
-        let mut flipped = bytes.clone();
-        flipped[bytes.len() / 2] ^= 0x10;
-        let p = dir.path().join("flipped.png");
-        std::fs::write(&p, &flipped).unwrap();
-        assert_image_error(load_rgb(&p), &p);
+        // One flipped bit anywhere in the image data: its chunk's CRC no longer holds.
+        for at in [bytes.len() / 3, bytes.len() / 2, bytes.len() * 2 / 3] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            let p = dir.path().join("flipped.png");
+            std::fs::write(&p, &flipped).unwrap();
+            assert_image_error(load_rgb(&p), &p);
+        }
         // The IEND chunk missing.
         let p = truncated(&src, bytes.len() - 12, dir.path(), "no_iend.png");
         assert_image_error(load_rgb(&p), &p);
