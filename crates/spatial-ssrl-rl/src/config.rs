@@ -241,6 +241,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_parses() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/train.toml");
+        if example.exists() {
+            let c = TrainConfig::load(&example).unwrap();
+            assert_eq!(c.model.kind, "tiny");
+            assert!(c.data.train_files.unwrap().ends_with("data"));
+        }
+    }
+
+    #[test]
     fn toml_round_trip_and_unknown_keys() {
         let c = TrainConfig::default();
         let back = TrainConfig::from_toml(&c.to_toml(), Path::new("x.toml")).unwrap();
