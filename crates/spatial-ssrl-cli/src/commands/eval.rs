@@ -99,6 +99,9 @@ pub struct Args {
     /// Live: frames sampled per video (default: the benchmark's, 128 for VSI-Bench).
     #[arg(long)]
     max_frames: Option<usize>,
+    /// Live: dtype the weights are held in, `auto` (as stored), `bf16`, `f16` or `f32`.
+    #[arg(long, default_value = "auto")]
+    dtype: String,
     /// Live decoding (default: the model folder's `generation_config.json`).
     #[command(flatten)]
     generation: GenerationArgs,
@@ -284,8 +287,12 @@ fn live(
     preds_path: &Path,
 ) -> anyhow::Result<Vec<spatial_ssrl_bench::Prediction>> {
     use spatial_ssrl_bench::run_live;
-    let mut responder =
-        qwen::QwenResponder::load(model_dir, DEFAULT_MAX_NEW_TOKENS, &args.generation)?;
+    let mut responder = qwen::QwenResponder::load(
+        model_dir,
+        DEFAULT_MAX_NEW_TOKENS,
+        &args.generation,
+        &args.dtype,
+    )?;
     let bar = indicatif::ProgressBar::new(items.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -350,10 +357,12 @@ mod qwen {
             dir: &Path,
             max_new_tokens: usize,
             generation: &GenerationArgs,
+            dtype: &str,
         ) -> anyhow::Result<Self> {
             let processor = Processor::from_dir(dir)
                 .with_context(|| format!("cannot load the processor of {}", dir.display()))?;
-            let model = Qwen2_5VlForCausalLm::from_pretrained(dir, &device())
+            let dtype: spatial_ssrl_model::WeightDtype = dtype.parse()?;
+            let model = Qwen2_5VlForCausalLm::from_pretrained_dtype(dir, &device(), dtype)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?;
             let pad = i64::from(processor.pad_id());
             let cfg = generation.resolve(dir, None, max_new_tokens, pad)?;
