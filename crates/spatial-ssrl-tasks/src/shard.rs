@@ -87,8 +87,9 @@ impl Shard {
 /// shards and `manifest.json` byte-identical to what one run over all sources writes.
 ///
 /// Each folder must hold a finished run; all must share every setting but the part index,
-/// and every index `0..K` must be there once (in any order). `out` must not hold a dataset.
-/// Rows stream through one shard at a time, so memory stays at one shard.
+/// and every index `0..K` must be there once (in any order). `out` must not hold a dataset;
+/// a merge that was killed is simply run again. Rows stream through one shard at a time, so
+/// memory stays at about one shard.
 ///
 /// ```no_run
 /// let summary = spatial_ssrl_tasks::merge(&["out-0", "out-1"], "out")?;
@@ -135,6 +136,9 @@ pub fn merge<P: AsRef<Path>>(workers: &[P], out: impl AsRef<Path>) -> Result<Sum
         });
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // The manifest is written last: a killed merge leaves none, and rerunning it redoes the
+    // (atomically written) shards after clearing the temporaries it left.
+    export::remove_temporaries(out)?;
 
     let format = whole_run.format;
     let shard_size = whole_run.shard_size;

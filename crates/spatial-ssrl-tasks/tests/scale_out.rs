@@ -132,7 +132,13 @@ fn merge_refuses_incomplete_or_mixed_parts() {
     assert!(twice.to_string().contains("each part"), "{twice}");
     let mixed = merge(&[dir("a0"), dir("b1")], dir("m3")).unwrap_err();
     assert_eq!(mixed.kind(), "foreign_run", "{mixed}");
+    // A merge killed half-way (a temporary, a stale shard, no manifest) is simply rerun.
+    std::fs::create_dir_all(dir("m4")).unwrap();
+    std::fs::write(dir("m4").join(".train-00001.parquet.tmp"), b"partial").unwrap();
+    std::fs::write(dir("m4").join("train-00000.parquet"), b"stale").unwrap();
     merge(&[dir("a1"), dir("a0")], dir("m4")).unwrap();
+    merge(&[dir("a0"), dir("a1")], dir("m5")).unwrap();
+    assert_same_tree(&dir("m4"), &dir("m5"));
     let again = merge(&[dir("a0"), dir("a1")], dir("m4")).unwrap_err();
     assert!(again.to_string().contains("already holds"), "{again}");
     assert!(Shard::new(2, 2).is_err() && Shard::new(0, 0).is_err());
