@@ -201,7 +201,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     };
     let mut bits = BitWriter::new(out);
     let mut dc = [0i32; 3];
-    let mut block = [0i16; 64];
+    let mut q = [0i16; 64];
     for y0 in (0..h).step_by(16) {
         strip.fill(rgb, w, h, y0);
         let half = stride / 2;
@@ -218,8 +218,8 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
             ];
             for (plane, plane_stride, c) in mcu {
                 let comp = if c == 0 { &luma } else { &chroma };
-                transform::<AVX2>(plane, plane_stride, comp, &mut block);
-                bits.block(&block, &mut dc[c], comp);
+                transform::<AVX2>(plane, plane_stride, comp, &mut q);
+                bits.block(&q, zigzag_mask::<AVX2>(&q), &mut dc[c], comp);
             }
         }
     }
@@ -466,7 +466,8 @@ fn swap_blocks<const S: usize>(a: [i32; 8], b: [i32; 8]) -> ([i32; 8], [i32; 8])
     )
 }
 
-/// Forward DCT, quantisation and zig-zag of the 8x8 block at the start of `plane`.
+/// Forward DCT and quantisation of the 8x8 block at the start of `plane`; `out` is in the
+/// DCT's transposed natural order (`ZIGZAG_T` maps zig-zag positions into it).
 #[inline(always)]
 fn transform<const AVX2: bool>(
     plane: &[i16],
@@ -493,18 +494,72 @@ fn transform<const AVX2: bool>(
     let t = transpose(p);
     let f = dct8(t, true);
     let f = f.map(|l| l.0);
-    let mut q = [0i16; 64];
     let scale = comp.half.iter().zip(&comp.recip);
-    for ((q, &x), (&half, &recip)) in q.iter_mut().zip(f.as_flattened()).zip(scale) {
+    for ((q, &x), (&half, &recip)) in out.iter_mut().zip(f.as_flattened()).zip(scale) {
         let m = ((x.abs() + half) * recip) >> RECIP_BITS;
         // Baseline AC symbols hold at most 10 magnitude bits (and DC differences 11).
         let m = m.min(1023);
         *q = (if x < 0 { -m } else { m }) as i16;
     }
-    for (o, &t) in out.iter_mut().zip(&ZIGZAG_T) {
-        // `& 63` is a no-op that spares the bounds check.
-        *o = q[t & 63];
+}
+
+/// Which coefficients of a quantised block are non-zero, bit `k` for zig-zag position `k`.
+/// Reading the block in zig-zag order through this mask replaces reordering all 64 values.
+#[inline(always)]
+fn zigzag_mask<const AVX2: bool>(q: &[i16; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true in `encode_avx2`, which runs on CPUs with AVX2.
+        return unsafe { zigzag_mask_avx2(q) };
     }
+    // One 0/1 byte per position, then a multiply gathers each 8 bytes' low bits into one
+    // byte (bit i from byte i).
+    // `& 63` is a no-op that spares the bounds check.
+    let flags: [u8; 64] = std::array::from_fn(|k| u8::from(q[ZIGZAG_T[k] & 63] != 0));
+    let mut mask = 0u64;
+    for (i, eight) in flags.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(eight.try_into().unwrap_or([0; 8]));
+        mask |= (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * i);
+    }
+    mask
+}
+
+/// Byte shuffles that move the natural-order flags into zig-zag order, 16 bytes at a time:
+/// `[out chunk][source chunk]`, 0x80 where the output byte comes from another source chunk.
+#[cfg(target_arch = "x86_64")]
+const ZIGZAG_SHUFFLE: [[[u8; 16]; 4]; 4] = {
+    let mut t = [[[0x80; 16]; 4]; 4];
+    let mut k = 0;
+    while k < 64 {
+        let s = ZIGZAG_T[k];
+        t[k / 16][s / 16][k % 16] = (s % 16) as u8;
+        k += 1;
+    }
+    t
+};
+
+/// [`zigzag_mask`] with a vector compare, sixteen byte shuffles and four `movemask`s
+/// instead of 64 scalar reads. Same mask, so the same bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn zigzag_mask_avx2(q: &[i16; 64]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128, _mm_shuffle_epi8,
+    };
+    let flags: [u8; 64] = std::array::from_fn(|i| if q[i] != 0 { 0xff } else { 0 });
+    // SAFETY: `[u8; 16]` and `__m128i` are both 16 bytes of plain integers.
+    let chunk = |b: [u8; 16]| unsafe { std::mem::transmute::<[u8; 16], __m128i>(b) };
+    let src: [__m128i; 4] =
+        std::array::from_fn(|c| chunk(flags[16 * c..][..16].try_into().unwrap_or([0; 16])));
+    let mut mask = 0u64;
+    for (o, tables) in ZIGZAG_SHUFFLE.iter().enumerate() {
+        let mut acc = _mm_setzero_si128();
+        for (&s, &t) in src.iter().zip(tables) {
+            acc = _mm_or_si128(acc, _mm_shuffle_epi8(s, chunk(t)));
+        }
+        mask |= u64::from(_mm_movemask_epi8(acc) as u16) << (16 * o);
+    }
+    mask
 }
 
 /// Entropy-coded segment writer: bits collect in a 64-bit register and leave 32 at a time,
@@ -514,7 +569,7 @@ struct BitWriter {
     /// Bits in `acc` not yet written, at its low end.
     n: u32,
     out: Vec<u8>,
-    /// The current block's bytes, reused from block to block.
+    /// Coded bytes not yet moved to `out`: they join it a few kilobytes at a time.
     buf: BlockBytes,
 }
 
@@ -528,29 +583,25 @@ impl BitWriter {
         }
     }
 
-    /// Huffman-codes one quantised block (zig-zag order) as baseline JPEG does.
+    /// Huffman-codes one quantised block as baseline JPEG does: `q` in the DCT's transposed
+    /// natural order, `nonzero` its [`zigzag_mask`].
     #[inline(always)]
-    fn block(&mut self, zz: &[i16; 64], prev_dc: &mut i32, comp: &Component) {
-        // The register, its fill and the block's bytes stay in locals (registers and the
-        // stack) for the whole block; the bytes join the output once, at the end.
+    fn block(&mut self, q: &[i16; 64], nonzero: u64, prev_dc: &mut i32, comp: &Component) {
+        // The register and its fill stay in locals for the whole block; the buffer always has
+        // room for one more block.
+        if self.buf.len > BUF_BYTES - BLOCK_BYTES {
+            self.out.extend_from_slice(&self.buf.bytes[..self.buf.len]);
+            self.buf.len = 0;
+        }
         let (mut acc, mut n) = (self.acc, self.n);
         let out = &mut self.buf;
-        out.len = 0;
-        let dc = i32::from(zz[0]);
+        let dc = i32::from(q[0]);
         let diff = dc - *prev_dc;
         *prev_dc = dc;
         let (code, len) = comp.dc.0[magnitude_bits(diff) as usize];
         put_value(&mut acc, &mut n, out, code, len, diff);
 
-        // Which coefficients are non-zero: a vector compare gives one 0/1 byte each, and a
-        // multiply gathers each 8 bytes' low bits into one byte (bit i from byte i).
-        let flags: [u8; 64] = std::array::from_fn(|i| u8::from(zz[i] != 0));
-        let mut nonzero = 0u64;
-        for (i, eight) in flags.chunks_exact(8).enumerate() {
-            let word = u64::from_le_bytes(eight.try_into().unwrap_or([0; 8]));
-            nonzero |= (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * i);
-        }
-        nonzero &= !1;
+        let mut nonzero = nonzero & !1;
         let mut last = 0u32;
         while nonzero != 0 {
             let k = nonzero.trailing_zeros();
@@ -561,7 +612,7 @@ impl BitWriter {
                 put(&mut acc, &mut n, out, code, len);
                 run -= 16;
             }
-            let v = i32::from(zz[k as usize]);
+            let v = i32::from(q[ZIGZAG_T[k as usize] & 63]);
             let (code, len) = comp.ac.0[(run << 4 | magnitude_bits(v)) as usize];
             put_value(&mut acc, &mut n, out, code, len, v);
             last = k;
@@ -571,11 +622,11 @@ impl BitWriter {
             put(&mut acc, &mut n, out, code, len);
         }
         (self.acc, self.n) = (acc, n);
-        self.out.extend_from_slice(&self.buf.bytes[..self.buf.len]);
     }
 
     /// Pads the last byte with 1 bits and returns the output.
     fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(&self.buf.bytes[..self.buf.len]);
         let pad = (8 - self.n % 8) % 8;
         self.acc = (self.acc << pad) | ((1 << pad) - 1);
         self.n += pad;
@@ -591,17 +642,22 @@ impl BitWriter {
     }
 }
 
-/// The entropy-coded bytes of one block. At most 64 symbols of at most 27 bits each (and
-/// up to three zero-run codes, 11 bits each), every byte possibly stuffed: under 450 bytes.
+/// Room for one block's coded bytes: at most 64 symbols of at most 27 bits each (and up
+/// to three zero-run codes, 11 bits each), every byte possibly stuffed: under 450 bytes.
+const BLOCK_BYTES: usize = 512;
+/// Size of the coded-byte buffer.
+const BUF_BYTES: usize = 16 * BLOCK_BYTES;
+
+/// Coded bytes on their way to the output.
 struct BlockBytes {
-    bytes: [u8; 512],
+    bytes: [u8; BUF_BYTES],
     len: usize,
 }
 
 impl Default for BlockBytes {
     fn default() -> Self {
         Self {
-            bytes: [0; 512],
+            bytes: [0; BUF_BYTES],
             len: 0,
         }
     }

@@ -45,8 +45,8 @@ fn dct_matches_the_float_formula() {
     let unit = Component::new(&[1; 64], &LUMA_DC, &LUMA_AC);
     let img = picture(8, 8, 7);
     let plane: Vec<i16> = img.pixels().map(|p| i16::from(p[1]) - 128).collect();
-    let mut zz = [0i16; 64];
-    transform::<false>(&plane, 8, &unit, &mut zz);
+    let mut q = [0i16; 64];
+    transform::<false>(&plane, 8, &unit, &mut q);
     let c = |k: usize| if k == 0 { 0.5f64.sqrt() } else { 1.0 };
     for (k, &n) in ZIGZAG.iter().enumerate() {
         let (v, u) = (n / 8, n % 8);
@@ -59,9 +59,9 @@ fn dct_matches_the_float_formula() {
         }
         let want = 0.25 * c(u) * c(v) * sum;
         assert!(
-            (f64::from(zz[k]) - want).abs() <= 1.0,
+            (f64::from(q[ZIGZAG_T[k]]) - want).abs() <= 1.0,
             "coefficient ({v},{u}): {} vs {want:.2}",
-            zz[k]
+            q[ZIGZAG_T[k]]
         );
     }
 }
@@ -195,4 +195,30 @@ fn ff_bytes_are_stuffed() {
         }
     }
     assert_eq!(&bytes[bytes.len() - 2..], &[0xff, 0xd9]);
+}
+
+/// The zig-zag mask of both builds marks exactly the non-zero coefficients.
+#[test]
+fn zigzag_mask_marks_the_nonzero_coefficients() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for density in [0u64, 1, 8, 32, 64] {
+        let q: [i16; 64] = std::array::from_fn(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let r = state >> 33;
+            if r % 64 < density {
+                (r >> 8) as i16 | 1
+            } else {
+                0
+            }
+        });
+        let want = (0..64).fold(0u64, |m, k| m | u64::from(q[ZIGZAG_T[k]] != 0) << k);
+        assert_eq!(zigzag_mask::<false>(&q), want, "density {density}");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above).
+            assert_eq!(unsafe { zigzag_mask_avx2(&q) }, want, "density {density}");
+        }
+    }
 }

@@ -24,7 +24,6 @@
 use image::{Rgb, RgbImage};
 use rand::Rng;
 
-use crate::draw;
 use crate::error::{Error, Result};
 use crate::task::TaskRng;
 
@@ -146,44 +145,41 @@ impl Grid {
     }
 }
 
-/// Copies the `size = (w, h)` rectangle at `from = (x, y)` of `src` to `to = (x, y)` of
-/// `dst`, row by row.
-///
-/// Both rectangles must lie inside their images (callers derive them from a [`Grid`] or a
-/// clamped window, so a violation is a bug and panics).
-pub(crate) fn copy_rect(
-    src: &RgbImage,
-    from: (u32, u32),
-    size: (u32, u32),
-    dst: &mut RgbImage,
-    to: (u32, u32),
-) {
-    let (ss, ds) = (src.width() as usize * PX, dst.width() as usize * PX);
-    let len = size.0 as usize * PX;
-    let s: &[u8] = src;
-    let d: &mut [u8] = dst;
-    for r in 0..size.1 as usize {
-        let so = (from.1 as usize + r) * ss + from.0 as usize * PX;
-        let dof = (to.1 as usize + r) * ds + to.0 as usize * PX;
-        d[dof..dof + len].copy_from_slice(&s[so..so + len]);
-    }
-}
-
 /// The `w x h` rectangle at `(x, y)` as a new image.
 pub(crate) fn crop(src: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
-    let mut out = RgbImage::new(w, h);
-    copy_rect(src, (x, y), (w, h), &mut out, (0, 0));
-    out
+    assemble(w, h, |r, out| {
+        out.extend_from_slice(row_span(src, x, y + r, w));
+    })
 }
 
 /// Assembles `grid` from `src`'s tiles: slot `k` of the result shows source tile `order[k]`.
 pub(crate) fn compose(src: &RgbImage, grid: &Grid, order: &[usize]) -> RgbImage {
-    let mut out = RgbImage::new(grid.width(), grid.height());
-    for (slot, &tile) in order.iter().enumerate() {
-        let size = (grid.tile_w, grid.tile_h);
-        copy_rect(src, grid.origin(tile), size, &mut out, grid.origin(slot));
+    let (cols, tile_h) = (grid.cols as usize, grid.tile_h);
+    assemble(grid.width(), grid.height(), |r, out| {
+        let slots = &order[(r / tile_h) as usize * cols..][..cols];
+        for &tile in slots {
+            let (x, y) = grid.origin(tile);
+            out.extend_from_slice(row_span(src, x, y + r % tile_h, grid.tile_w));
+        }
+    })
+}
+
+/// The `w` pixels of row `y` of `img` from column `x` on, as raw bytes. The span must lie
+/// inside the image (callers derive it from a [`Grid`] or a clamped window, so a violation
+/// is a bug and panics).
+fn row_span(img: &RgbImage, x: u32, y: u32, w: u32) -> &[u8] {
+    let start = (y as usize * img.width() as usize + x as usize) * PX;
+    &img.as_raw()[start..start + w as usize * PX]
+}
+
+/// A `w x h` image whose rows `row(r, out)` appends in order: written once, never zeroed
+/// first (these images are several megabytes and made once per sample).
+fn assemble(w: u32, h: u32, mut row: impl FnMut(u32, &mut Vec<u8>)) -> RgbImage {
+    let mut raw = Vec::with_capacity(w as usize * h as usize * PX);
+    for r in 0..h {
+        row(r, &mut raw);
     }
-    out
+    RgbImage::from_raw(w, h, raw).expect("every row appended exactly `w` pixels")
 }
 
 /// Fills the `w x h` rectangle at `(x, y)` with one colour.
