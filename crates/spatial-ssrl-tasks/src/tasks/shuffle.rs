@@ -21,8 +21,8 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::task::{Inputs, PretextTask, Sample, Scene, TaskRng};
 use crate::tasks::grid::{self, Grid, TileStyle};
-use crate::tasks::tile_label::TileLabel;
 use crate::tasks::template;
+use crate::tasks::tile_label::TileLabel;
 
 /// Registry name of the shuffle task.
 pub const NAME: &str = "shuffle";
