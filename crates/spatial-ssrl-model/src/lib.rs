@@ -25,8 +25,8 @@
 //! - video: a [`VideoInput`] (frames + fps) as a [`ContentPart::Video`] through the
 //!   [`Processor`] (`pixel_values_videos`, video grids, temporal M-RoPE positions) and
 //!   [`VlBatch::from_processed`], or [`VideoPatches`] in [`Prompt::videos`] / [`VlBatch::videos`].
-//! - Qwen3-VL (first step): [`Qwen3VlConfig`] and the [`Qwen3VisionTower`] with its
-//!   DeepStack features; the Qwen3 decoder is not wired yet.
+//! - Qwen3-VL (first step): [`Qwen3VlConfig`], the [`Qwen3VisionTower`] with its DeepStack
+//!   features and the [`Qwen3TextModel`] decoder; not yet behind the generation API.
 //!
 //! Features: `flex` (default CPU backend), `ndarray`, `wgpu`, `cuda` select burn backends;
 //! the code path is the same for all.
@@ -70,8 +70,9 @@ pub use crate::{
         VideoProcessorConfig, decode_image, expand_image_pads, load_image, smart_resize,
     },
     qwen3_vl::{
-        PositionResampling, Qwen3VisionTower, Qwen3VisionTrace, Qwen3VlConfig, Qwen3VlTextConfig,
-        Qwen3VlVisionConfig, vision_rotary_angles,
+        DeepstackInput, PositionResampling, Qwen3TextModel, Qwen3TextOutput, Qwen3VisionTower,
+        Qwen3VisionTrace, Qwen3VlConfig, Qwen3VlTextConfig, Qwen3VlVisionConfig,
+        vision_rotary_angles,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
     text::{TextModel, TextOutput, cache::KvCache},

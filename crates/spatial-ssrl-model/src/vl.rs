@@ -11,11 +11,11 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::Qwen2_5VlConfig;
-use crate::dtype::{WeightDtype, apply_linear, widen};
+use crate::dtype::{WeightDtype, apply_linear};
 use crate::error::{Error, Result};
 use crate::text::cache::KvCache;
 use crate::text::mrope::mrope_tables;
-use crate::text::{TextModel, TextOutput};
+use crate::text::{TextModel, TextOutput, tied_logits};
 use crate::vision::{ImageInput, VisionTower, index_tensor};
 use crate::weights::{Checkpoint, Held, RandomSource, TensorSink, TensorSource, linear};
 
@@ -507,29 +507,7 @@ impl Qwen2_5VlForCausalLm {
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(h) => apply_linear(h, hidden),
-            None => {
-                // 2-D matmul against the transposed view: no copy of an f32 embedding matrix.
-                let e = self.model.language_model.embed_tokens.val();
-                let [vocab, _] = e.dims();
-                let [b, s, h] = hidden.dims();
-                let x = hidden.reshape([b * s, h]);
-                let logits = if e.dtype() == x.dtype() {
-                    x.matmul(e.transpose())
-                } else {
-                    // A narrow-held embedding is widened a slab of rows at a time, so no
-                    // second full-size f32 copy of it ever exists.
-                    const ROWS: usize = 16_384;
-                    let parts = (0..vocab)
-                        .step_by(ROWS)
-                        .map(|at| {
-                            let slab = widen(e.clone().narrow(0, at, ROWS.min(vocab - at)));
-                            x.clone().matmul(slab.transpose())
-                        })
-                        .collect();
-                    Tensor::cat(parts, 1)
-                };
-                logits.reshape([b, s, vocab])
-            }
+            None => tied_logits(self.model.language_model.embed_tokens.val(), hidden),
         }
     }
 

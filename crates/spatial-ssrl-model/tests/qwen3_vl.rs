@@ -1,5 +1,5 @@
 //! Qwen3-VL parity with HF transformers on the tiny random Qwen3-VL fixture (configuration,
-//! position resampling, vision tower, DeepStack), plus the released Qwen3-VL-4B-Instruct
+//! position resampling, vision tower, DeepStack, Qwen3 decoder, greedy decoding), plus the released Qwen3-VL-4B-Instruct
 //! `config.json`. Every size, input and expected value comes from the fixture folder:
 //! `SSRL_TINY_QWEN3_DIR` when set, else the repository copy `tests/fixtures/tiny-qwen3-vl`,
 //! else the shared `../shared/fixtures/tiny-qwen3-vl` (the fixture is 56 MB, so a repository
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor};
 use spatial_ssrl_model::{
-    Checkpoint, Error, ImageInput, PositionResampling, Qwen3VisionTower, Qwen3VlConfig, burn,
-    vision_rotary_angles,
+    Checkpoint, DeepstackInput, Error, ImageInput, KvCache, PositionResampling, Qwen3TextModel,
+    Qwen3VisionTower, Qwen3VlConfig, burn, vision_rotary_angles,
 };
 
 fn fixture_dir() -> PathBuf {
@@ -312,4 +312,141 @@ fn missing_vision_tensor_is_a_typed_error() {
         Qwen3VisionTower::from_checkpoint(&ckpt, &vision, &Device::default()),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// Rows `[i * per, (i + 1) * per)` of a stacked golden.
+fn slab(all: &[f32], count: usize, i: usize) -> &[f32] {
+    let per = all.len() / count;
+    &all[i * per..(i + 1) * per]
+}
+
+/// Log-softmax value of `logits` at `id`.
+fn log_prob(logits: &[f32], id: usize) -> f32 {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+    logits[id] - lse
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+#[test]
+fn qwen3_decoder_matches_hf_layer_by_layer_and_decodes_greedily() {
+    let device = Device::default();
+    let cfg = config();
+    let g = Goldens::load();
+    let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
+    let tower = Qwen3VisionTower::from_checkpoint(&ckpt, &cfg.vision, &device).expect("tower");
+    let text = Qwen3TextModel::from_checkpoint(&ckpt, &cfg.text, cfg.tie_word_embeddings, &device)
+        .expect("decoder");
+    let tol = 1e-4;
+    let (image_embeds, deep) = tower.forward(&[g.image()], &device).expect("vision");
+    let ids = g.i64("input_ids");
+    let l = ids.len();
+    let (embeds, rows) = text
+        .splice_image_embeds(&ids, cfg.image_token_id, image_embeds)
+        .expect("splice");
+    assert_close(
+        "inputs_embeds",
+        &values(embeds.clone()),
+        &g.f32("inputs_embeds").1,
+        tol,
+    );
+    let positions = g.i64("position_ids");
+    let (cos, sin) = text.rope_tables(&positions, 1, l, &device).unwrap();
+    assert_close(
+        "text_rope_cos",
+        &values(cos),
+        &g.f32("text_rope_cos").1,
+        tol,
+    );
+    assert_close(
+        "text_rope_sin",
+        &values(sin),
+        &g.f32("text_rope_sin").1,
+        tol,
+    );
+
+    let deepstack = DeepstackInput {
+        rows,
+        features: deep,
+    };
+    let out = text
+        .forward(
+            embeds.clone(),
+            &positions,
+            &[vec![1; l]],
+            Some(&deepstack),
+            None,
+            true,
+        )
+        .expect("forward");
+    let (shape, layers) = g.f32("decoder_layer_outputs");
+    assert_eq!(shape[0], out.layer_outputs.len());
+    for (i, t) in out.layer_outputs.iter().enumerate() {
+        let what = format!("decoder layer {i}");
+        assert_close(&what, &values(t.clone()), slab(&layers, shape[0], i), tol);
+    }
+    let (shape, hidden) = g.f32("hidden_states");
+    assert_eq!(shape[0], out.hidden_states.len());
+    for (i, t) in out.hidden_states.iter().enumerate() {
+        let what = format!("hidden_states[{i}]");
+        assert_close(&what, &values(t.clone()), slab(&hidden, shape[0], i), tol);
+    }
+    assert_close(
+        "final_hidden",
+        &values(out.last_hidden.clone()),
+        &g.f32("final_hidden").1,
+        tol,
+    );
+    let logits = values(text.logits(out.last_hidden));
+    let vocab = logits.len() / l;
+    let (shape, last) = g.f32("logits_last4");
+    let tail = &logits[(l - shape[0]) * vocab..];
+    assert_close("logits_last4", tail, &last, 1e-3);
+    let want_lp = g.f32("next_token_logprobs").1;
+    let got_lp: Vec<f32> = (0..l - 1)
+        .map(|t| log_prob(&logits[t * vocab..(t + 1) * vocab], ids[t + 1] as usize))
+        .collect();
+    assert_close("next_token_logprobs", &got_lp, &want_lp, 1e-3);
+
+    // Greedy decoding with the KV cache: prefill, then one token at a time at text
+    // position p + rope_deltas on all three rows.
+    let want_ids = g.i64("generated_ids");
+    let delta = g.i64("rope_deltas")[0];
+    let mut cache = KvCache::new(cfg.text.num_hidden_layers);
+    let prefill = text
+        .forward(
+            embeds,
+            &positions,
+            &[vec![1; l]],
+            Some(&deepstack),
+            Some(&mut cache),
+            false,
+        )
+        .expect("prefill");
+    let last = text.logits(prefill.last_hidden.narrow(1, l - 1, 1));
+    let mut next = argmax(&values(last)) as i64;
+    let mut got_ids = vec![next];
+    for step in 1..want_ids.len() {
+        let p = (l + step - 1) as i64 + delta;
+        let tok = Tensor::<2, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(vec![next], [1, 1]),
+            &device,
+        );
+        let out = text
+            .forward(
+                text.embed(tok),
+                &[p, p, p],
+                &[vec![1; l + step]],
+                None,
+                Some(&mut cache),
+                false,
+            )
+            .expect("step");
+        next = argmax(&values(text.logits(out.last_hidden))) as i64;
+        got_ids.push(next);
+    }
+    assert_eq!(got_ids, want_ids);
 }

@@ -1,10 +1,11 @@
 //! Grouped-query self-attention with biased q/k/v, M-RoPE and an optional KV cache.
 //!
-//! Ports `Qwen2_5_VLAttention`, transformers `modeling_qwen2_5_vl.py` (v4.57); the score
+//! Ports `Qwen2_5_VLAttention`, transformers `modeling_qwen2_5_vl.py` (v4.57), and with
+//! `q_norm`/`k_norm` set `Qwen3VLTextAttention` (`modeling_qwen3_vl.py`); the score
 //! computation is [`crate::sdpa::attend`] (fused, no `N x N` matrix, K/V not repeated).
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::{Linear, RmsNorm};
 use burn::tensor::Tensor;
 
 use crate::dtype::apply_linear;
@@ -19,6 +20,10 @@ pub(crate) struct Attention {
     pub k_proj: Linear,
     pub v_proj: Linear,
     pub o_proj: Linear,
+    /// Qwen3: RMSNorm over `head_dim` of every query head, before the rotary embedding.
+    pub q_norm: Option<RmsNorm>,
+    /// Qwen3: the same for every key head.
+    pub k_norm: Option<RmsNorm>,
     pub num_heads: usize,
     pub num_kv_heads: usize,
     pub head_dim: usize,
@@ -38,8 +43,18 @@ impl Attention {
         let [b, s, _] = x.dims();
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
-        let q = heads(apply_linear(&self.q_proj, x.clone()), nh);
-        let k = heads(apply_linear(&self.k_proj, x.clone()), nkv);
+        let norm = |t: Tensor<4>, n: &Option<RmsNorm>| match n {
+            Some(n) => n.forward(t),
+            None => t,
+        };
+        let q = norm(
+            heads(apply_linear(&self.q_proj, x.clone()), nh),
+            &self.q_norm,
+        );
+        let k = norm(
+            heads(apply_linear(&self.k_proj, x.clone()), nkv),
+            &self.k_norm,
+        );
         let v = heads(apply_linear(&self.v_proj, x), nkv);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());

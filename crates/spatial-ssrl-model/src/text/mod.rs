@@ -4,7 +4,7 @@
 //! Ports `Qwen2_5_VLTextModel` / `Qwen2_5_VLDecoderLayer` / `Qwen2MLP`, transformers
 //! `modeling_qwen2_5_vl.py` (v4.57).
 
-mod attention;
+pub(crate) mod attention;
 pub(crate) mod cache;
 pub(crate) mod mrope;
 
@@ -23,18 +23,43 @@ use attention::Attention;
 use cache::KvCache;
 
 #[derive(Module, Debug)]
-struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
 }
 
 #[derive(Module, Debug)]
-struct DecoderLayer {
-    self_attn: Attention,
-    mlp: Mlp,
-    input_layernorm: RmsNorm,
-    post_attention_layernorm: RmsNorm,
+pub(crate) struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    pub input_layernorm: RmsNorm,
+    pub post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    /// `x + attn(norm(x))`, then `x + mlp(norm(x))`; `cache` is `(cache, layer index)`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &KeyMask,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let h = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            cos,
+            sin,
+            mask,
+            cache,
+        );
+        let x = x + h;
+        let y = self.post_attention_layernorm.forward(x.clone());
+        let m = &self.mlp;
+        let gate = silu(apply_linear(&m.gate_proj, y.clone()));
+        x + apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y))
+    }
 }
 
 /// Which keys the queries of one forward read, shared by every layer.
@@ -50,7 +75,13 @@ pub(crate) struct KeyMask {
 impl KeyMask {
     /// `key_mask[row]` flags the `past + seq` key positions (0 = padding); keys past
     /// `past + seq` (spare cache capacity up to `kv_len`) are always hidden.
-    fn new(key_mask: &[Vec<i64>], past: usize, seq: usize, kv_len: usize, device: &Device) -> Self {
+    pub(crate) fn new(
+        key_mask: &[Vec<i64>],
+        past: usize,
+        seq: usize,
+        kv_len: usize,
+        device: &Device,
+    ) -> Self {
         let any_pad = key_mask.iter().any(|r| r.contains(&0));
         if past == 0 && !any_pad {
             return KeyMask {
@@ -146,6 +177,8 @@ impl TextModel {
                             false,
                             device,
                         )?,
+                        q_norm: None,
+                        k_norm: None,
                         num_heads: nh,
                         num_kv_heads: nkv,
                         head_dim: hd,
@@ -247,19 +280,7 @@ impl TextModel {
         let mut x = embeds;
         for (l, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, l));
-            let h = layer.self_attn.forward(
-                layer.input_layernorm.forward(x.clone()),
-                cos,
-                sin,
-                &mask,
-                c,
-            );
-            x = x + h;
-            let y = layer.post_attention_layernorm.forward(x.clone());
-            let m = &layer.mlp;
-            let gate = silu(apply_linear(&m.gate_proj, y.clone()));
-            let y = apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y));
-            x = x + y;
+            x = layer.forward(x, cos, sin, &mask, c);
             if keep_layers {
                 layer_outputs.push(x.clone());
             }
@@ -272,4 +293,28 @@ impl TextModel {
             layer_outputs,
         }
     }
+}
+
+/// Logits `[batch, seq, vocab]` through a head tied to the embedding `[vocab, hidden]`.
+pub(crate) fn tied_logits(embed: Tensor<2>, hidden: Tensor<3>) -> Tensor<3> {
+    // 2-D matmul against the transposed view: no copy of an f32 embedding matrix.
+    let [vocab, _] = embed.dims();
+    let [b, s, h] = hidden.dims();
+    let x = hidden.reshape([b * s, h]);
+    let logits = if embed.dtype() == x.dtype() {
+        x.matmul(embed.transpose())
+    } else {
+        // A narrow-held embedding is widened a slab of rows at a time, so no second
+        // full-size f32 copy of it ever exists.
+        const ROWS: usize = 16_384;
+        let parts = (0..vocab)
+            .step_by(ROWS)
+            .map(|at| {
+                let slab = widen(embed.clone().narrow(0, at, ROWS.min(vocab - at)));
+                x.clone().matmul(slab.transpose())
+            })
+            .collect();
+        Tensor::cat(parts, 1)
+    };
+    logits.reshape([b, s, vocab])
 }
