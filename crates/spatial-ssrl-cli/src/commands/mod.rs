@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod generate;
 pub mod generation_args;
+pub mod merge;
 pub mod preview;
 pub mod score;
 
