@@ -148,11 +148,11 @@ fn quality_matches_the_previous_encoder() {
 #[test]
 fn avx2_and_baseline_agree() {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if has_avx2() {
         for (w, h) in [(1, 1), (31, 17), (64, 48), (250, 130)] {
             let img = picture(w, h, 11);
             let base = encode_portable(img.as_raw(), w, h, 90);
-            // SAFETY: AVX2 is present (checked above).
+            // SAFETY: the features are present (checked above).
             let avx2 = unsafe { encode_avx2(img.as_raw(), w, h, 90) };
             assert_eq!(base, avx2, "{w}x{h}");
         }
