@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use burn::tensor::{Device, Tensor};
 use spatial_ssrl_model::{
     Checkpoint, DeepstackInput, Error, ImageInput, KvCache, PositionResampling, Qwen3TextModel,
-    Qwen3VisionTower, Qwen3VlConfig, burn, vision_rotary_angles,
+    Qwen3VisionTower, Qwen3VlConfig, RopeIndexConfig, VisionGrids, burn, get_rope_index,
+    vision_rotary_angles,
 };
 
 fn fixture_dir() -> PathBuf {
@@ -449,4 +450,92 @@ fn qwen3_decoder_matches_hf_layer_by_layer_and_decodes_greedily() {
         got_ids.push(next);
     }
     assert_eq!(got_ids, want_ids);
+}
+
+/// M-RoPE positions of one unpadded row with the fixture's image (images place
+/// positions the same way in Qwen2.5-VL and Qwen3-VL).
+fn rope_positions(cfg: &Qwen3VlConfig, ids: &[i64], grid: [usize; 3]) -> (Vec<i64>, i64) {
+    let rcfg = RopeIndexConfig {
+        spatial_merge_size: cfg.vision.spatial_merge_size as u32,
+        image_token_id: cfg.image_token_id as u32,
+        video_token_id: cfg.video_token_id as u32,
+        vision_start_token_id: cfg.vision_start_token_id as u32,
+        ..RopeIndexConfig::default()
+    };
+    let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+    let grids = [grid.map(|v| v as u32)];
+    let r = get_rope_index(
+        &rcfg,
+        &ids,
+        1,
+        ids.len(),
+        None,
+        VisionGrids {
+            image_grid_thw: &grids,
+            video_grid_thw: &[],
+            second_per_grid_ts: &[],
+        },
+    )
+    .expect("rope index");
+    (r.position_ids, r.rope_deltas[0])
+}
+
+#[test]
+fn rope_index_and_teacher_forced_log_probs_match_hf() {
+    let device = Device::default();
+    let cfg = config();
+    let g = Goldens::load();
+    let image = g.image();
+    let prompt = g.i64("input_ids");
+    let (positions, delta) = rope_positions(&cfg, &prompt, image.grid_thw);
+    assert_eq!(positions, g.i64("position_ids"));
+    assert_eq!(delta, g.i64("rope_deltas")[0]);
+
+    // One forward over prompt + continuation, as an RL actor scores a response.
+    let cont = g.i64("rl_continuation_ids");
+    let ids: Vec<i64> = prompt.iter().chain(&cont).copied().collect();
+    let (positions, _) = rope_positions(&cfg, &ids, image.grid_thw);
+    assert_eq!(positions, g.i64("rl_position_ids"));
+    let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
+    let tower = Qwen3VisionTower::from_checkpoint(&ckpt, &cfg.vision, &device).expect("tower");
+    let text = Qwen3TextModel::from_checkpoint(&ckpt, &cfg.text, cfg.tie_word_embeddings, &device)
+        .expect("decoder");
+    let (image_embeds, features) = tower.forward(&[image], &device).expect("vision");
+    let (embeds, rows) = text
+        .splice_image_embeds(&ids, cfg.image_token_id, image_embeds)
+        .expect("splice");
+    let deepstack = DeepstackInput { rows, features };
+    let l = ids.len();
+    let out = text
+        .forward(
+            embeds,
+            &positions,
+            &[vec![1; l]],
+            Some(&deepstack),
+            None,
+            false,
+        )
+        .expect("forward");
+    let logits = values(text.logits(out.last_hidden));
+    let vocab = logits.len() / l;
+    let (mut lp, mut ent, mut top) = (Vec::new(), Vec::new(), Vec::new());
+    for (j, &tok) in cont.iter().enumerate() {
+        let row = &logits[(prompt.len() + j - 1) * vocab..(prompt.len() + j) * vocab];
+        lp.push(log_prob(row, tok as usize));
+        let logz = log_prob(row, 0) - row[0];
+        ent.push(
+            -row.iter()
+                .map(|&x| (x + logz).exp() * (x + logz))
+                .sum::<f32>(),
+        );
+        top.push(argmax(row) as i64);
+    }
+    assert_close(
+        "rl_token_logprobs",
+        &lp,
+        &g.f32("rl_token_logprobs").1,
+        1e-3,
+    );
+    assert_close("rl_token_entropy", &ent, &g.f32("rl_token_entropy").1, 1e-3);
+    assert_eq!(top, g.i64("rl_top1_ids"));
 }
