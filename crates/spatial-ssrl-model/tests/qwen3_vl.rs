@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor};
 use spatial_ssrl_model::{
-    Checkpoint, DeepstackInput, Error, ImageInput, KvCache, PositionResampling, Qwen3TextModel,
-    Qwen3VisionTower, Qwen3VlConfig, RopeIndexConfig, VisionGrids, burn, get_rope_index,
-    vision_rotary_angles,
+    Checkpoint, DeepstackInput, Error, ImageInput, ImageProcessor, KvCache, PositionResampling,
+    Qwen3TextModel, Qwen3VisionTower, Qwen3VlConfig, RopeIndexConfig, VisionGrids, burn,
+    get_rope_index, vision_rotary_angles,
 };
 
 fn fixture_dir() -> PathBuf {
@@ -30,6 +30,7 @@ fn fixture_dir() -> PathBuf {
 enum Golden {
     F32(Vec<usize>, Vec<f32>),
     I64(Vec<i64>),
+    U8(Vec<usize>, Vec<u8>),
 }
 
 struct Goldens(HashMap<String, Golden>);
@@ -55,6 +56,7 @@ impl Goldens {
                         .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
                         .collect(),
                 ),
+                safetensors::Dtype::U8 => Golden::U8(shape, d.to_vec()),
                 _ => continue,
             };
             map.insert(name, g);
@@ -64,13 +66,19 @@ impl Goldens {
     fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
         match &self.0[name] {
             Golden::F32(s, v) => (s.clone(), v.clone()),
-            Golden::I64(..) => panic!("{name} is not f32"),
+            _ => panic!("{name} is not f32"),
         }
     }
     fn i64(&self, name: &str) -> Vec<i64> {
         match &self.0[name] {
             Golden::I64(v) => v.clone(),
-            Golden::F32(..) => panic!("{name} is not i64"),
+            _ => panic!("{name} is not i64"),
+        }
+    }
+    fn u8(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
+        match &self.0[name] {
+            Golden::U8(s, v) => (s.clone(), v.clone()),
+            _ => panic!("{name} is not u8"),
         }
     }
     fn image(&self) -> ImageInput {
@@ -538,4 +546,48 @@ fn rope_index_and_teacher_forced_log_probs_match_hf() {
     );
     assert_close("rl_token_entropy", &ent, &g.f32("rl_token_entropy").1, 1e-3);
     assert_eq!(top, g.i64("rl_top1_ids"));
+}
+
+/// The input image `golden.json` names under `key`, found by file name next to the fixture
+/// folder (`../reference_inputs`) or in the repository's `tests/fixtures/reference_inputs`.
+fn reference_image(key: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fixture_dir().join("golden.json")).expect("golden.json");
+    let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
+    let named = PathBuf::from(meta[key].as_str().expect("image path"));
+    let name = named.file_name().expect("file name");
+    let beside = fixture_dir().join("../reference_inputs").join(name);
+    if beside.is_file() {
+        return beside;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reference_inputs")
+        .join(name)
+}
+
+#[test]
+fn image_processor_with_qwen3_settings_matches_hf() {
+    let g = Goldens::load();
+    let proc = ImageProcessor::from_file(fixture_dir().join("preprocessor_config.json"))
+        .expect("preprocessor_config.json");
+    for (key, prefix) in [("image", ""), ("rgba_image", "rgba_")] {
+        let img = spatial_ssrl_model::load_image(reference_image(key)).expect("image");
+        let (shape, want_u8) = g.u8(&format!("{prefix}resized_image_u8"));
+        let resized = proc.resize(&img).expect("resize");
+        assert_eq!(
+            [resized.height() as usize, resized.width() as usize, 3],
+            shape[..]
+        );
+        assert_eq!(resized.as_raw(), &want_u8, "{key}: PIL bicubic resize");
+        let px = proc.preprocess(&img).expect("preprocess");
+        let grid = g.i64(&format!("{prefix}image_grid_thw"));
+        let grid: Vec<u32> = grid.iter().map(|&v| v as u32).collect();
+        assert_eq!(px.grid_thw, vec![[grid[0], grid[1], grid[2]]]);
+        let (_, want) = g.f32(&format!("{prefix}pixel_values"));
+        assert_close(
+            &format!("{key} pixel_values"),
+            &px.pixel_values,
+            &want,
+            1e-6,
+        );
+    }
 }
