@@ -119,9 +119,10 @@ impl HuffCodes {
 /// One component's tables: quantiser reciprocals in the DCT's output layout, Huffman codes.
 struct Component {
     /// Half the divisor per coefficient (for rounding), transposed natural order.
-    half: [i32; 64],
-    /// `2^RECIP_BITS / divisor`, rounded up, in the same order.
-    recip: [i32; 64],
+    half: [u16; 64],
+    /// `2^RECIP_BITS / divisor`, rounded up, in the same order (at most `2^15`: divisors
+    /// are at least 8).
+    recip: [u16; 64],
     dc: HuffCodes,
     ac: HuffCodes,
 }
@@ -134,9 +135,9 @@ impl Component {
         let (mut half, mut recip) = ([0; 64], [0; 64]);
         for (n, &q) in table.iter().enumerate() {
             // The DCT below leaves every coefficient scaled by 8.
-            let d = 8 * i32::from(q);
+            let d = 8 * u32::from(q);
             let t = (n % 8) * 8 + n / 8;
-            (half[t], recip[t]) = (d / 2, ((1 << RECIP_BITS) + d - 1) / d);
+            (half[t], recip[t]) = ((d / 2) as u16, (1u32 << RECIP_BITS).div_ceil(d) as u16);
         }
         Self {
             half,
@@ -504,12 +505,17 @@ fn transform<const AVX2: bool>(
     let t = transpose(p);
     let f = dct8(t, true);
     let f = f.map(|l| l.0);
+    // In 16-bit lanes, twice as many per instruction: a coefficient (scaled by 8) is at most
+    // 8 * 2048 in magnitude for 8-bit samples, so it and `|x| + half` fit, and
+    // `(a * recip) >> 18` is the high half of the 16x16 product shifted by 2, the same value.
+    let x: [i16; 64] = std::array::from_fn(|i| f.as_flattened()[i] as i16);
     let scale = comp.half.iter().zip(&comp.recip);
-    for ((q, &x), (&half, &recip)) in out.iter_mut().zip(f.as_flattened()).zip(scale) {
-        let m = ((x.abs() + half) * recip) >> RECIP_BITS;
+    for ((q, &x), (&half, &recip)) in out.iter_mut().zip(&x).zip(scale) {
+        let a = x.unsigned_abs() + half;
+        let m = ((u32::from(a) * u32::from(recip)) >> 16) as u16 >> (RECIP_BITS - 16);
         // Baseline AC symbols hold at most 10 magnitude bits (and DC differences 11).
-        let m = m.min(1023);
-        *q = (if x < 0 { -m } else { m }) as i16;
+        let m = m.min(1023) as i16;
+        *q = if x < 0 { -m } else { m };
     }
 }
 
