@@ -10,9 +10,10 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor};
 use spatial_ssrl_model::{
-    Checkpoint, DeepstackInput, Error, ImageInput, ImageProcessor, KvCache, PositionResampling,
-    Qwen3TextModel, Qwen3VisionTower, Qwen3VlConfig, RopeIndexConfig, VisionGrids, burn,
-    get_rope_index, vision_rotary_angles,
+    ChatTemplate, Checkpoint, DeepstackInput, Error, ImageInput, ImageProcessor, KvCache, Message,
+    PositionResampling, Qwen3TextModel, Qwen3VisionTower, Qwen3VlConfig, QwenTokenizer,
+    RenderOptions, RopeIndexConfig, VisionGrids, burn, expand_image_pads, get_rope_index,
+    vision_rotary_angles,
 };
 
 fn fixture_dir() -> PathBuf {
@@ -590,4 +591,42 @@ fn image_processor_with_qwen3_settings_matches_hf() {
             1e-6,
         );
     }
+}
+
+#[test]
+fn chat_template_and_tokenizer_give_hf_prompt_ids() {
+    let g = Goldens::load();
+    let text = std::fs::read_to_string(fixture_dir().join("golden.json")).expect("golden.json");
+    let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
+    let field = |k: &str| {
+        meta[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k}"))
+            .to_string()
+    };
+    let template = ChatTemplate::from_dir(fixture_dir()).expect("chat template");
+    let img = spatial_ssrl_model::load_image(reference_image("image")).expect("image");
+    let messages = [Message::user_image(
+        std::sync::Arc::new(img),
+        field("user_text"),
+    )];
+    let opts = RenderOptions {
+        add_generation_prompt: true,
+        ..RenderOptions::default()
+    };
+    let rendered = template.render(&messages, &opts).expect("render");
+    assert_eq!(rendered, field("chat_text"));
+    let pads = meta["num_image_tokens"].as_u64().expect("num_image_tokens") as usize;
+    let expanded = expand_image_pads(&rendered, &[pads]);
+    assert_eq!(expanded, field("chat_text_expanded"));
+    let tok = QwenTokenizer::from_file(fixture_dir().join("tokenizer.json")).expect("tokenizer");
+    let ids = |t: &str| -> Vec<i64> {
+        tok.encode(t)
+            .expect("encode")
+            .into_iter()
+            .map(i64::from)
+            .collect()
+    };
+    assert_eq!(ids(&rendered), g.i64("prompt_ids_unexpanded"));
+    assert_eq!(ids(&expanded), g.i64("input_ids"));
 }
