@@ -35,8 +35,14 @@ pub struct GenerationConfig {
     pub top_k: Option<usize>,
     /// Keep the smallest set of most likely tokens whose probability reaches `p`.
     pub top_p: Option<f32>,
-    /// Seed of the sampler; row `i` draws from its own stream derived from (seed, i).
+    /// Seed of the sampler; row `i` draws from its own stream derived from (seed, i)
+    /// unless [`row_seeds`](Self::row_seeds) is set.
     pub seed: u64,
+    /// One seed per row of the call: row `i` then draws from a stream derived from
+    /// `row_seeds[i]` alone, so its tokens do not depend on which other rows share the call
+    /// or where it sits in it (RL rollouts split into micro-batches). `None` (the default)
+    /// seeds rows from ([`seed`](Self::seed), row index).
+    pub row_seeds: Option<Vec<u64>>,
     /// Tokens that end a sequence (kept as its last token).
     pub stop_tokens: Vec<i64>,
     /// Id written into padding slots.
@@ -55,6 +61,7 @@ impl GenerationConfig {
             top_k: None,
             top_p: None,
             seed: 0,
+            row_seeds: None,
             stop_tokens: vec![151645, 151643],
             pad_token_id: 151643,
             repetition_penalty: 1.0,
@@ -113,6 +120,23 @@ pub struct Generated {
     pub finish: FinishReason,
 }
 
+/// The sampler stream of every row of a `b`-row call (see [`GenerationConfig::row_seeds`]).
+fn row_rngs(cfg: &GenerationConfig, b: usize) -> Result<Vec<ChaCha8Rng>> {
+    match &cfg.row_seeds {
+        None => Ok((0..b)
+            .map(|r| ChaCha8Rng::seed_from_u64(stable_seed(cfg.seed, &format!("row{r}"))))
+            .collect()),
+        Some(seeds) if seeds.len() == b => Ok(seeds
+            .iter()
+            .map(|&s| ChaCha8Rng::seed_from_u64(stable_seed(s, "row_seed")))
+            .collect()),
+        Some(seeds) => Err(Error::BadInput(format!(
+            "row_seeds has {} seed(s) for a batch of {b} row(s)",
+            seeds.len()
+        ))),
+    }
+}
+
 /// Logits materialised at once by [`Qwen2_5VlForCausalLm::token_log_probs`] (64 Mi values:
 /// 256 MB in f32, about 55 positions of a batch of 8 at Qwen's 152k vocabulary).
 const LOGIT_CHUNK: usize = 1 << 26;
@@ -163,9 +187,7 @@ impl Qwen2_5VlForCausalLm {
                 "generation needs left padding: every row must end with a real token".into(),
             ));
         }
-        let mut rngs: Vec<ChaCha8Rng> = (0..b)
-            .map(|r| ChaCha8Rng::seed_from_u64(stable_seed(cfg.seed, &format!("row{r}"))))
-            .collect();
+        let mut rngs = row_rngs(cfg, b)?;
         let mut out: Vec<Generated> = (0..b)
             .map(|_| Generated {
                 tokens: Vec::new(),
@@ -285,6 +307,45 @@ mod tests {
         let mut cfg = GenerationConfig::greedy(1);
         cfg.repetition_penalty = 0.0;
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn a_rows_draws_follow_its_own_seed_wherever_it_sits() {
+        let device = Device::default();
+        let model = Qwen2_5VlForCausalLm::random(Qwen2_5VlConfig::tiny(), 3, 0.5, &device).unwrap();
+        let vocab = model.config().text.vocab_size as i64;
+        let prompt = |k: i64| Prompt {
+            input_ids: (0..4 + k).map(|i| (i * 31 + k * 7 + 5) % vocab).collect(),
+            images: vec![],
+            videos: vec![],
+        };
+        let mut cfg = GenerationConfig::sampling(6, 1.0, 0);
+        cfg.stop_tokens.clear();
+        let run = |prompts: &[Prompt], seeds: &[u64]| {
+            let cfg = GenerationConfig {
+                row_seeds: Some(seeds.to_vec()),
+                ..cfg.clone()
+            };
+            model.generate(prompts, &cfg, |_, _| {}).unwrap()
+        };
+        let (a, b) = (prompt(0), prompt(3));
+        let together = run(&[a.clone(), b.clone()], &[11, 22]);
+        let swapped = run(&[b.clone(), a.clone()], &[22, 11]);
+        let alone = run(std::slice::from_ref(&b), &[22]);
+        assert_eq!(together[0], swapped[1]);
+        assert_eq!(together[1], swapped[0]);
+        assert_eq!(together[1], alone[0]);
+        // The seed, not the position, picks the stream: another seed gives other draws.
+        let reseeded = run(&[a.clone(), b.clone()], &[12, 23]);
+        assert_ne!(together, reseeded);
+        let wrong = GenerationConfig {
+            row_seeds: Some(vec![1]),
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            model.generate(&[a, b], &wrong, |_, _| {}),
+            Err(Error::BadInput(_))
+        ));
     }
 
     #[test]

@@ -13,10 +13,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use spatial_ssrl_model::{
     ContentPart, GenerationConfig, Message, Processor, Prompt, Qwen2_5VlForCausalLm, VlBatch,
-    decode_image, load_image,
+    WeightDtype, decode_image, load_image,
 };
 
-use crate::data::derive_seed;
 use crate::error::{Error, Result};
 use crate::pixels::PixelLimits;
 use crate::policy::{
@@ -98,13 +97,27 @@ impl ModuleMapper for FreezeVisual {
 impl QwenPolicy {
     /// Loads the model (`config.json` + safetensors) and its processor (tokenizer, chat
     /// template, `preprocessor_config.json`) from an HF folder onto `device` (an autodiff
-    /// device for training).
+    /// device for training), every weight in f32.
     ///
     /// # Errors
     /// [`Error::Policy`] when a file is missing or invalid.
     pub fn from_pretrained(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Self::from_pretrained_dtype(dir, device, WeightDtype::F32)
+    }
+
+    /// Like [`from_pretrained`](Self::from_pretrained), holding the projection matrices and
+    /// the embedding in `dtype` (`model.dtype`; `Auto` keeps the checkpoint's dtype).
+    ///
+    /// # Errors
+    /// [`Error::Policy`] when a file is missing or invalid, or `device` cannot hold `dtype`.
+    pub fn from_pretrained_dtype(
+        dir: impl AsRef<Path>,
+        device: &Device,
+        dtype: WeightDtype,
+    ) -> Result<Self> {
         let dir = dir.as_ref();
-        let model = Qwen2_5VlForCausalLm::from_pretrained(dir, device).map_err(model_err)?;
+        let model =
+            Qwen2_5VlForCausalLm::from_pretrained_dtype(dir, device, dtype).map_err(model_err)?;
         let processor = Processor::from_dir(dir).map_err(model_err)?;
         Ok(Self::new(model, processor, dir))
     }
@@ -237,14 +250,10 @@ impl Policy for QwenPolicy {
     ) -> Result<Vec<Vec<u32>>> {
         check_one_seed_per_prompt(prompts.len(), seeds.len())?;
         let special = self.processor.tokenizer().special();
-        // The model seeds row i from (seed, i); the call's seed folds every row's seed, so a
-        // row's draws depend on its seed and its place in the call (one prompt per call makes
-        // them depend on its seed alone).
-        let seed = seeds
-            .iter()
-            .fold(0x51D_5EED_u64, |acc, &s| derive_seed(acc, &[s]));
-        let mut cfg =
-            GenerationConfig::sampling(sampling.max_new_tokens, sampling.temperature, seed);
+        // Row i draws from seeds[i] alone, so a rollout's responses do not depend on how it
+        // is split into calls (`rollout_micro_batch_size`).
+        let mut cfg = GenerationConfig::sampling(sampling.max_new_tokens, sampling.temperature, 0);
+        cfg.row_seeds = Some(seeds.to_vec());
         cfg.top_p = (sampling.top_p < 1.0).then_some(sampling.top_p);
         cfg.stop_tokens = vec![i64::from(special.im_end), i64::from(special.endoftext)];
         cfg.pad_token_id = self.pad_id();

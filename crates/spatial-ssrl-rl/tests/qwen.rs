@@ -204,6 +204,45 @@ fn generation_is_seeded_and_bounded() {
     assert!(masked::to_host(lp.log_probs).iter().all(|v| v.is_finite()));
 }
 
+#[test]
+fn sampled_rollouts_do_not_depend_on_the_micro_batch_size() {
+    let policy = QwenPolicy::from_pretrained(fixture(), &Device::flex()).unwrap();
+    let texts = [
+        policy
+            .encode_prompt(&record("Count to three.", vec![]))
+            .unwrap(),
+        policy
+            .encode_prompt(&record(
+                "<image>Which side is brighter?",
+                vec![example("portrait.jpg")],
+            ))
+            .unwrap(),
+        policy.encode_prompt(&record("Yes or no?", vec![])).unwrap(),
+    ];
+    // Two samples per prompt, as GRPO repeats a prompt n times with one seed per sample.
+    let prompts: Vec<_> = texts.iter().flat_map(|p| [p.clone(), p.clone()]).collect();
+    let seeds: Vec<u64> = (0..prompts.len() as u64).map(|i| 1000 + 7 * i).collect();
+    let sampling = SamplingConfig {
+        temperature: 1.0,
+        top_p: 1.0,
+        max_new_tokens: 5,
+    };
+    let rollout = |micro: usize| -> Vec<Vec<u32>> {
+        prompts
+            .chunks(micro)
+            .zip(seeds.chunks(micro))
+            .flat_map(|(p, s)| policy.generate(p, &sampling, s).unwrap())
+            .collect()
+    };
+    let all = rollout(prompts.len());
+    assert_eq!(all.len(), prompts.len());
+    for micro in [1, 2] {
+        assert_eq!(rollout(micro), all, "micro-batch size {micro}");
+    }
+    // Samples of one prompt differ through their seeds.
+    assert!(all.chunks(2).any(|pair| pair[0] != pair[1]));
+}
+
 /// Counts parameters with a gradient, split by whether they sit under `visual`.
 struct GradCount<'a> {
     grads: &'a GradientsParams,
