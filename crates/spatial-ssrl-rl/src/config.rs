@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use spatial_ssrl_model::WeightDtype;
 use spatial_ssrl_tasks::PromptColumns;
 
 use crate::error::{Error, Result};
@@ -21,6 +22,10 @@ pub struct ModelConfig {
     pub kind: String,
     /// Model folder (config.json, safetensors, tokenizer.json).
     pub path: Option<PathBuf>,
+    /// Dtype the Qwen weights are held in: `"auto"` (as the checkpoint stores them),
+    /// `"bf16"`, `"f16"` or `"f32"` (the default: CPU training keeps f32 weights, as the
+    /// optimiser updates them in place).
+    pub dtype: String,
     /// Keep the vision tower frozen (false in the paper's run).
     pub freeze_vision_tower: bool,
     /// Size of the tiny policy (`kind = "tiny"`).
@@ -32,9 +37,24 @@ impl Default for ModelConfig {
         ModelConfig {
             kind: "qwen2_5_vl".into(),
             path: None,
+            dtype: WeightDtype::F32.to_string(),
             freeze_vision_tower: false,
             tiny: TinyPolicyConfig::default(),
         }
+    }
+}
+
+impl ModelConfig {
+    /// `dtype` parsed.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a name other than `auto`, `bf16`, `f16` or `f32`.
+    pub fn weight_dtype(&self) -> Result<WeightDtype> {
+        self.dtype.parse().map_err(|_| Error::Config {
+            key: "model.dtype",
+            value: self.dtype.clone(),
+            reason: "expected auto, bf16, f16 or f32",
+        })
     }
 }
 
@@ -180,6 +200,7 @@ impl TrainConfig {
             path: origin.to_path_buf(),
             source,
         })?;
+        cfg.model.weight_dtype()?;
         cfg.grpo.validate()?;
         cfg.data.validate()?;
         cfg.reward.build()?;
@@ -264,5 +285,24 @@ mod tests {
         let bad = "[data]\nmin_pixels = 10\nmax_pixels = 5\n";
         let err = TrainConfig::from_toml(bad, Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("min_pixels"), "{err}");
+    }
+
+    #[test]
+    fn model_dtype_defaults_to_f32_and_rejects_unknown_names() {
+        assert_eq!(
+            TrainConfig::default().model.weight_dtype().unwrap(),
+            WeightDtype::F32
+        );
+        let bf16 = TrainConfig::from_toml("[model]\ndtype = \"bf16\"\n", Path::new("x.toml"));
+        assert_eq!(
+            bf16.unwrap().model.weight_dtype().unwrap(),
+            WeightDtype::Bf16
+        );
+        let err =
+            TrainConfig::from_toml("[model]\ndtype = \"int8\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { key: "model.dtype", value, .. } if value == "int8"),
+            "{err}"
+        );
     }
 }
