@@ -199,12 +199,19 @@ fn bad_configs_are_typed_errors() {
             other => panic!("{section}.{key}: expected UnsupportedConfig, got {other:?}"),
         }
     }
-    let mut bad = base.clone();
-    bad["text_config"]["rope_scaling"]["mrope_section"] = serde_json::json!([8, 4]);
-    assert!(matches!(
-        Qwen3VlConfig::from_json_str(&bad.to_string()),
-        Err(Error::UnsupportedConfig { .. })
-    ));
+    // A two-row section, and one whose W share outruns the interleaved pattern.
+    let half = base["text_config"]["head_dim"].as_u64().unwrap() / 2;
+    for section in [
+        serde_json::json!([half - 1, 1]),
+        serde_json::json!([0, 0, half]),
+    ] {
+        let mut bad = base.clone();
+        bad["text_config"]["rope_scaling"]["mrope_section"] = section;
+        assert!(matches!(
+            Qwen3VlConfig::from_json_str(&bad.to_string()),
+            Err(Error::UnsupportedConfig { .. })
+        ));
+    }
     assert!(matches!(
         Qwen3VlConfig::from_json_str("{\"text_config\": 3}"),
         Err(Error::Json { .. })

@@ -265,7 +265,9 @@ impl RawText {
                 "Qwen3-VL always interleaves the M-RoPE sections",
             ));
         }
-        if 3 * section[1].max(section[2]) > head_dim / 2 + 2 {
+        // H takes frequencies 1, 4, .. and W 2, 5, ..; the last of each must exist.
+        let half = head_dim / 2;
+        if 3 * section[1] > half + 1 || 3 * section[2] > half {
             return Err(unsupported(
                 "text_config.rope_scaling.mrope_section",
                 section,
