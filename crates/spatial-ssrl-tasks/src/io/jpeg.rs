@@ -511,12 +511,19 @@ fn transform<const AVX2: bool>(
     let x: [i16; 64] = std::array::from_fn(|i| f.as_flattened()[i] as i16);
     let scale = comp.half.iter().zip(&comp.recip);
     for ((q, &x), (&half, &recip)) in out.iter_mut().zip(&x).zip(scale) {
-        let a = x.unsigned_abs() + half;
-        let m = ((u32::from(a) * u32::from(recip)) >> 16) as u16 >> (RECIP_BITS - 16);
-        // Baseline AC symbols hold at most 10 magnitude bits (and DC differences 11).
-        let m = m.min(1023) as i16;
-        *q = if x < 0 { -m } else { m };
+        *q = quantise(x, half, recip);
     }
+}
+
+/// `x / divisor` rounded to nearest, for `|x| <= 8 * 2048`, from half the divisor and its
+/// reciprocal ([`Component`]); at most 1023 in magnitude, as baseline AC symbols hold at most
+/// 10 magnitude bits (and DC differences 11).
+#[inline(always)]
+fn quantise(x: i16, half: u16, recip: u16) -> i16 {
+    let a = x.unsigned_abs() + half;
+    let m = ((u32::from(a) * u32::from(recip)) >> 16) as u16 >> (RECIP_BITS - 16);
+    let m = m.min(1023) as i16;
+    if x < 0 { -m } else { m }
 }
 
 /// Which coefficients of a quantised block are non-zero, bit `k` for zig-zag position `k`.

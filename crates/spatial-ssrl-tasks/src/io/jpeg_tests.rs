@@ -222,3 +222,49 @@ fn zigzag_mask_marks_the_nonzero_coefficients() {
         }
     }
 }
+
+/// The 16-bit quantiser equals the 32-bit formula `((|x| + half) * recip) >> 18` over the
+/// whole coefficient range and every table entry.
+#[test]
+fn quantise_matches_the_32_bit_formula() {
+    let mut table = [0u16; 64];
+    for (e, q) in table.iter_mut().zip((1..=255).step_by(4)) {
+        *e = q;
+    }
+    let comp = Component::new(&table, &LUMA_DC, &LUMA_AC);
+    for (&half, &recip) in comp.half.iter().zip(&comp.recip) {
+        for x in -8 * 2048..=8 * 2048i32 {
+            let m = (((x.abs() + i32::from(half)) * i32::from(recip)) >> RECIP_BITS).min(1023);
+            let want = if x < 0 { -m } else { m };
+            assert_eq!(
+                i32::from(quantise(x as i16, half, recip)),
+                want,
+                "{x} {half}"
+            );
+        }
+    }
+}
+
+/// The bound `quantise` relies on: DCT outputs of the most extreme blocks (flat black and
+/// white, checkerboards, stripes) stay within 8 * 2048 in magnitude.
+#[test]
+fn dct_outputs_stay_in_the_16_bit_range() {
+    let patterns: [fn(usize, usize) -> bool; 5] = [
+        |_, _| true,
+        |_, _| false,
+        |y, x| (x + y) % 2 == 0,
+        |_, x| x % 2 == 0,
+        |y, _| y < 4,
+    ];
+    for pattern in patterns {
+        let rows = std::array::from_fn(|y| {
+            Lanes(std::array::from_fn(
+                |x| if pattern(y, x) { 127 } else { -128 },
+            ))
+        });
+        let f = dct8(transpose(dct8(rows, false)), true);
+        for v in f.iter().flat_map(|l| l.0) {
+            assert!(v.abs() <= 8 * 2048, "{v}");
+        }
+    }
+}
