@@ -1,9 +1,7 @@
 //! Qwen3-VL parity with HF transformers on the tiny random Qwen3-VL fixture (configuration,
 //! position resampling, vision tower, DeepStack, Qwen3 decoder, greedy decoding), plus the released Qwen3-VL-4B-Instruct
 //! `config.json`. Every size, input and expected value comes from the fixture folder:
-//! `SSRL_TINY_QWEN3_DIR` when set, else the repository copy `tests/fixtures/tiny-qwen3-vl`,
-//! else the shared `../shared/fixtures/tiny-qwen3-vl` (the fixture is 56 MB, so a repository
-//! copy may be absent).
+//! `SSRL_TINY_QWEN3_DIR` when set, else the repository copy `tests/fixtures/tiny-qwen3-vl`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,12 +18,7 @@ fn fixture_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SSRL_TINY_QWEN3_DIR") {
         return PathBuf::from(dir);
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let repo = root.join("tests/fixtures/tiny-qwen3-vl");
-    if repo.join("model.safetensors").is_file() {
-        return repo;
-    }
-    root.join("../shared/fixtures/tiny-qwen3-vl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen3-vl")
 }
 
 enum Golden {
