@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use spatial_ssrl_tasks::{
-    Facing, PairKind, PretextTask, Registry, RelativePosition, Routing, Scene, Shuffle, ShuffleMix,
-    ShuffleVariant, SourceSpec, TaskRng, TasksConfig, discover,
+    Crop, DepthOrder, Facing, Flip, PairKind, PretextTask, Registry, RelativePosition, Routing,
+    Scene, Shuffle, ShuffleConfig, ShuffleMix, ShuffleVariant, SourceSpec, TaskRng, TasksConfig,
+    discover,
 };
 
 fn preset() -> TasksConfig {
@@ -281,4 +282,76 @@ fn weighted_mix_is_deterministic_and_reports_targets() {
         );
     }
     assert!(manifest_a.contains("\"targets\""), "{manifest_a}");
+}
+
+/// The paper's Appendix A.7 questions, as `tests/fixtures/a7_templates.json` holds them
+/// (key: shuffle variant and strip count, or task name).
+fn a7_questions() -> BTreeMap<String, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/a7_templates.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::from_value(doc["questions"].clone()).unwrap()
+}
+
+#[test]
+fn a7_questions_are_the_papers_word_for_word() {
+    let want = a7_questions();
+    let cfg = preset();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let img = RgbImage::from_fn(96, 96, |x, y| {
+        Rgb([(x * 2) as u8, (y * 3) as u8, (x ^ y) as u8])
+    });
+    let scene = Scene::rgb("s", img);
+    let rng = || TaskRng::seed_from_u64(7);
+
+    // Every shuffle variant the preset draws, with each strip count it draws.
+    for (variant, weight) in ShuffleVariant::ALL.iter().zip(cfg.shuffle.mix.weights()) {
+        if weight == 0 {
+            continue;
+        }
+        for &n in &cfg.shuffle.strips {
+            let task = Shuffle::new(ShuffleConfig {
+                mix: ShuffleMix::only(*variant),
+                strips: vec![n],
+                ..cfg.shuffle.clone()
+            });
+            let s = &task.generate(&scene, &mut rng()).unwrap()[0];
+            let key = if variant.as_str().ends_with("strips") {
+                format!("{}_{n}", variant.as_str())
+            } else {
+                variant.as_str().to_owned()
+            };
+            seen.insert(key, s.problem.clone());
+        }
+    }
+    let flip = &Flip::new(cfg.flip.clone())
+        .generate(&scene, &mut rng())
+        .unwrap()[0];
+    seen.insert("flip".into(), flip.problem.clone());
+    let crop = &Crop::new(cfg.crop.clone())
+        .generate(&scene, &mut rng())
+        .unwrap()[0];
+    assert_eq!(crop.problem.matches("<image>").count(), crop.images.len());
+    seen.insert("crop".into(), crop.problem.clone());
+    let depth = &DepthOrder::new(cfg.depth.clone());
+    let question = sources()
+        .iter()
+        .filter(|s| s.depth.is_some())
+        .flat_map(|spec| {
+            let scene = spec.load().unwrap();
+            (0..6).filter_map(move |seed| {
+                depth
+                    .generate(&scene, &mut TaskRng::seed_from_u64(seed))
+                    .ok()
+                    .map(|s| s[0].problem.clone())
+            })
+        })
+        .next()
+        .expect("no RGB-D fixture gave a depth sample");
+    seen.insert("depth".into(), question);
+
+    for (key, text) in &want {
+        assert_eq!(seen.get(key), Some(text), "{key}");
+    }
+    assert_eq!(seen.len(), want.len(), "{:?}", seen.keys());
 }

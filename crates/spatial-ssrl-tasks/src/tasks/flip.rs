@@ -100,8 +100,8 @@ pub struct FlipConfig {
     pub label: TileLabel,
     /// Draw borders and labels. Turn off only to inspect the raw flip (tests do).
     pub annotate: bool,
-    /// Problem template. Placeholders: `{rows}`, `{cols}`, `{count}`, `{last}` (largest
-    /// label); one `<image>`.
+    /// Problem template. Placeholders: `{rows}`, `{cols}`, `{count}`, `{count_word}`
+    /// (`four`), `{last}` (largest label), `{labels}` (`0, 1, 2, and 3`); one `<image>`.
     pub prompt: String,
 }
 
@@ -228,13 +228,16 @@ impl Flip {
             n.to_string(),
             (n - 1).to_string(),
         );
+        let (labels, count_word) = (template::label_list(n), template::count_word(n));
         let problem = template::render(
             &cfg.prompt,
             &[
                 ("rows", &rows_s),
                 ("cols", &cols_s),
                 ("count", &count),
+                ("count_word", &count_word),
                 ("last", &last),
+                ("labels", &labels),
             ],
         );
         template::check_images(NAME, &problem, 1)?;

@@ -155,9 +155,10 @@ impl ShuffleMix {
 
 /// Problem templates of the shuffle task, one per kind of cut.
 ///
-/// Placeholders: `{rows}`, `{cols}`, `{count}` (number of tiles), `{last}` (largest label)
-/// and `{example}` (the answer's form in letters, `a-b-c-d`). Each template must contain one
-/// `<image>`.
+/// Placeholders: `{rows}`, `{cols}`, `{count}` (number of tiles), `{count_word}` (`four`),
+/// `{last}` (largest label), `{labels}` (`0, 1, and 2`), `{example}` (the answer's form in
+/// letters, `a-b-c-d`) and `{positions}` (the paper's form, `Left-Middle-Right`; see
+/// [`template::position_names`]). Each template must contain one `<image>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShufflePrompts {
@@ -385,6 +386,9 @@ impl Shuffle {
             (n - 1).to_string(),
         );
         let example = template::answer_pattern(n);
+        let labels = template::label_list(n);
+        let count_word = template::count_word(n);
+        let positions = template::position_names(rows as usize, cols as usize);
         let problem = template::render(
             template,
             &[
@@ -393,6 +397,9 @@ impl Shuffle {
                 ("count", &count),
                 ("last", &last),
                 ("example", &example),
+                ("labels", &labels),
+                ("count_word", &count_word),
+                ("positions", &positions),
             ],
         );
         template::check_images(NAME, &problem, 1)?;

@@ -57,6 +57,53 @@ pub(crate) fn answer_pattern(n: usize) -> String {
         .join("-")
 }
 
+/// Labels `0..n` as an English list with a serial comma: `"0, 1, 2, and 3"`, `"0, 1, and 2"`,
+/// `"0 and 1"` (the paper's A.7 wording; the `{labels}` placeholder of shuffle and flip).
+pub fn label_list(n: usize) -> String {
+    let labels: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    match labels.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [head @ .., last] => format!("{}, and {last}", head.join(", ")),
+    }
+}
+
+/// `n` as an English word up to twelve, digits beyond (`{count_word}`: "One of the four
+/// patches").
+pub fn count_word(n: usize) -> String {
+    const WORDS: [&str; 13] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    WORDS
+        .get(n)
+        .map_or_else(|| n.to_string(), |w| (*w).to_owned())
+}
+
+/// Names of a `rows` x `cols` grid's positions in reading order, joined by hyphens, as the
+/// paper's answer formats spell them (`{positions}`): `TopLeft-TopRight-BottomLeft-BottomRight`,
+/// `Left-Middle-Right`, `Top-Middle1-Middle2-Bottom`. A side of one is not named; inner rows or
+/// columns are `Middle`, numbered when there is more than one.
+pub fn position_names(rows: usize, cols: usize) -> String {
+    fn side(n: usize, first: &str, last: &str) -> Vec<String> {
+        match n {
+            0 | 1 => vec![String::new()],
+            2 => vec![first.into(), last.into()],
+            3 => vec![first.into(), "Middle".into(), last.into()],
+            _ => std::iter::once(first.to_owned())
+                .chain((1..n - 1).map(|i| format!("Middle{i}")))
+                .chain(std::iter::once(last.to_owned()))
+                .collect(),
+        }
+    }
+    let (r, c) = (side(rows, "Top", "Bottom"), side(cols, "Left", "Right"));
+    r.iter()
+        .flat_map(|row| c.iter().map(move |col| format!("{row}{col}")))
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// Numbers joined by hyphens, the answer format of sequence tasks.
 pub fn join(values: &[usize]) -> String {
     values
@@ -85,5 +132,18 @@ mod tests {
         assert_eq!(answer_pattern(4), "a-b-c-d");
         assert_eq!(answer_pattern(3), "a-b-c");
         assert_eq!(join(&[2, 0, 1]), "2-0-1");
+        assert_eq!(label_list(4), "0, 1, 2, and 3");
+        assert_eq!(label_list(3), "0, 1, and 2");
+        assert_eq!(label_list(2), "0 and 1");
+        assert_eq!(count_word(4), "four");
+        assert_eq!(count_word(16), "16");
+        assert_eq!(
+            position_names(2, 2),
+            "TopLeft-TopRight-BottomLeft-BottomRight"
+        );
+        assert_eq!(position_names(1, 3), "Left-Middle-Right");
+        assert_eq!(position_names(1, 4), "Left-Middle1-Middle2-Right");
+        assert_eq!(position_names(3, 1), "Top-Middle-Bottom");
+        assert_eq!(position_names(4, 1), "Top-Middle1-Middle2-Bottom");
     }
 }
