@@ -169,6 +169,29 @@ fn train_rejects_unknown_config_keys() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not_a_key"));
 }
 
+#[test]
+fn train_rejects_an_unknown_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[model]\ndtype = \"int8\"\n").unwrap();
+    let out = cmd()
+        .args(["train", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model.dtype") && err.contains("int8"), "{err}");
+    std::fs::write(&config, "").unwrap();
+    let out = cmd()
+        .args(["train", "--dtype", "int8", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("int8"));
+}
+
 /// A model folder for the tiny Qwen2.5-VL fixture whose processor caps images at 56x56
 /// pixels (4 merged tokens each), so prompts stay short.
 fn small_image_model(dir: &Path) -> std::path::PathBuf {
@@ -356,10 +379,13 @@ output_dir = "run"
         .replace("max_steps = 3", "max_steps = 1")
         .replace("output_dir = \"run\"", "output_dir = \"run2\"");
     std::fs::write(&config_out, toml2).unwrap();
+    // `--dtype` overrides `model.dtype` (auto: as the saved folder stores its weights).
     run_ok(
         cmd()
-            .args(["train", "--quiet", "--config"])
+            .args(["train", "--quiet", "--dtype", "auto", "--config"])
             .arg(&config_out),
     );
     assert_eq!(lines(&dir.path().join("run2/metrics.jsonl")).len(), 1);
+    let used = std::fs::read_to_string(dir.path().join("run2/config.toml")).unwrap();
+    assert!(used.contains("dtype = \"auto\""), "{used}");
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
+use spatial_ssrl_model::WeightDtype;
 use spatial_ssrl_rl::{
     GrpoTrainer, MetricsLine, MetricsWriter, PixelLimits, Policy, PromptRecord, QwenPolicy,
     SftTrainer, StepMetrics, TrainConfig, Validator, load_prompts, plot_metrics, prune_checkpoints,
@@ -30,6 +31,10 @@ pub struct Args {
     /// Override `trainer.output_dir`.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    /// Override `model.dtype`: `auto` (as stored), `bf16`, `f16` or `f32` (the config's
+    /// default).
+    #[arg(long)]
+    dtype: Option<WeightDtype>,
     /// No progress bar (logs one line per step instead).
     #[arg(long)]
     quiet: bool,
@@ -44,6 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(o) = args.output_dir {
         cfg.trainer.output_dir = o;
+    }
+    if let Some(d) = args.dtype {
+        cfg.model.dtype = d.to_string();
     }
     std::fs::create_dir_all(&cfg.trainer.output_dir)
         .with_context(|| format!("creating {}", cfg.trainer.output_dir.display()))?;
@@ -64,7 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 min_pixels: cfg.data.min_pixels,
                 max_pixels: cfg.data.max_pixels,
             };
-            let mut policy = QwenPolicy::from_pretrained(&path, &device)
+            let dtype = cfg.model.weight_dtype()?;
+            let mut policy = QwenPolicy::from_pretrained_dtype(&path, &device, dtype)
                 .map(|p| p.with_pixel_limits(pixels))
                 .with_context(|| format!("loading {}", path.display()))?;
             if cfg.model.freeze_vision_tower {
