@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::export::{self, DatasetFormat, EncodedImage, Record};
 use crate::io::{ImageFormat, SourceSpec};
-use crate::mix::{self, PlannedTask, Routing, TaskMix, resolve_weights};
+use crate::mix::{self, Calls, Draw, PlannedTask, Routing, TaskMix};
 use crate::registry::Registry;
 use crate::seed::{fnv1a64, split_draw, task_rng};
 use crate::shard::Shard;
@@ -83,13 +84,16 @@ pub const INPUT_FAILURE: &str = "input";
 /// assert_eq!(out.samples[0].task, "shuffle");
 /// # Ok::<(), spatial_ssrl_tasks::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Pipeline<'r> {
     registry: &'r Registry,
     tasks: Vec<&'r dyn PretextTask>,
     seed: u64,
     samples_per_image: u64,
-    /// Per selected task, when calls are drawn by weight ([`Pipeline::with_mix`]).
-    weights: Option<Vec<u32>>,
+    /// How calls are chosen per selected task ([`Pipeline::with_mix`]).
+    draw: Draw,
+    /// Under counts, each source's calls per selected task ([`Pipeline::with_sources`]).
+    quotas: Option<Arc<BTreeMap<String, Vec<u64>>>>,
     routing: Routing,
 }
 
@@ -128,16 +132,18 @@ impl<'r> Pipeline<'r> {
             tasks,
             seed,
             samples_per_image: samples_per_image as u64,
-            weights: None,
+            draw: Draw::Every,
+            quotas: None,
             routing: Routing::Any,
         })
     }
 
     /// Applies a task mix: with weights, each source gets `samples_per_image` calls in all,
     /// each call's task drawn by weight (from the seed and source id) among the selected
-    /// tasks the source can take; the routing decides which those are. Weights naming an
-    /// unregistered task, or leaving every selected task at 0, are errors; weights of
-    /// registered but unselected tasks are ignored.
+    /// tasks the source can take; with counts, each task gets exactly its count of calls
+    /// over the sources of the run ([`Pipeline::with_sources`]); the routing decides which
+    /// sources a task can take. Weights and counts together, names of unregistered tasks,
+    /// or every selected task at 0 are errors; registered but unselected tasks are ignored.
     ///
     /// ```
     /// use spatial_ssrl_tasks::{Pipeline, Registry, Scene, TaskMix, TasksConfig};
@@ -151,41 +157,84 @@ impl<'r> Pipeline<'r> {
     /// ```
     pub fn with_mix(mut self, mix: &TaskMix) -> Result<Self> {
         self.routing = mix.routing;
-        self.weights = if mix.weights.is_empty() {
-            None
-        } else {
-            Some(resolve_weights(
-                mix,
-                &self.task_names(),
-                &self.registry.names(),
-            )?)
-        };
+        self.draw = mix::resolve(mix, &self.task_names(), &self.registry.names())?;
+        self.quotas = None;
         Ok(self)
     }
 
-    /// The calls a source gets, as `(task, call index)` in task order then index order.
-    fn calls(&self, source: &str, has_depth: bool) -> Vec<(&'r dyn PretextTask, u64)> {
-        let planned: Vec<PlannedTask> = self
-            .tasks
+    /// Shares a mix's task counts out over `sources` (RGB-D when they name a depth file);
+    /// [`generate`] does this itself over the sources it is given, so call it only to run
+    /// [`Pipeline::scene_samples`] by hand (without it, under counts each scene is taken as
+    /// the only source). A task with a count that no source can take is an
+    /// [`Error::InvalidOption`]. Without counts it changes nothing.
+    ///
+    /// ```
+    /// use spatial_ssrl_tasks::{Pipeline, Registry, SourceSpec, TaskMix, TasksConfig};
+    /// let reg = Registry::builtin(&TasksConfig::default());
+    /// let mix = TaskMix::parse_counts("shuffle=5,flip=2")?;
+    /// let sources = [SourceSpec::rgb("a.jpg"), SourceSpec::rgb("b.jpg")];
+    /// let pipe = Pipeline::new(&reg, &["shuffle", "flip"], 42, 1)?
+    ///     .with_mix(&mix)?
+    ///     .with_sources(&sources)?;
+    /// let t = pipe.targets(&sources);
+    /// assert_eq!((t["shuffle"], t["flip"]), (5, 2));
+    /// # Ok::<(), spatial_ssrl_tasks::Error>(())
+    /// ```
+    pub fn with_sources(mut self, sources: &[SourceSpec]) -> Result<Self> {
+        if let Draw::Counts(counts) = &self.draw {
+            let list: Vec<(&str, bool)> = sources
+                .iter()
+                .map(|s| (s.id.as_str(), s.depth.is_some()))
+                .collect();
+            let (planned, names) = (self.planned(), self.task_names());
+            mix::check_placeable(&planned, &names, counts, self.routing, &list)?;
+            let quotas = mix::allocate(&planned, &names, counts, self.routing, self.seed, &list);
+            self.quotas = Some(Arc::new(quotas));
+        }
+        Ok(self)
+    }
+
+    fn planned(&self) -> Vec<PlannedTask> {
+        self.tasks
             .iter()
             .enumerate()
             .map(|(i, t)| PlannedTask {
                 needs_depth: t.inputs() == Inputs::RgbDepth,
-                weight: self.weights.as_ref().map_or(0, |w| w[i]),
+                weight: match &self.draw {
+                    Draw::Weights(w) => w[i],
+                    _ => 0,
+                },
             })
-            .collect();
-        mix::plan(
-            &planned,
-            self.weights.is_some(),
-            self.routing,
-            self.seed,
-            source,
-            has_depth,
-            self.samples_per_image,
-        )
-        .into_iter()
-        .map(|(i, k)| (self.tasks[i], k))
-        .collect()
+            .collect()
+    }
+
+    /// The calls a source gets, as `(task, call index)` in task order then index order.
+    fn calls(&self, source: &str, has_depth: bool) -> Vec<(&'r dyn PretextTask, u64)> {
+        let planned = self.planned();
+        let alone;
+        let calls = match (&self.draw, &self.quotas) {
+            (Draw::Every, _) => Calls::Each(self.samples_per_image),
+            (Draw::Weights(_), _) => Calls::Drawn(self.samples_per_image),
+            (Draw::Counts(_), Some(q)) => Calls::Quota(q.get(source).map_or(&[], Vec::as_slice)),
+            (Draw::Counts(counts), None) => {
+                // No source list given: this source is the whole run.
+                alone = mix::allocate(
+                    &planned,
+                    &self.task_names(),
+                    counts,
+                    self.routing,
+                    self.seed,
+                    &[(source, has_depth)],
+                )
+                .remove(source)
+                .unwrap_or_default();
+                Calls::Quota(&alone)
+            }
+        };
+        mix::plan(&planned, calls, self.routing, self.seed, source, has_depth)
+            .into_iter()
+            .map(|(i, k)| (self.tasks[i], k))
+            .collect()
     }
 
     /// Calls planned per task over `sources` (RGB-D when they name a depth file): the
@@ -201,6 +250,27 @@ impl<'r> Pipeline<'r> {
     /// # Ok::<(), spatial_ssrl_tasks::Error>(())
     /// ```
     pub fn targets(&self, sources: &[SourceSpec]) -> BTreeMap<String, u64> {
+        if let (Draw::Counts(counts), None) = (&self.draw, &self.quotas) {
+            // Counts shared out over exactly these sources.
+            let list: Vec<(&str, bool)> = sources
+                .iter()
+                .map(|s| (s.id.as_str(), s.depth.is_some()))
+                .collect();
+            let q = mix::allocate(
+                &self.planned(),
+                &self.task_names(),
+                counts,
+                self.routing,
+                self.seed,
+                &list,
+            );
+            return self
+                .task_names()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ((*t).to_owned(), q.values().map(|v| v[i]).sum()))
+                .collect();
+        }
         let mut out: BTreeMap<String, u64> = self
             .tasks
             .iter()
@@ -490,6 +560,8 @@ pub fn generate(
         });
     }
     run.shard.check()?;
+    // Task counts are shared out over every source of the run, so that shards agree.
+    let pipeline = &pipeline.clone().with_sources(sources)?;
     // This worker's sources; indices stay global so its manifest joins the others'.
     let range = run.shard.range(sources.len());
     let pool = rayon::ThreadPoolBuilder::new()

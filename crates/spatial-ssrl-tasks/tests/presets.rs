@@ -355,3 +355,88 @@ fn a7_questions_are_the_papers_word_for_word() {
     }
     assert_eq!(seen.len(), want.len(), "{:?}", seen.keys());
 }
+
+/// Counts instead of weights: each task gets exactly its count over the whole run, with the
+/// same bytes for any thread count, and the summary and manifest hold realised against target.
+#[test]
+fn counted_mix_meets_counts_exactly_and_deterministically() {
+    let t = tempfile::tempdir().unwrap();
+    let srcs: Vec<SourceSpec> = (0..3u8)
+        .map(|i| {
+            let p = t.path().join(format!("src{i}.png"));
+            RgbImage::from_fn(96, 64, |x, y| Rgb([x as u8 ^ i, (y * 5) as u8, i * 70]))
+                .save(&p)
+                .unwrap();
+            SourceSpec::rgb(p)
+        })
+        .collect();
+    let mix = spatial_ssrl_tasks::TaskMix::parse_counts("shuffle=7,flip=2,crop=0").unwrap();
+    let cfg = TasksConfig {
+        mix: mix.clone(),
+        ..Default::default()
+    };
+    // The TOML form reads back the same.
+    assert_eq!(TasksConfig::from_toml_str(&cfg.to_toml()).unwrap(), cfg);
+    let reg = Registry::builtin(&cfg);
+    let pipe = spatial_ssrl_tasks::Pipeline::new(&reg, &["shuffle", "flip", "crop"], 5, 1)
+        .unwrap()
+        .with_mix(&cfg.mix)
+        .unwrap();
+    let run = |threads: usize| {
+        let out = t.path().join(format!("out{threads}"));
+        let rc = spatial_ssrl_tasks::RunConfig {
+            threads,
+            format: spatial_ssrl_tasks::DatasetFormat::Jsonl,
+            ..spatial_ssrl_tasks::RunConfig::new(&out)
+        };
+        let summary = spatial_ssrl_tasks::generate(&pipe, &srcs, &rc, &()).unwrap();
+        let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+        let rows = std::fs::read(out.join("train-00000.jsonl")).unwrap();
+        (summary, manifest, rows)
+    };
+    let (a, manifest_a, rows_a) = run(1);
+    let (b, manifest_b, rows_b) = run(3);
+    assert_eq!((&a, &manifest_a, &rows_a), (&b, &manifest_b, &rows_b));
+    for (task, &count) in &mix.counts {
+        assert_eq!(a.targets[task], count, "{task}");
+        assert_eq!(a.realised(task), count, "{task}: every call succeeds here");
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&manifest_a).unwrap();
+    assert_eq!(manifest["targets"]["shuffle"], 7);
+    // 7 shuffle calls over 3 sources: 3, 2 and 2, never all on one.
+    let rows = String::from_utf8(rows_a).unwrap();
+    for s in &srcs {
+        let n = rows
+            .lines()
+            .filter(|l| l.contains("\"shuffle\"") && l.contains(&format!("\"{}\"", s.id)))
+            .count();
+        assert!((2..=3).contains(&n), "{}: {n} shuffle rows", s.id);
+    }
+
+    // Weights and counts together, a negative count, an unknown task: typed errors.
+    let both = spatial_ssrl_tasks::TaskMix {
+        weights: [("flip".to_owned(), 1)].into_iter().collect(),
+        ..mix.clone()
+    };
+    let fresh = || spatial_ssrl_tasks::Pipeline::new(&reg, &["shuffle", "flip"], 5, 1).unwrap();
+    assert!(matches!(
+        fresh().with_mix(&both),
+        Err(spatial_ssrl_tasks::Error::InvalidOption { .. })
+    ));
+    assert!(TasksConfig::from_toml_str("[mix.counts]\nflip = -3\n").is_err());
+    let unknown = spatial_ssrl_tasks::TaskMix::parse_counts("flipp=3").unwrap();
+    assert!(matches!(
+        fresh().with_mix(&unknown),
+        Err(spatial_ssrl_tasks::Error::UnknownTask { .. })
+    ));
+    // A count that no source can take (depth on RGB photos) is refused before any work.
+    let depth = Registry::builtin(&cfg);
+    let p = spatial_ssrl_tasks::Pipeline::new(&depth, &["depth"], 5, 1)
+        .unwrap()
+        .with_mix(&spatial_ssrl_tasks::TaskMix::parse_counts("depth=2").unwrap())
+        .unwrap();
+    assert!(matches!(
+        p.with_sources(&srcs),
+        Err(spatial_ssrl_tasks::Error::InvalidOption { .. })
+    ));
+}
