@@ -190,6 +190,24 @@ fn train_rejects_an_unknown_dtype() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("int8"));
+    // A known but narrow dtype is refused before training (the optimiser needs f32 weights).
+    small_image_model(dir.path());
+    std::fs::write(
+        &config,
+        "[model]\nkind = \"qwen2_5_vl\"\npath = \"model\"\n",
+    )
+    .unwrap();
+    let out = cmd()
+        .args(["train", "--dtype", "bf16", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs f32") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 /// A model folder for the tiny Qwen2.5-VL fixture whose processor caps images at 56x56

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use burn::tensor::Device;
+use burn::tensor::{DType, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_model::WeightDtype;
 use spatial_ssrl_rl::{
@@ -76,6 +76,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut policy = QwenPolicy::from_pretrained_dtype(&path, &device, dtype)
                 .map(|p| p.with_pixel_limits(pixels))
                 .with_context(|| format!("loading {}", path.display()))?;
+            // The gradient-norm clip and AdamW step run in f32 and do not take narrower
+            // parameters yet (f32 master weights are issue 10's mixed precision).
+            let held = policy.model().weight_dtype();
+            if held != DType::F32 {
+                bail!(
+                    "model.dtype = {:?} holds the weights in {held:?}; training needs f32 \
+                     weights for now (set model.dtype = \"f32\")",
+                    cfg.model.dtype
+                );
+            }
             if cfg.model.freeze_vision_tower {
                 policy = policy.freeze_vision_tower();
             }
