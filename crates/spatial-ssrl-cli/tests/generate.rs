@@ -276,4 +276,27 @@ fn preset_and_task_weights() {
     .output()
     .unwrap();
     assert_eq!(o.status.code(), Some(2));
+
+    // Counts: exactly that many calls per task over the whole run.
+    let stdout = run_ok(&mut generate(
+        &examples(),
+        &t.path().join("counted"),
+        &[
+            "--tasks",
+            "shuffle,flip",
+            "--task-counts",
+            "shuffle=7,flip=3",
+        ],
+    ));
+    assert!(stdout.contains("7 of 7 planned"), "{stdout}");
+    assert!(stdout.contains("3 of 3 planned"), "{stdout}");
+    for extra in [
+        &["--task-counts", "shuffle=-1"][..],
+        &["--task-counts", "shuffle=1", "--task-weights", "flip=1"],
+    ] {
+        let o = generate(&examples(), &t.path().join("bad"), extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+    }
 }

@@ -403,6 +403,23 @@ fn counted_mix_meets_counts_exactly_and_deterministically() {
     }
     let manifest: serde_json::Value = serde_json::from_str(&manifest_a).unwrap();
     assert_eq!(manifest["targets"]["shuffle"], 7);
+    // Two workers of a sharded run share the counts out the same way: together they meet them.
+    let mut parts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for index in 0..2 {
+        let rc = spatial_ssrl_tasks::RunConfig {
+            format: spatial_ssrl_tasks::DatasetFormat::Jsonl,
+            shard: spatial_ssrl_tasks::Shard::new(index, 2).unwrap(),
+            ..spatial_ssrl_tasks::RunConfig::new(t.path().join(format!("part{index}")))
+        };
+        let part = spatial_ssrl_tasks::generate(&pipe, &srcs, &rc, &()).unwrap();
+        for (task, &target) in &part.targets {
+            let e = parts.entry(task.clone()).or_default();
+            *e = (e.0 + target, e.1 + part.realised(task));
+        }
+    }
+    for (task, &count) in &mix.counts {
+        assert_eq!(parts[task], (count, count), "{task}");
+    }
     // 7 shuffle calls over 3 sources: 3, 2 and 2, never all on one.
     let rows = String::from_utf8(rows_a).unwrap();
     for s in &srcs {

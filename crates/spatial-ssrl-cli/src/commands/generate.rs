@@ -81,8 +81,13 @@ pub struct Args {
     /// Task mix as relative weights, e.g. `shuffle=2,flip=1,crop=2`: each source gets
     /// --samples-per-image calls in all, each call's task drawn by weight (from the seed).
     /// Replaces the config's `[mix.weights]`; tasks left out do not run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "task_counts")]
     task_weights: Option<TaskMix>,
+    /// Task mix as counts over the whole run, e.g. `shuffle=16028,flip=4005`: each task gets
+    /// exactly that many calls, spread over the sources it can take (from the seed);
+    /// --samples-per-image does not apply. Replaces the config's `[mix.counts]` and weights.
+    #[arg(long, value_parser = TaskMix::parse_counts)]
+    task_counts: Option<TaskMix>,
     /// Split the sources between this many independent workers (a Slurm array, a
     /// Kubernetes indexed job); join their --out folders with `spatial-ssrl merge`.
     #[arg(long, default_value_t = 1, requires = "shard_index")]
@@ -113,8 +118,14 @@ pub fn run(args: Args, registry: RegistryBuilder<'_>) -> anyhow::Result<ExitCode
     if let Some(p) = &args.config {
         config = config.load_over(p)?;
     }
+    // A mix from the command line replaces the config's, weights and counts alike.
     if let Some(mix) = &args.task_weights {
         config.mix.weights = mix.weights.clone();
+        config.mix.counts.clear();
+    }
+    if let Some(mix) = &args.task_counts {
+        config.mix.counts = mix.counts.clone();
+        config.mix.weights.clear();
     }
     if args.print_config {
         print!("{}", config.to_toml());
