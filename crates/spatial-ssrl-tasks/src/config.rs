@@ -188,6 +188,8 @@ impl TasksConfig {
     /// let base = TasksConfig::preset("spatial-ssrl")?;
     /// let cfg = base.overlay_str("[mix.weights]\nshuffle = 1\n")?;
     /// assert_eq!(cfg.mix.weights.len(), 1); // a table's own keys replace the table's
+    /// let counted = base.overlay_str("[mix.counts]\nshuffle = 100\n")?;
+    /// assert!(counted.mix.weights.is_empty()); // counts replace the preset's weights
     /// assert_eq!(cfg.shuffle, base.shuffle);
     /// assert!(base.overlay_str("[shuffle]\nstrip = 3\n").is_err());
     /// # Ok::<(), spatial_ssrl_tasks::Error>(())
@@ -226,12 +228,21 @@ pub const PRESETS: [&str; 2] = ["default", "spatial-ssrl"];
 /// The `spatial-ssrl` preset, compiled in so a packaged crate carries it.
 const SPATIAL_SSRL: &str = include_str!("../presets/spatial-ssrl.toml");
 
-/// Lays `top` over `base`: tables merge key by key, any other value replaces. A weights
-/// table (`[mix.weights]`) is replaced whole, since its keys are data, not fields.
+/// Lays `top` over `base`: tables merge key by key, any other value replaces. A weights or
+/// counts table (`[mix.weights]`, `[mix.counts]`) is replaced whole, since its keys are data,
+/// not fields, and either one drops the other.
 fn merge_tables(base: &mut toml::Table, top: toml::Table) {
+    // Mix weights and counts exclude each other: a mix given one way replaces the other.
+    for (given, other) in [("weights", "counts"), ("counts", "weights")] {
+        if top.get(given).is_some_and(toml::Value::is_table) {
+            base.remove(other);
+        }
+    }
     for (key, value) in top {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(t)) if key != "weights" => {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t))
+                if key != "weights" && key != "counts" =>
+            {
                 merge_tables(b, t)
             }
             (_, v) => {

@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Calls of each task per source; with task weights (--task-weights, a preset's mix),
-    /// calls per source in all.
+    /// calls per source in all; unused with task counts (--task-counts).
     #[arg(long, default_value_t = 1)]
     samples_per_image: usize,
     /// Dataset format: parquet (EasyR1 / HF datasets) or jsonl (+ image files).
@@ -75,7 +75,8 @@ pub struct Args {
     print_config: bool,
     /// Starting configuration: `default` (our wording and look) or `spatial-ssrl` (the
     /// released data: the paper's questions, look, shuffle variants and task mix, RGB tasks on
-    /// RGB sources, depth tasks on RGB-D). --config and --task-weights apply on top.
+    /// RGB sources, depth tasks on RGB-D). --config, --task-weights and --task-counts apply
+    /// on top.
     #[arg(long, default_value = "default")]
     preset: String,
     /// Task mix as relative weights, e.g. `shuffle=2,flip=1,crop=2`: each source gets
