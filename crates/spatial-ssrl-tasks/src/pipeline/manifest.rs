@@ -19,7 +19,7 @@ use super::{Failure, Pipeline, RunConfig};
 pub struct Summary {
     /// Rows per task and split (`"train"`, `"val"`).
     pub samples: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Failures per [`Error::kind`].
+    /// Failures per [`Error::kind`](crate::Error::kind).
     pub failures_by_kind: BTreeMap<String, u64>,
     /// Shard files written, in order.
     pub shards: Vec<String>,
