@@ -192,7 +192,7 @@ fn hidden_states_and_logits_match_hf() {
     assert_eq!(out.layer_outputs.len(), layers + 1, "decoder layer count");
     assert_close(
         "inputs_embeds",
-        &values(out.layer_outputs[0].clone()),
+        &values(out.layer_outputs.first().expect("inputs_embeds").clone()),
         &s.g.f32("inputs_embeds").1,
         1e-4,
     );

@@ -19,15 +19,41 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The reference inputs the RGB tasks run on (RGBA PNG and JPEG, portrait and landscape).
+/// Every picture in the reference-input folder and its `rgbd-small/` subfolder (RGBA PNG
+/// and JPEG, portrait and landscape): whatever the folder holds, not a fixed list.
 fn reference_scenes() -> Vec<Scene> {
-    ["RGB_img.png", "eg1.jpg", "rgbd-small/RGB-D_img2.jpg"]
+    let mut names = Vec::new();
+    for sub in ["", "rgbd-small"] {
+        let dir = fixture(sub);
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list fixtures {}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if path.is_file() && ["jpg", "jpeg", "png"].contains(&ext.to_ascii_lowercase().as_str())
+            {
+                let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                names.push(if sub.is_empty() {
+                    file
+                } else {
+                    format!("{sub}/{file}")
+                });
+            }
+        }
+    }
+    names.sort();
+    assert!(
+        !names.is_empty(),
+        "no reference pictures in {}",
+        fixture("").display()
+    );
+    names
         .iter()
         .map(|name| {
             let path = fixture(name);
             let img = image::open(&path)
                 .unwrap_or_else(|e| panic!("cannot open fixture {}: {e}", path.display()));
-            Scene::rgb(*name, img.to_rgb8())
+            Scene::rgb(name.as_str(), img.to_rgb8())
         })
         .collect()
 }
