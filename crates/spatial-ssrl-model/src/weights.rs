@@ -356,6 +356,27 @@ pub(crate) fn tensor<const D: usize>(
     Ok(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
+/// Reads a Conv3d patch-embedding kernel `[hidden, channels, t, p, p]` as the
+/// `[channels * t * p * p, hidden]` matrix of a linear layer: with stride = kernel size the
+/// convolution of flattened patches is `pixels @ matrix`.
+pub(crate) fn patch_kernel(
+    src: &dyn TensorSource,
+    name: &str,
+    shape: [usize; 5],
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let kernel = src.read(name, &shape)?;
+    let h = shape[0];
+    let pd = shape[1..].iter().product::<usize>();
+    let mut w = vec![0f32; kernel.len()];
+    for o in 0..h {
+        for i in 0..pd {
+            w[i * h + o] = kernel[o * pd + i];
+        }
+    }
+    Ok(Tensor::from_data(TensorData::new(w, [pd, h]), device))
+}
+
 /// Reads a large matrix `name` (stored `[rows, cols]`) in the source's held dtype,
 /// transposed to `[cols, rows]` when `transposed`. A bf16/f16 tensor held in its own dtype
 /// never passes through f32.

@@ -17,7 +17,7 @@ use crate::qwen3_vl::config::Qwen3VlVisionConfig;
 use crate::qwen3_vl::position::{PositionResampling, block_order, vision_rotary_angles};
 use crate::sdpa::attend;
 use crate::vision::{ImageInput, apply_rotary, index_tensor};
-use crate::weights::{Checkpoint, TensorSource, linear, tensor};
+use crate::weights::{Checkpoint, TensorSource, linear, patch_kernel, tensor};
 
 const LAYER_NORM_EPS: f64 = 1e-6;
 
@@ -227,20 +227,15 @@ impl Qwen3VisionTower {
             cfg.patch_size,
             cfg.hidden_size,
         );
-        let kernel = src.read(
+        // The embedding is `pixels @ kernel + b`.
+        let kernel = patch_kernel(
+            src,
             &format!("{prefix}.patch_embed.proj.weight"),
-            &[h, c, t, p, p],
+            [h, c, t, p, p],
+            device,
         )?;
-        let pd = cfg.patch_dim();
-        // [hidden, patch_dim] -> [patch_dim, hidden] so the embedding is `pixels @ kernel + b`.
-        let mut w = vec![0f32; kernel.len()];
-        for o in 0..h {
-            for i in 0..pd {
-                w[i * h + o] = kernel[o * pd + i];
-            }
-        }
         let patch_embed = Linear {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [pd, h]), device)),
+            weight: Param::from_tensor(kernel),
             bias: Some(Param::from_tensor(tensor(
                 src,
                 &format!("{prefix}.patch_embed.proj.bias"),

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::VisionConfig;
 use crate::error::{Error, Result};
-use crate::weights::{TensorSink, TensorSource};
+use crate::weights::{TensorSink, TensorSource, patch_kernel};
 
 use block::VisionBlock;
 pub(crate) use block::apply_rotary;
@@ -75,20 +75,13 @@ impl VisionTower {
             cfg.patch_size,
             cfg.hidden_size,
         );
-        let kernel = src.read(
+        // The embedding is `pixels @ kernel`.
+        let patch_embed = Param::from_tensor(patch_kernel(
+            src,
             &format!("{prefix}.patch_embed.proj.weight"),
-            &[h, c, t, p, p],
-        )?;
-        let pd = cfg.patch_dim();
-        // [hidden, patch_dim] -> [patch_dim, hidden] so the embedding is `pixels @ kernel`.
-        let mut w = vec![0f32; kernel.len()];
-        for o in 0..h {
-            for i in 0..pd {
-                w[i * h + o] = kernel[o * pd + i];
-            }
-        }
-        let patch_embed =
-            Param::from_tensor(Tensor::from_data(TensorData::new(w, [pd, h]), device));
+            [h, c, t, p, p],
+            device,
+        )?);
         let blocks = (0..cfg.depth)
             .map(|i| VisionBlock::load(src, &format!("{prefix}.blocks.{i}"), cfg, device))
             .collect::<Result<Vec<_>>>()?;
