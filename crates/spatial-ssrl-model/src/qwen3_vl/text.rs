@@ -14,10 +14,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::dtype::{apply_linear, widen};
 use crate::error::{Error, Result};
 use crate::qwen3_vl::config::Qwen3VlTextConfig;
-use crate::text::attention::Attention;
 use crate::text::cache::KvCache;
 use crate::text::mrope::MropeLayout;
-use crate::text::{DecoderLayer, KeyMask, Mlp, tied_logits};
+use crate::text::{DecoderLayer, KeyMask, LayerDims, tied_logits};
 use crate::vision::index_tensor;
 use crate::weights::{Checkpoint, TensorSource, linear, matrix, rms_norm};
 
@@ -85,56 +84,20 @@ impl Qwen3TextModel {
             false,
             device,
         )?);
+        let dims = LayerDims {
+            hidden: h,
+            intermediate: i,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+            eps,
+            qkv_bias: false,
+            qk_norm: true,
+        };
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
                 let p = format!("{prefix}.layers.{l}");
-                let lin = |name: &str, d_in, d_out| {
-                    linear(src, &format!("{p}.{name}"), d_in, d_out, false, device)
-                };
-                Ok(DecoderLayer {
-                    self_attn: Attention {
-                        q_proj: lin("self_attn.q_proj", h, nh * hd)?,
-                        k_proj: lin("self_attn.k_proj", h, nkv * hd)?,
-                        v_proj: lin("self_attn.v_proj", h, nkv * hd)?,
-                        o_proj: lin("self_attn.o_proj", nh * hd, h)?,
-                        q_norm: Some(rms_norm(
-                            src,
-                            &format!("{p}.self_attn.q_norm"),
-                            hd,
-                            eps,
-                            device,
-                        )?),
-                        k_norm: Some(rms_norm(
-                            src,
-                            &format!("{p}.self_attn.k_norm"),
-                            hd,
-                            eps,
-                            device,
-                        )?),
-                        num_heads: nh,
-                        num_kv_heads: nkv,
-                        head_dim: hd,
-                    },
-                    mlp: Mlp {
-                        gate_proj: lin("mlp.gate_proj", h, i)?,
-                        up_proj: lin("mlp.up_proj", h, i)?,
-                        down_proj: lin("mlp.down_proj", i, h)?,
-                    },
-                    input_layernorm: rms_norm(
-                        src,
-                        &format!("{p}.input_layernorm"),
-                        h,
-                        eps,
-                        device,
-                    )?,
-                    post_attention_layernorm: rms_norm(
-                        src,
-                        &format!("{p}.post_attention_layernorm"),
-                        h,
-                        eps,
-                        device,
-                    )?,
-                })
+                DecoderLayer::load(src, &p, &dims, device)
             })
             .collect::<Result<Vec<_>>>()?;
         let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;

@@ -37,7 +37,55 @@ pub(crate) struct DecoderLayer {
     pub post_attention_layernorm: RmsNorm,
 }
 
+/// Sizes and variant switches of one decoder layer, as both families store it.
+pub(crate) struct LayerDims {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub eps: f64,
+    /// Qwen2: biased q/k/v projections.
+    pub qkv_bias: bool,
+    /// Qwen3: per-head RMSNorm on q and k before rope.
+    pub qk_norm: bool,
+}
+
 impl DecoderLayer {
+    /// Loads the layer under `p` (`self_attn.*`, `mlp.*`, the two norms), shapes checked.
+    pub(crate) fn load(
+        src: &dyn TensorSource,
+        p: &str,
+        d: &LayerDims,
+        device: &Device,
+    ) -> Result<Self> {
+        let (h, i, hd) = (d.hidden, d.intermediate, d.head_dim);
+        let lin = |name: &str, d_in, d_out, bias| {
+            linear(src, &format!("{p}.{name}"), d_in, d_out, bias, device)
+        };
+        let norm = |name: &str, width| rms_norm(src, &format!("{p}.{name}"), width, d.eps, device);
+        let qk_norm = |name: &str| d.qk_norm.then(|| norm(name, hd)).transpose();
+        Ok(DecoderLayer {
+            self_attn: Attention {
+                q_proj: lin("self_attn.q_proj", h, d.heads * hd, d.qkv_bias)?,
+                k_proj: lin("self_attn.k_proj", h, d.kv_heads * hd, d.qkv_bias)?,
+                v_proj: lin("self_attn.v_proj", h, d.kv_heads * hd, d.qkv_bias)?,
+                o_proj: lin("self_attn.o_proj", d.heads * hd, h, false)?,
+                q_norm: qk_norm("self_attn.q_norm")?,
+                k_norm: qk_norm("self_attn.k_norm")?,
+                num_heads: d.heads,
+                num_kv_heads: d.kv_heads,
+                head_dim: hd,
+            },
+            mlp: Mlp {
+                gate_proj: lin("mlp.gate_proj", h, i, false)?,
+                up_proj: lin("mlp.up_proj", h, i, false)?,
+                down_proj: lin("mlp.down_proj", i, h, false)?,
+            },
+            input_layernorm: norm("input_layernorm", h)?,
+            post_attention_layernorm: norm("post_attention_layernorm", h)?,
+        })
+    }
     /// `x + attn(norm(x))`, then `x + mlp(norm(x))`; `cache` is `(cache, layer index)`.
     pub fn forward(
         &self,
@@ -140,69 +188,20 @@ impl TextModel {
             false,
             device,
         )?);
+        let dims = LayerDims {
+            hidden: h,
+            intermediate: i,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+            eps,
+            qkv_bias: true,
+            qk_norm: false,
+        };
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
                 let p = format!("{prefix}.layers.{l}");
-                Ok(DecoderLayer {
-                    self_attn: Attention {
-                        q_proj: linear(
-                            src,
-                            &format!("{p}.self_attn.q_proj"),
-                            h,
-                            nh * hd,
-                            true,
-                            device,
-                        )?,
-                        k_proj: linear(
-                            src,
-                            &format!("{p}.self_attn.k_proj"),
-                            h,
-                            nkv * hd,
-                            true,
-                            device,
-                        )?,
-                        v_proj: linear(
-                            src,
-                            &format!("{p}.self_attn.v_proj"),
-                            h,
-                            nkv * hd,
-                            true,
-                            device,
-                        )?,
-                        o_proj: linear(
-                            src,
-                            &format!("{p}.self_attn.o_proj"),
-                            nh * hd,
-                            h,
-                            false,
-                            device,
-                        )?,
-                        q_norm: None,
-                        k_norm: None,
-                        num_heads: nh,
-                        num_kv_heads: nkv,
-                        head_dim: hd,
-                    },
-                    mlp: Mlp {
-                        gate_proj: linear(src, &format!("{p}.mlp.gate_proj"), h, i, false, device)?,
-                        up_proj: linear(src, &format!("{p}.mlp.up_proj"), h, i, false, device)?,
-                        down_proj: linear(src, &format!("{p}.mlp.down_proj"), i, h, false, device)?,
-                    },
-                    input_layernorm: rms_norm(
-                        src,
-                        &format!("{p}.input_layernorm"),
-                        h,
-                        eps,
-                        device,
-                    )?,
-                    post_attention_layernorm: rms_norm(
-                        src,
-                        &format!("{p}.post_attention_layernorm"),
-                        h,
-                        eps,
-                        device,
-                    )?,
-                })
+                DecoderLayer::load(src, &p, &dims, device)
             })
             .collect::<Result<Vec<_>>>()?;
         let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;
