@@ -80,11 +80,17 @@ impl WeightDtype {
     }
 }
 
-/// `x @ W + b` with `W` widened to `x`'s dtype when it is held narrower.
+/// `x @ W + b` with f32 accumulation when `W` is held narrower than `x`: on the CPU the
+/// 16-bit weight is widened in registers (`half_matmul`), elsewhere (GPU backends, autodiff)
+/// it is widened to a temporary tensor.
 pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
     let w = l.weight.val();
     if w.dtype() == x.dtype() {
         return l.forward(x);
+    }
+    #[cfg(feature = "flex")]
+    if let Some(y) = crate::half_matmul::flex_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
+        return y;
     }
     let dt = x.dtype();
     linear(x, w.cast(dt), l.bias.as_ref().map(|b| b.val().cast(dt)))

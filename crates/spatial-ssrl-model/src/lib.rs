@@ -38,6 +38,7 @@ mod dtype;
 mod error;
 mod generate;
 mod generation_config;
+mod half_matmul;
 mod processor;
 mod qwen3_vl;
 mod rope_index;

@@ -300,6 +300,12 @@ pub(crate) fn tied_logits(embed: Tensor<2>, hidden: Tensor<3>) -> Tensor<3> {
     let [vocab, _] = embed.dims();
     let [b, s, h] = hidden.dims();
     let x = hidden.reshape([b * s, h]);
+    #[cfg(feature = "flex")]
+    if embed.dtype() != x.dtype()
+        && let Some(logits) = crate::half_matmul::flex_tied_logits(&x, &embed)
+    {
+        return logits.reshape([b, s, vocab]);
+    }
     let logits = if embed.dtype() == x.dtype() {
         x.matmul(embed.transpose())
     } else {
