@@ -157,6 +157,18 @@ pub struct TrainerConfig {
     pub save_hf: bool,
     /// Output folder: checkpoints, `metrics.jsonl`, `curves.png`.
     pub output_dir: PathBuf,
+    /// Data-parallel peers on this machine, one per device (EasyR1's key; 1). See
+    /// `docs/training.md`, "Many devices".
+    pub n_gpus_per_node: usize,
+    /// Machines (1). burn 0.22 has no cross-machine collective, so only 1 is accepted.
+    pub nnodes: usize,
+    /// This machine's index, `0..nnodes` (0).
+    pub node_rank: usize,
+    /// `host:port` of the rank-0 machine for a multi-machine run (unused while `nnodes = 1`).
+    pub coordinator: Option<String>,
+    /// Seconds a collective call waits for the other peers before the run stops with an
+    /// error (1800, NCCL's default).
+    pub collective_timeout_s: u64,
 }
 
 impl Default for TrainerConfig {
@@ -171,7 +183,51 @@ impl Default for TrainerConfig {
             save_limit: 3,
             save_hf: false,
             output_dir: PathBuf::from("runs/spatial-ssrl"),
+            n_gpus_per_node: 1,
+            nnodes: 1,
+            node_rank: 0,
+            coordinator: None,
+            collective_timeout_s: 1800,
         }
+    }
+}
+
+impl TrainerConfig {
+    /// Checks the data-parallel keys.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for zero peers or timeout, a `node_rank` outside `0..nnodes`, or
+    /// `nnodes > 1`: burn 0.22 has no cross-machine collective level (its distributed
+    /// server is per process; see `docs/training.md`, "Many machines").
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key, value: String, reason| Err(Error::Config { key, value, reason });
+        if self.n_gpus_per_node == 0 {
+            return bad("trainer.n_gpus_per_node", "0".into(), "must be positive");
+        }
+        if self.collective_timeout_s == 0 {
+            return bad("trainer.collective_timeout_s", "0".into(), "must be positive");
+        }
+        if self.node_rank >= self.nnodes.max(1) {
+            return bad(
+                "trainer.node_rank",
+                self.node_rank.to_string(),
+                "must be below trainer.nnodes",
+            );
+        }
+        if self.nnodes != 1 {
+            return bad(
+                "trainer.nnodes",
+                self.nnodes.to_string(),
+                "burn 0.22 has no cross-machine collective (its sync server is per process); \
+                 run one machine with trainer.n_gpus_per_node peers (docs/training.md)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The collective deadline.
+    pub fn collective_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.collective_timeout_s)
     }
 }
 
@@ -204,6 +260,7 @@ impl TrainConfig {
         cfg.grpo.validate()?;
         cfg.data.validate()?;
         cfg.reward.build()?;
+        cfg.trainer.validate()?;
         Ok(cfg)
     }
 
@@ -285,6 +342,22 @@ mod tests {
         let bad = "[data]\nmin_pixels = 10\nmax_pixels = 5\n";
         let err = TrainConfig::from_toml(bad, Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("min_pixels"), "{err}");
+    }
+
+    #[test]
+    fn data_parallel_keys_are_checked() {
+        let c = TrainConfig::from_toml("[trainer]\nn_gpus_per_node = 8\n", Path::new("x.toml"));
+        assert_eq!(c.unwrap().trainer.n_gpus_per_node, 8);
+        for (text, key) in [
+            ("n_gpus_per_node = 0", "trainer.n_gpus_per_node"),
+            ("nnodes = 2\nnode_rank = 1", "trainer.nnodes"),
+            ("node_rank = 1", "trainer.node_rank"),
+            ("collective_timeout_s = 0", "trainer.collective_timeout_s"),
+        ] {
+            let err = TrainConfig::from_toml(&format!("[trainer]\n{text}\n"), Path::new("x.toml"))
+                .unwrap_err();
+            assert!(matches!(&err, Error::Config { key: k, .. } if *k == key), "{err}");
+        }
     }
 
     #[test]

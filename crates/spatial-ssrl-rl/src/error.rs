@@ -144,6 +144,36 @@ pub enum Error {
     /// The policy failed (model-specific error, e.g. a tokenizer or weight problem).
     #[error("policy: {0}")]
     Policy(String),
+    /// A data-parallel peer left its group (failed, panicked or returned) while others still
+    /// needed it in a collective call.
+    #[error("data-parallel peer {rank} left the group before {op}; the run is stopped")]
+    PeerLeft {
+        /// The first peer that left.
+        rank: usize,
+        /// The collective call that could not complete.
+        op: &'static str,
+    },
+    /// A collective call waited longer than the group's timeout.
+    #[error(
+        "collective {op} timed out after {secs} s waiting for peer(s) {missing:?} \
+         (trainer.collective_timeout_s)"
+    )]
+    CollectiveTimeout {
+        /// The collective call.
+        op: &'static str,
+        /// The timeout.
+        secs: f64,
+        /// Ranks that had not arrived.
+        missing: Vec<usize>,
+    },
+    /// A data-parallel peer's thread panicked.
+    #[error("data-parallel peer {rank} panicked: {message}")]
+    PeerPanicked {
+        /// The peer.
+        rank: usize,
+        /// The panic message.
+        message: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

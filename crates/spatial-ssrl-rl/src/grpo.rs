@@ -14,6 +14,8 @@ use spatial_ssrl_rewards::TaskRouter;
 
 use crate::advantage::{AdvantageEstimator, AdvantageInputs, compute_advantage_return};
 use crate::checkpoint::{self, TrainState};
+use crate::distributed::shard::owned_micro_batches;
+use crate::distributed::{GradReduce, Peer, all_reduce_grads};
 use crate::error::{Error, Result};
 use crate::kl::KlPenalty;
 use crate::loss::{PolicyLossConfig, compute_policy_loss, kl_loss};
@@ -191,6 +193,8 @@ pub struct GrpoTrainer<P: Policy> {
     prompts: Vec<(PromptRecord, P::Prompt)>,
     filtered_prompts: usize,
     state: TrainState,
+    peer: Peer,
+    reduce: GradReduce,
 }
 
 impl<P: Policy> GrpoTrainer<P> {
@@ -238,6 +242,8 @@ impl<P: Policy> GrpoTrainer<P> {
         Ok(GrpoTrainer {
             reference: reference.map(|r| r.valid()),
             cfg,
+            peer: Peer::solo(device.clone()),
+            reduce: GradReduce::Host,
             device,
             policy,
             optim,
@@ -245,6 +251,15 @@ impl<P: Policy> GrpoTrainer<P> {
             filtered_prompts: filtered,
             state,
         })
+    }
+
+    /// Makes this trainer one data-parallel `peer` (its policy on the peer's device): it
+    /// samples and trains on its share of each batch and sums gradients with the other peers
+    /// (see [`crate::distributed`]).
+    pub fn with_peer(mut self, peer: Peer) -> Self {
+        self.reduce = GradReduce::for_devices(std::slice::from_ref(peer.device()));
+        self.peer = peer;
+        self
     }
 
     /// The policy being trained.
@@ -272,9 +287,12 @@ impl<P: Policy> GrpoTrainer<P> {
         &self.state
     }
 
-    /// Writes a checkpoint (policy, optimiser, state) atomically into `dir/global_step_<N>`.
+    /// Writes a checkpoint (policy, optimiser, state) atomically into `dir/global_step_<N>`
+    /// (rank 0 only, when data-parallel; every peer returns once it is written).
     pub fn save_checkpoint(&self, dir: &Path) -> Result<std::path::PathBuf> {
-        checkpoint::save(dir, &self.policy, &self.optim, &self.state)
+        crate::distributed::write_once(&self.peer, dir, || {
+            checkpoint::save(dir, &self.policy, &self.optim, &self.state)
+        })
     }
 
     /// Restores policy weights, optimiser state and the data cursor from a checkpoint
@@ -314,6 +332,7 @@ impl<P: Policy> GrpoTrainer<P> {
             &cfg,
             step,
             reward,
+            &self.peer,
         )?;
         let (rollout_secs, reward_secs) = (sampled.rollout_secs, sampled.reward_secs);
         let (rows, prompts, responses, group, scores) = (
@@ -370,7 +389,7 @@ impl<P: Policy> GrpoTrainer<P> {
         if let Some(batch) = batch {
             let lr_step = self.state.optimizer_steps;
             let (old_lp, ref_lp, entropy) = self.behaviour_log_probs(&infer, &batch)?;
-            metrics.entropy = masked_host_mean(&entropy, &batch.mask);
+            metrics.entropy = self.masked_batch_mean(&entropy, &batch.mask)?;
             let log_prob_secs = t.elapsed().as_secs_f64();
             metrics.time.log_probs = log_prob_secs;
 
@@ -410,9 +429,25 @@ impl<P: Policy> GrpoTrainer<P> {
             .cfg
             .use_kl_loss
             .then(|| Vec::with_capacity(b.mask.len()));
+        let rows = b.responses.len();
         let chunk = self.cfg.micro_batch_size.max(1) * 4;
-        for start in (0..b.responses.len()).step_by(chunk) {
-            let end = (start + chunk).min(b.responses.len());
+        // A peer scores only the rows of its micro-batches; the others stay zero.
+        let spans: Vec<(usize, usize)> = if self.peer.world() == 1 {
+            (0..rows).step_by(chunk).map(|s| (s, (s + chunk).min(rows))).collect()
+        } else {
+            let mini = (self.cfg.global_batch_size * self.cfg.n).max(1);
+            owned_micro_batches(&self.peer, rows, mini, self.cfg.micro_batch_size)
+                .concat()
+        };
+        let mut at = 0;
+        for (start, end) in spans {
+            let gap = (start - at) * b.len;
+            old.extend(std::iter::repeat_n(0.0, gap));
+            ent.extend(std::iter::repeat_n(0.0, gap));
+            if let Some(refs) = refs.as_mut() {
+                refs.extend(std::iter::repeat_n(0.0, gap));
+            }
+            at = end;
             let out = infer.response_log_probs(
                 &b.prompts[start..end],
                 &b.responses[start..end],
@@ -431,7 +466,21 @@ impl<P: Policy> GrpoTrainer<P> {
                 refs.extend(to_host(r.log_probs));
             }
         }
+        let gap = (rows - at) * b.len;
+        old.extend(std::iter::repeat_n(0.0, gap));
+        ent.extend(std::iter::repeat_n(0.0, gap));
+        if let Some(refs) = refs.as_mut() {
+            refs.extend(std::iter::repeat_n(0.0, gap));
+        }
         Ok((old, refs, ent))
+    }
+
+    /// Masked mean over the whole batch of a per-token value each peer holds for its rows.
+    fn masked_batch_mean(&self, v: &[f32], mask: &[f32]) -> Result<f64> {
+        let num: f64 = v.iter().zip(mask).map(|(&x, &m)| x as f64 * m as f64).sum();
+        let num = self.peer.sum_f64(&[num], "entropy")?[0];
+        let den: f64 = mask.iter().map(|&m| m as f64).sum();
+        Ok(num / (den + 1e-8))
     }
 
     fn advantages(&self, b: &RolloutBatch<P::Prompt>) -> Result<Vec<f32>> {
@@ -467,13 +516,13 @@ impl<P: Policy> GrpoTrainer<P> {
         let (mut n_micro, mut n_opt) = (0usize, 0usize);
         let (mut pg, mut kl, mut cf_hi, mut cf_lo, mut ppo_kl, mut gn) =
             (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let owned = owned_micro_batches(&self.peer, rows, mini, cfg.micro_batch_size);
         for _ in 0..cfg.ppo_epochs {
-            for m_start in (0..rows).step_by(mini) {
+            for (mi, m_start) in (0..rows).step_by(mini).enumerate() {
                 let m_end = (m_start + mini).min(rows);
                 let mini_tokens: f32 = b.mask[m_start * len..m_end * len].iter().sum();
                 let mut accum = GradientsAccumulator::<P>::new();
-                for s in (m_start..m_end).step_by(cfg.micro_batch_size) {
-                    let e = (s + cfg.micro_batch_size).min(m_end);
+                for &(s, e) in &owned[mi] {
                     let r = e - s;
                     let d = &self.device;
                     let mask = tensor2(slice(&b.mask, s, e), r, len, d);
@@ -511,7 +560,8 @@ impl<P: Policy> GrpoTrainer<P> {
                     let grads = GradientsParams::from_grads(loss.backward(), &self.policy);
                     accum.accumulate(&self.policy, grads);
                 }
-                let mut grads = accum.grads();
+                let mut grads =
+                    all_reduce_grads(&self.peer, self.reduce, &self.policy, accum.grads())?;
                 let norm = clip_global_norm(&self.policy, &mut grads, cfg.optim.max_grad_norm);
                 let lr = cfg.optim.lr_at(self.state.optimizer_steps, total_opt);
                 self.state.optimizer_steps += 1;
@@ -524,7 +574,12 @@ impl<P: Policy> GrpoTrainer<P> {
                 n_opt += 1;
             }
         }
-        let nm = n_micro.max(1) as f64;
+        let sums = self.peer.sum_f64(
+            &[pg, kl, cf_hi, cf_lo, ppo_kl, n_micro as f64],
+            "update metrics",
+        )?;
+        let (pg, kl, cf_hi, cf_lo, ppo_kl) = (sums[0], sums[1], sums[2], sums[3], sums[4]);
+        let nm = sums[5].max(1.0);
         metrics.pg_loss = pg / nm;
         metrics.kl = kl / nm;
         metrics.clipfrac_high = cf_hi / nm;
@@ -538,12 +593,6 @@ impl<P: Policy> GrpoTrainer<P> {
 fn mean(it: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = it.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 { 0.0 } else { s / n as f64 }
-}
-
-fn masked_host_mean(v: &[f32], mask: &[f32]) -> f64 {
-    let num: f64 = v.iter().zip(mask).map(|(&x, &m)| x as f64 * m as f64).sum();
-    let den: f64 = mask.iter().map(|&m| m as f64).sum();
-    num / (den + 1e-8)
 }
 
 /// Keeps rows `keep`, pads responses to the longest, and places each outcome reward on the

@@ -28,6 +28,7 @@ mod advantage;
 mod checkpoint;
 mod config;
 mod data;
+pub mod distributed;
 mod error;
 mod grpo;
 mod kl;

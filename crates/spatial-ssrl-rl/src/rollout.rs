@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use spatial_ssrl_rewards::{RewardBreakdown, TaskRouter};
 
 use crate::data::{DataCursor, derive_seed};
+use crate::distributed::Peer;
+use crate::distributed::shard::generate_groups;
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
 use crate::policy::{Policy, PromptRecord};
@@ -83,7 +85,8 @@ pub(crate) fn keep_group(scores: &[RewardBreakdown], key: FilterKey, low: f64, h
 /// Draws, samples and scores prompts until the step's batch is complete (see the module
 /// doc). Each response is seeded by (run seed, step, draw, prompt id, sample index) and
 /// generated in calls of `rollout_micro_batch_size` sequences (each padded on its own), so a
-/// resumed run repeats the step exactly.
+/// resumed run repeats the step exactly, and data-parallel peers (each sampling the groups
+/// it owns) get the batch of one peer.
 pub(crate) fn make_batch<P: Policy>(
     infer: &P,
     data: &[(PromptRecord, P::Prompt)],
@@ -91,6 +94,7 @@ pub(crate) fn make_batch<P: Policy>(
     cfg: &GrpoConfig,
     step: u64,
     reward: &TaskRouter,
+    peer: &Peer,
 ) -> Result<Sampled<P::Prompt>> {
     let n = cfg.n;
     let draw = cfg
@@ -117,10 +121,8 @@ pub(crate) fn make_batch<P: Policy>(
             })
             .collect();
         let micro = cfg.rollout_micro_batch_size.unwrap_or(prompts.len()).max(1);
-        let mut responses = Vec::with_capacity(prompts.len());
-        for (p, s) in prompts.chunks(micro).zip(seeds.chunks(micro)) {
-            responses.extend(infer.generate(p, &cfg.sampling, s)?);
-        }
+        // Data-parallel peers each sample their own groups and exchange the responses.
+        let responses = generate_groups(peer, infer, &prompts, &seeds, n, micro, &cfg.sampling)?;
         out.rollout_secs += t.elapsed().as_secs_f64();
 
         let t = Instant::now();

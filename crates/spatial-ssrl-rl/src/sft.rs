@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, TrainState};
+use crate::distributed::{GradReduce, Peer, all_reduce_grads};
 use crate::error::{Error, Result};
 use crate::masked::{scalar, tensor2};
 use crate::metrics::{PhaseTimes, StepMetrics};
@@ -197,6 +198,8 @@ pub struct SftTrainer<P: Policy> {
     state: TrainState,
     /// Parameters trainable before LoRA froze them (restored by the merge).
     trainable: Vec<ParamId>,
+    peer: Peer,
+    reduce: GradReduce,
 }
 
 impl<P: Policy> SftTrainer<P> {
@@ -238,6 +241,8 @@ impl<P: Policy> SftTrainer<P> {
             optim: cfg.optim.init(),
             state: TrainState::new(cfg.seed),
             cfg,
+            peer: Peer::solo(device.clone()),
+            reduce: GradReduce::Host,
             device,
             policy,
             examples: encoded,
@@ -278,7 +283,18 @@ impl<P: Policy> SftTrainer<P> {
 
     /// Writes a checkpoint atomically into `dir/global_step_<N>`.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<std::path::PathBuf> {
-        checkpoint::save(dir, &self.policy, &self.optim, &self.state)
+        crate::distributed::write_once(&self.peer, dir, || {
+            checkpoint::save(dir, &self.policy, &self.optim, &self.state)
+        })
+    }
+
+    /// Makes this trainer one data-parallel `peer` (its policy on the peer's device): it
+    /// computes every `world`-th micro-batch of a step and sums gradients with the other
+    /// peers (see [`crate::distributed`]); checkpoints are written by rank 0.
+    pub fn with_peer(mut self, peer: Peer) -> Self {
+        self.reduce = GradReduce::for_devices(std::slice::from_ref(peer.device()));
+        self.peer = peer;
+        self
     }
 
     /// Restores weights, optimiser and data cursor.
@@ -313,7 +329,10 @@ impl<P: Policy> SftTrainer<P> {
         let total_tokens: usize = rows.iter().map(|&r| self.examples[r].1.len()).sum();
         let mut accum = GradientsAccumulator::<P>::new();
         let mut loss_sum = 0.0f64;
-        for chunk in rows.chunks(cfg.batch_size) {
+        for (k, chunk) in rows.chunks(cfg.batch_size).enumerate() {
+            if !self.peer.owns(k) {
+                continue;
+            }
             let prompts: Vec<P::Prompt> =
                 chunk.iter().map(|&r| self.examples[r].0.clone()).collect();
             let responses: Vec<Vec<u32>> =
@@ -335,7 +354,8 @@ impl<P: Policy> SftTrainer<P> {
                 GradientsParams::from_grads(loss.backward(), &self.policy),
             );
         }
-        let mut grads = accum.grads();
+        let mut grads = all_reduce_grads(&self.peer, self.reduce, &self.policy, accum.grads())?;
+        let loss_sum = self.peer.sum_f64(&[loss_sum], "sft loss")?[0];
         let norm = clip_global_norm(&self.policy, &mut grads, cfg.optim.max_grad_norm);
         let lr = cfg
             .optim
