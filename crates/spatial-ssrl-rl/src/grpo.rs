@@ -21,6 +21,7 @@ use crate::kl::KlPenalty;
 use crate::loss::{PolicyLossConfig, compute_policy_loss, kl_loss};
 use crate::masked::{scalar, tensor2, to_host};
 use crate::metrics::{MeanStd, PhaseTimes, StepMetrics};
+use crate::mixed_precision::widen_grads;
 use crate::optim::{OptimConfig, clip_global_norm};
 use crate::policy::{Policy, PromptRecord, SamplingConfig};
 use crate::rollout::{FilterKey, make_batch};
@@ -433,11 +434,13 @@ impl<P: Policy> GrpoTrainer<P> {
         let chunk = self.cfg.micro_batch_size.max(1) * 4;
         // A peer scores only the rows of its micro-batches; the others stay zero.
         let spans: Vec<(usize, usize)> = if self.peer.world() == 1 {
-            (0..rows).step_by(chunk).map(|s| (s, (s + chunk).min(rows))).collect()
+            (0..rows)
+                .step_by(chunk)
+                .map(|s| (s, (s + chunk).min(rows)))
+                .collect()
         } else {
             let mini = (self.cfg.global_batch_size * self.cfg.n).max(1);
-            owned_micro_batches(&self.peer, rows, mini, self.cfg.micro_batch_size)
-                .concat()
+            owned_micro_batches(&self.peer, rows, mini, self.cfg.micro_batch_size).concat()
         };
         let mut at = 0;
         for (start, end) in spans {
@@ -557,7 +560,8 @@ impl<P: Policy> GrpoTrainer<P> {
                     cf_lo += out.metrics.pg_clipfrac_lower.unwrap_or(0.0) as f64;
                     ppo_kl += out.metrics.ppo_kl as f64;
                     n_micro += 1;
-                    let grads = GradientsParams::from_grads(loss.backward(), &self.policy);
+                    let mut grads = GradientsParams::from_grads(loss.backward(), &self.policy);
+                    widen_grads(&self.policy, &mut grads);
                     accum.accumulate(&self.policy, grads);
                 }
                 let mut grads =

@@ -35,6 +35,7 @@ mod kl;
 mod loss;
 pub mod masked;
 mod metrics;
+mod mixed_precision;
 mod optim;
 mod pixels;
 mod plot;
@@ -64,6 +65,7 @@ pub use crate::{
     },
     masked::LossAggregation,
     metrics::{MeanStd, MetricsLine, MetricsWriter, PhaseTimes, StepMetrics, read_metrics},
+    mixed_precision::{MasterAdamW, MasterAdamWState, widen_grads},
     optim::{LrSchedule, OptimConfig, clip_global_norm, grad_norm},
     pixels::PixelLimits,
     plot::plot_metrics,

@@ -4,8 +4,11 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::DType;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+use crate::mixed_precision::MasterAdamW;
 
 /// AdamW settings (EasyR1 `worker.actor.optim`; torch's AdamW epsilon).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -53,14 +56,16 @@ pub enum LrSchedule {
 }
 
 impl OptimConfig {
-    /// The burn optimiser (clipping is done globally by [`clip_global_norm`], not per tensor).
+    /// The burn optimiser: AdamW with f32 master weights for parameters held in bf16/f16
+    /// ([`MasterAdamW`]); clipping is done globally by [`clip_global_norm`], not per tensor.
     pub fn init(&self) -> ModuleOptimizer {
-        AdamWConfig::new()
+        let adamw = AdamWConfig::new()
             .with_beta_1(self.betas.0)
             .with_beta_2(self.betas.1)
             .with_epsilon(self.eps)
             .with_weight_decay(self.weight_decay)
-            .init()
+            .build();
+        ModuleOptimizer::from(MasterAdamW::new(adamw))
     }
 
     /// Learning rate at optimiser step `step` (0-based) of `total` steps.
@@ -89,7 +94,8 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let sq = g.powi_scalar(2).sum();
+            // Summed in f32 whatever the gradient's dtype (bf16 squares overflow and round).
+            let sq = g.cast(DType::F32).powi_scalar(2).sum();
             self.acc = Some(match self.acc.take() {
                 Some(a) => a + sq,
                 None => sq,

@@ -18,6 +18,7 @@ use crate::distributed::{GradReduce, Peer, all_reduce_grads};
 use crate::error::{Error, Result};
 use crate::masked::{scalar, tensor2};
 use crate::metrics::{PhaseTimes, StepMetrics};
+use crate::mixed_precision::widen_grads;
 use crate::optim::{LrSchedule, OptimConfig, clip_global_norm};
 use crate::policy::Policy;
 use crate::sft_data::SftExample;
@@ -349,10 +350,9 @@ impl<P: Policy> SftTrainer<P> {
                 .log_probs;
             let loss: Tensor<1> = (lp * mask).sum().neg() / total_tokens as f32;
             loss_sum += scalar(loss.clone()) as f64;
-            accum.accumulate(
-                &self.policy,
-                GradientsParams::from_grads(loss.backward(), &self.policy),
-            );
+            let mut grads = GradientsParams::from_grads(loss.backward(), &self.policy);
+            widen_grads(&self.policy, &mut grads);
+            accum.accumulate(&self.policy, grads);
         }
         let mut grads = all_reduce_grads(&self.peer, self.reduce, &self.policy, accum.grads())?;
         let loss_sum = self.peer.sum_f64(&[loss_sum], "sft loss")?[0];
