@@ -7,9 +7,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+use crate::family::ModelFamily;
 use crate::sampling::{argmax_rows, host_rows, penalize, sample_row};
+use crate::text::cache::KvCache;
 use crate::vision::ImageInput;
-use crate::vl::{Qwen2_5VlForCausalLm, VideoPatches, VlBatch};
+use crate::vl::{VideoPatches, VlBatch};
 use crate::weights::stable_seed;
 
 /// One prompt: token ids (image and video pads expanded) and the images and videos they
@@ -137,169 +139,206 @@ fn row_rngs(cfg: &GenerationConfig, b: usize) -> Result<Vec<ChaCha8Rng>> {
     }
 }
 
-/// Logits materialised at once by [`Qwen2_5VlForCausalLm::token_log_probs`] (64 Mi values:
+/// Logits materialised at once by [`ModelFamily::token_log_probs`] (64 Mi values:
 /// 256 MB in f32, about 55 positions of a batch of 8 at Qwen's 152k vocabulary).
 const LOGIT_CHUNK: usize = 1 << 26;
 
-impl Qwen2_5VlForCausalLm {
-    /// Generates continuations of `prompts` (batched, left-padded, KV-cached).
-    /// `on_token(row, token)` is called for every new token as soon as it is chosen.
-    pub fn generate(
-        &self,
-        prompts: &[Prompt],
-        cfg: &GenerationConfig,
-        on_token: impl FnMut(usize, i64),
-    ) -> Result<Vec<Generated>> {
-        if prompts.is_empty() {
-            return Ok(Vec::new());
-        }
-        if prompts.iter().any(|p| p.input_ids.is_empty()) {
-            return Err(Error::BadInput("empty prompt".into()));
-        }
-        let rows: Vec<Vec<i64>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
-        let images: Vec<ImageInput> = prompts.iter().flat_map(|p| p.images.clone()).collect();
-        let videos = prompts.iter().flat_map(|p| p.videos.clone()).collect();
-        let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id).with_videos(videos);
-        self.generate_batch(&batch, cfg, on_token)
-    }
+/// [`ModelFamily::prefill`].
+pub(crate) fn prefill<M: ModelFamily + ?Sized>(
+    model: &M,
+    batch: &VlBatch,
+    cache: &mut KvCache,
+) -> Result<(Tensor<2>, Vec<i64>)> {
+    cache.clear();
+    let (out, deltas) = model.forward_batch(batch, Some(cache), false)?;
+    let [b, s, _] = out.last_hidden.dims();
+    let last = out.last_hidden.narrow(1, s - 1, 1);
+    let logits = model.logits(last).reshape([b, model.vocab_size()]);
+    Ok((logits, deltas))
+}
 
-    /// Like [`generate`](Self::generate) for an already assembled, left-padded batch (for
-    /// example from `Processor::prepare_batch` through [`VlBatch::from_processed`]).
-    pub fn generate_batch(
-        &self,
-        batch: &VlBatch,
-        cfg: &GenerationConfig,
-        mut on_token: impl FnMut(usize, i64),
-    ) -> Result<Vec<Generated>> {
-        cfg.validate()?;
-        let b = batch.batch;
-        if b == 0 || batch.seq_len == 0 {
-            return Err(Error::BadInput("empty batch".into()));
-        }
-        let mut key_mask: Vec<Vec<i64>> = (0..b)
-            .map(|r| match &batch.attention_mask {
-                Some(m) => m[r * batch.seq_len..(r + 1) * batch.seq_len].to_vec(),
-                None => vec![1; batch.seq_len],
-            })
-            .collect();
-        if key_mask.iter().any(|m| m[batch.seq_len - 1] == 0) {
-            return Err(Error::BadInput(
-                "generation needs left padding: every row must end with a real token".into(),
-            ));
-        }
-        let mut rngs = row_rngs(cfg, b)?;
-        let mut out: Vec<Generated> = (0..b)
-            .map(|_| Generated {
-                tokens: Vec::new(),
-                finish: FinishReason::Length,
-            })
-            .collect();
-        let mut done = vec![false; b];
-        // Ids the repetition penalty looks at: the padded prompt row (as transformers' input_ids,
-        // pads included) plus everything generated so far.
-        let mut history: Vec<Vec<i64>> = (0..b)
-            .map(|r| batch.input_ids[r * batch.seq_len..(r + 1) * batch.seq_len].to_vec())
-            .collect();
-        if cfg.max_new_tokens == 0 {
-            return Ok(out);
-        }
-        let mut cache = self.new_cache();
-        let (mut logits, deltas) = self.prefill(batch, &mut cache)?;
-        // Greedy (and top-k 1) stays on the device: only one id per row comes back.
-        let greedy = cfg.temperature == 0.0 || cfg.top_k == Some(1);
-        for step in 0..cfg.max_new_tokens {
-            let logits_now = penalize(logits, &history, cfg.repetition_penalty);
-            let mut picks = if greedy {
-                argmax_rows(logits_now)?.into_iter()
-            } else {
-                let rows = host_rows(logits_now)?;
-                rows.iter()
-                    .zip(rngs.iter_mut())
-                    .map(|(row, rng)| sample_row(row, cfg.temperature, cfg.top_k, cfg.top_p, rng))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-            };
-            let mut next = Vec::with_capacity(b);
-            let slots = out.iter_mut().zip(done.iter_mut()).enumerate();
-            for (r, (o, d)) in slots {
-                let t = picks.next().unwrap_or(cfg.pad_token_id);
-                if *d {
-                    next.push(cfg.pad_token_id);
-                    continue;
-                }
-                history[r].push(t);
-                o.tokens.push(t);
-                on_token(r, t);
-                if cfg.stop_tokens.contains(&t) {
-                    *d = true;
-                    o.finish = FinishReason::Stop;
-                }
-                next.push(t);
-            }
-            if done.iter().all(|&d| d) || step + 1 == cfg.max_new_tokens {
-                break;
-            }
-            for m in key_mask.iter_mut() {
-                m.push(1);
-            }
-            logits = self.forward_step(&next, &key_mask, &deltas, &mut cache)?;
-        }
-        Ok(out)
+/// [`ModelFamily::forward_step`]: text positions continue at `past + delta` on all three
+/// M-RoPE rows in every family.
+pub(crate) fn forward_step<M: ModelFamily + ?Sized>(
+    model: &M,
+    ids: &[i64],
+    key_mask: &[Vec<i64>],
+    rope_deltas: &[i64],
+    cache: &mut KvCache,
+) -> Result<Tensor<2>> {
+    let b = ids.len();
+    let past = cache.len();
+    if key_mask.len() != b || rope_deltas.len() != b || key_mask.iter().any(|m| m.len() != past + 1)
+    {
+        return Err(Error::BadInput(format!(
+            "forward_step: {b} ids need {b} masks of length {} and {b} rope deltas",
+            past + 1
+        )));
     }
+    let pos: Vec<i64> = (0..3)
+        .flat_map(|_| rope_deltas.iter().map(move |d| past as i64 + d))
+        .collect();
+    let hidden = model.forward_tokens(ids, &pos, key_mask, cache)?;
+    Ok(model.logits(hidden).reshape([b, model.vocab_size()]))
+}
 
-    /// Teacher-forced log-probabilities `[batch, response_len]` of the last `response_len`
-    /// tokens of every row of `batch` (prompt left-padded, response right-aligned), i.e.
-    /// `log_softmax(logits[t - 1])[ids[t]]`. Differentiable on an autodiff device; the RL
-    /// crate masks response padding itself.
-    pub fn token_log_probs(&self, batch: &VlBatch, response_len: usize) -> Result<Tensor<2>> {
-        self.log_probs_in_chunks(batch, response_len, LOGIT_CHUNK)
+/// [`ModelFamily::generate`].
+pub(crate) fn generate<M: ModelFamily + ?Sized>(
+    model: &M,
+    prompts: &[Prompt],
+    cfg: &GenerationConfig,
+    on_token: impl FnMut(usize, i64),
+) -> Result<Vec<Generated>> {
+    if prompts.is_empty() {
+        return Ok(Vec::new());
     }
+    if prompts.iter().any(|p| p.input_ids.is_empty()) {
+        return Err(Error::BadInput("empty prompt".into()));
+    }
+    let rows: Vec<Vec<i64>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
+    let images: Vec<ImageInput> = prompts.iter().flat_map(|p| p.images.clone()).collect();
+    let videos = prompts.iter().flat_map(|p| p.videos.clone()).collect();
+    let batch = VlBatch::left_padded(&rows, images, cfg.pad_token_id).with_videos(videos);
+    generate_batch(model, &batch, cfg, on_token)
+}
 
-    /// [`token_log_probs`](Self::token_log_probs) with at most `max_logits` logits at once.
-    fn log_probs_in_chunks(
-        &self,
-        batch: &VlBatch,
-        response_len: usize,
-        max_logits: usize,
-    ) -> Result<Tensor<2>> {
-        let (b, s) = (batch.batch, batch.seq_len);
-        if response_len == 0 || response_len >= s {
-            return Err(Error::BadInput(format!(
-                "response_len {response_len} must be in 1..{s}"
-            )));
-        }
-        let hidden = self.forward_hidden(batch, false)?.last_hidden;
-        let h = hidden.narrow(1, s - response_len - 1, response_len);
-        let targets: Vec<i64> = (0..b)
-            .flat_map(|r| batch.input_ids[r * s + s - response_len..(r + 1) * s].to_vec())
-            .collect();
-        let idx = Tensor::<3, Int>::from_data(
-            TensorData::new(targets, [b, response_len, 1]),
-            &self.device(),
-        );
-        // log p = logit[target] - logsumexp(logits), over chunks of positions so at most
-        // `max_logits` logits exist at once instead of the whole [b, R, vocab].
-        let vocab = self.config().text.vocab_size;
-        let chunk = (max_logits / (b * vocab).max(1)).clamp(1, response_len);
-        let parts = (0..response_len)
-            .step_by(chunk)
-            .map(|start| {
-                let len = chunk.min(response_len - start);
-                let logits = self.logits(h.clone().narrow(1, start, len));
-                let picked = logits.clone().gather(2, idx.clone().narrow(1, start, len));
-                let max = logits.clone().max_dim(2).detach();
-                let lse = (logits - max.clone()).exp().sum_dim(2).log() + max;
-                (picked - lse).reshape([b, len])
-            })
-            .collect::<Vec<_>>();
-        Ok(Tensor::cat(parts, 1))
+/// [`ModelFamily::generate_batch`].
+pub(crate) fn generate_batch<M: ModelFamily + ?Sized>(
+    model: &M,
+    batch: &VlBatch,
+    cfg: &GenerationConfig,
+    mut on_token: impl FnMut(usize, i64),
+) -> Result<Vec<Generated>> {
+    cfg.validate()?;
+    let b = batch.batch;
+    if b == 0 || batch.seq_len == 0 {
+        return Err(Error::BadInput("empty batch".into()));
     }
+    let mut key_mask: Vec<Vec<i64>> = (0..b)
+        .map(|r| match &batch.attention_mask {
+            Some(m) => m[r * batch.seq_len..(r + 1) * batch.seq_len].to_vec(),
+            None => vec![1; batch.seq_len],
+        })
+        .collect();
+    if key_mask.iter().any(|m| m[batch.seq_len - 1] == 0) {
+        return Err(Error::BadInput(
+            "generation needs left padding: every row must end with a real token".into(),
+        ));
+    }
+    let mut rngs = row_rngs(cfg, b)?;
+    let mut out: Vec<Generated> = (0..b)
+        .map(|_| Generated {
+            tokens: Vec::new(),
+            finish: FinishReason::Length,
+        })
+        .collect();
+    let mut done = vec![false; b];
+    // Ids the repetition penalty looks at: the padded prompt row (as transformers' input_ids,
+    // pads included) plus everything generated so far.
+    let mut history: Vec<Vec<i64>> = (0..b)
+        .map(|r| batch.input_ids[r * batch.seq_len..(r + 1) * batch.seq_len].to_vec())
+        .collect();
+    if cfg.max_new_tokens == 0 {
+        return Ok(out);
+    }
+    let mut cache = model.new_cache();
+    let (mut logits, deltas) = prefill(model, batch, &mut cache)?;
+    // Greedy (and top-k 1) stays on the device: only one id per row comes back.
+    let greedy = cfg.temperature == 0.0 || cfg.top_k == Some(1);
+    for step in 0..cfg.max_new_tokens {
+        let logits_now = penalize(logits, &history, cfg.repetition_penalty);
+        let mut picks = if greedy {
+            argmax_rows(logits_now)?.into_iter()
+        } else {
+            let rows = host_rows(logits_now)?;
+            rows.iter()
+                .zip(rngs.iter_mut())
+                .map(|(row, rng)| sample_row(row, cfg.temperature, cfg.top_k, cfg.top_p, rng))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let mut next = Vec::with_capacity(b);
+        let slots = out.iter_mut().zip(done.iter_mut()).enumerate();
+        for (r, (o, d)) in slots {
+            let t = picks.next().unwrap_or(cfg.pad_token_id);
+            if *d {
+                next.push(cfg.pad_token_id);
+                continue;
+            }
+            history[r].push(t);
+            o.tokens.push(t);
+            on_token(r, t);
+            if cfg.stop_tokens.contains(&t) {
+                *d = true;
+                o.finish = FinishReason::Stop;
+            }
+            next.push(t);
+        }
+        if done.iter().all(|&d| d) || step + 1 == cfg.max_new_tokens {
+            break;
+        }
+        for m in key_mask.iter_mut() {
+            m.push(1);
+        }
+        logits = forward_step(model, &next, &key_mask, &deltas, &mut cache)?;
+    }
+    Ok(out)
+}
+
+/// [`ModelFamily::token_log_probs`]; the RL crate masks response padding itself.
+pub(crate) fn token_log_probs<M: ModelFamily + ?Sized>(
+    model: &M,
+    batch: &VlBatch,
+    response_len: usize,
+) -> Result<Tensor<2>> {
+    log_probs_in_chunks(model, batch, response_len, LOGIT_CHUNK)
+}
+
+/// [`token_log_probs`] with at most `max_logits` logits at once.
+fn log_probs_in_chunks<M: ModelFamily + ?Sized>(
+    model: &M,
+    batch: &VlBatch,
+    response_len: usize,
+    max_logits: usize,
+) -> Result<Tensor<2>> {
+    let (b, s) = (batch.batch, batch.seq_len);
+    if response_len == 0 || response_len >= s {
+        return Err(Error::BadInput(format!(
+            "response_len {response_len} must be in 1..{s}"
+        )));
+    }
+    let hidden = model.forward_hidden(batch, false)?.last_hidden;
+    let h = hidden.narrow(1, s - response_len - 1, response_len);
+    let targets: Vec<i64> = (0..b)
+        .flat_map(|r| batch.input_ids[r * s + s - response_len..(r + 1) * s].to_vec())
+        .collect();
+    let idx = Tensor::<3, Int>::from_data(
+        TensorData::new(targets, [b, response_len, 1]),
+        &model.device(),
+    );
+    // log p = logit[target] - logsumexp(logits), over chunks of positions so at most
+    // `max_logits` logits exist at once instead of the whole [b, R, vocab].
+    let vocab = model.vocab_size();
+    let chunk = (max_logits / (b * vocab).max(1)).clamp(1, response_len);
+    let parts = (0..response_len)
+        .step_by(chunk)
+        .map(|start| {
+            let len = chunk.min(response_len - start);
+            let logits = model.logits(h.clone().narrow(1, start, len));
+            let picked = logits.clone().gather(2, idx.clone().narrow(1, start, len));
+            let max = logits.clone().max_dim(2).detach();
+            let lse = (logits - max.clone()).exp().sum_dim(2).log() + max;
+            (picked - lse).reshape([b, len])
+        })
+        .collect::<Vec<_>>();
+    Ok(Tensor::cat(parts, 1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Qwen2_5VlConfig;
+    use crate::vl::Qwen2_5VlForCausalLm;
     use burn::tensor::Device;
 
     #[test]
@@ -359,9 +398,9 @@ mod tests {
             (0..7).map(|i| (i * 53 + 3) % vocab).collect(),
         ];
         let batch = VlBatch::left_padded(&rows, vec![], 0);
-        let whole = model.log_probs_in_chunks(&batch, 5, usize::MAX).unwrap();
+        let whole = log_probs_in_chunks(&model, &batch, 5, usize::MAX).unwrap();
         // One position per chunk.
-        let chunked = model.log_probs_in_chunks(&batch, 5, 1).unwrap();
+        let chunked = log_probs_in_chunks(&model, &batch, 5, 1).unwrap();
         let err = (whole.clone() - chunked).abs().max().into_scalar::<f32>();
         assert!(err < 1e-6, "max abs err {err}");
         let max = whole.max().into_scalar::<f32>();

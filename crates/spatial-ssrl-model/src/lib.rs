@@ -36,6 +36,7 @@ mod chat;
 mod config;
 mod dtype;
 mod error;
+mod family;
 mod generate;
 mod generation_config;
 mod half_matmul;
@@ -49,6 +50,7 @@ mod text;
 mod tokenizer;
 mod vision;
 mod vl;
+mod vl_model;
 mod vl_positions;
 mod weights;
 
@@ -62,6 +64,7 @@ pub use crate::{
     config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
     dtype::WeightDtype,
     error::{Error, Result},
+    family::{Family, ModelFamily, VisionTokenIds},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
     generation_config::{EosTokenIds, GENERATION_CONFIG_FILE, HfGenerationConfig},
     processor::{
@@ -72,13 +75,14 @@ pub use crate::{
     },
     qwen3_vl::{
         DeepstackInput, PositionResampling, Qwen3TextModel, Qwen3TextOutput, Qwen3VisionTower,
-        Qwen3VisionTrace, Qwen3VlConfig, Qwen3VlTextConfig, Qwen3VlVisionConfig,
-        vision_rotary_angles,
+        Qwen3VisionTrace, Qwen3VlConfig, Qwen3VlForCausalLm, Qwen3VlTextConfig,
+        Qwen3VlVisionConfig, vision_rotary_angles,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
     text::{TextModel, TextOutput, cache::KvCache},
     tokenizer::{QwenTokenizer, SpecialTokens},
     vision::{ImageInput, VisionTower, VisionTrace},
     vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VideoPatches, VlBatch},
+    vl_model::VlModel,
     weights::Checkpoint,
 };

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use burn::nn::{Linear, RmsNorm};
+use burn::nn::{LayerNorm, Linear, RmsNorm};
 use burn::tensor::{DType, Tensor};
 use safetensors::tensor::Dtype;
 
@@ -192,6 +192,37 @@ impl TensorSink {
         self.put(format!("{prefix}.weight"), &n.gamma.val())
     }
 
+    /// Adds an `nn.LayerNorm` (`weight`, and `bias` when it has one).
+    pub fn put_layer_norm(&mut self, prefix: &str, n: &LayerNorm) -> Result<()> {
+        self.put(format!("{prefix}.weight"), &n.gamma.val())?;
+        if let Some(b) = &n.beta {
+            self.put(format!("{prefix}.bias"), &b.val())?;
+        }
+        Ok(())
+    }
+
+    /// Adds a patch-embedding matrix `[patch_dim, hidden]` (how it is held, see
+    /// `weights::patch_kernel`) as the HF Conv3d kernel `[hidden, channels, t, p, p]`.
+    pub fn put_patch_kernel(
+        &mut self,
+        name: &str,
+        w: &Tensor<2>,
+        kernel: [usize; 5],
+    ) -> Result<()> {
+        let [pd, h] = w.dims();
+        let values = w
+            .to_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| Error::BadInput(format!("cannot read {name}: {e:?}")))?;
+        let mut out = vec![0f32; values.len()];
+        for o in 0..h {
+            for i in 0..pd {
+                out[o * pd + i] = values[i * h + o];
+            }
+        }
+        self.put_f32(name.into(), kernel.to_vec(), &out)
+    }
+
     /// Writes the last shard and gives the shards their final names (and the index when
     /// there are several), replacing what an earlier save left in `dir`.
     pub fn finish(mut self) -> Result<()> {
@@ -229,6 +260,25 @@ impl TensorSink {
         })?;
         std::fs::write(&index, text).map_err(|e| Error::io(&index, e))
     }
+}
+
+/// Writes `config.json` into `dir` with `torch_dtype` naming `held` (the dtype the saved
+/// weights are in).
+pub(crate) fn write_config(dir: &Path, cfg: &mut serde_json::Value, held: DType) -> Result<()> {
+    let dtype = match held {
+        DType::BF16 => "bfloat16",
+        DType::F16 => "float16",
+        _ => "float32",
+    };
+    if let Some(obj) = cfg.as_object_mut() {
+        obj.insert("torch_dtype".into(), dtype.into());
+    }
+    let path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(cfg).map_err(|source| Error::Json {
+        path: path.clone(),
+        source,
+    })?;
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
 #[cfg(test)]

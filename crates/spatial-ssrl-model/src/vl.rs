@@ -13,10 +13,13 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::Qwen2_5VlConfig;
 use crate::dtype::{WeightDtype, apply_linear};
 use crate::error::{Error, Result};
+use crate::family::{Family, ModelFamily, VisionTokenIds};
+use crate::rope_index::RopeIndexConfig;
 use crate::text::cache::KvCache;
 use crate::text::mrope::mrope_tables;
 use crate::text::{TextModel, TextOutput, tied_logits};
 use crate::vision::{ImageInput, VisionTower, index_tensor};
+use crate::vl_positions::{VideoPositions, rope_positions};
 use crate::weights::{Checkpoint, Held, RandomSource, TensorSink, TensorSource, linear};
 
 /// The patches of one video as the vision tower reads them, with its timing.
@@ -135,7 +138,8 @@ impl VlBatch {
         })
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks that the ids, mask and positions agree with `batch x seq_len`.
+    pub(crate) fn check(&self) -> Result<()> {
         let n = self.batch * self.seq_len;
         if self.input_ids.len() != n {
             return Err(Error::BadInput(format!(
@@ -168,6 +172,117 @@ impl VlBatch {
         self.attention_mask
             .as_ref()
             .is_none_or(|m| m[b * self.seq_len + j] != 0)
+    }
+
+    /// The per-row key mask (1 = real token) the decoder reads.
+    pub(crate) fn key_mask(&self) -> Vec<Vec<i64>> {
+        (0..self.batch)
+            .map(|r| {
+                (0..self.seq_len)
+                    .map(|j| i64::from(self.mask_at(r, j)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Counts the `<|image_pad|>` and `<|video_pad|>` tokens and checks them against the
+    /// merged tokens the images and videos give (`merge_unit` patches per token).
+    pub(crate) fn media_tokens(
+        &self,
+        pads: VisionTokenIds,
+        merge_unit: usize,
+    ) -> Result<(usize, usize)> {
+        let count = |pad: i64| self.input_ids.iter().filter(|&&t| t == pad).count();
+        let n_img: usize = self
+            .images
+            .iter()
+            .map(|i| i.merged_tokens(merge_unit))
+            .sum();
+        let n_vid: usize = self
+            .videos
+            .iter()
+            .map(|v| v.patches.merged_tokens(merge_unit))
+            .sum();
+        for (token, media, n_pad, n) in [
+            ("<|image_pad|>", "images", count(pads.image_pad), n_img),
+            ("<|video_pad|>", "videos", count(pads.video_pad), n_vid),
+        ] {
+            if n_pad != n {
+                return Err(Error::BadInput(format!(
+                    "{n_pad} {token} tokens but the {media} give {n} embeddings"
+                )));
+            }
+        }
+        Ok((n_img, n_vid))
+    }
+
+    /// Token embeddings `text` `[batch, seq, hidden]` with the rows of `image` written, in
+    /// order, over the `<|image_pad|>` tokens and those of `video` over the `<|video_pad|>`
+    /// tokens (differentiable in all three; counts checked by [`Self::media_tokens`]).
+    pub(crate) fn splice_media(
+        &self,
+        text: Tensor<3>,
+        pads: VisionTokenIds,
+        image: Option<Tensor<2>>,
+        video: Option<Tensor<2>>,
+    ) -> Tensor<3> {
+        if image.is_none() && video.is_none() {
+            return text;
+        }
+        let [b, s, h] = text.dims();
+        let device = text.device();
+        // Rows of `all`: the b * s token embeddings, then image, then video embeddings.
+        let n_img = image.as_ref().map_or(0, |t| t.dims()[0]);
+        let mut all = vec![text.reshape([b * s, h])];
+        all.extend(image);
+        all.extend(video);
+        let (mut next_img, mut next_vid) = (b * s, b * s + n_img);
+        let idx: Vec<usize> = self
+            .input_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let slot = if t == pads.image_pad {
+                    &mut next_img
+                } else if t == pads.video_pad {
+                    &mut next_vid
+                } else {
+                    return i;
+                };
+                *slot += 1;
+                *slot - 1
+            })
+            .collect();
+        Tensor::cat(all, 0)
+            .select(0, index_tensor(&idx, &device))
+            .reshape([b, s, h])
+    }
+
+    /// Flat indices (`row * seq + position`) of the image tokens, then of the video tokens:
+    /// the order DeepStack features are added in.
+    pub(crate) fn media_rows(&self, pads: VisionTokenIds) -> Vec<usize> {
+        let at = |pad: i64| {
+            self.input_ids
+                .iter()
+                .enumerate()
+                .filter(move |&(_, &t)| t == pad)
+                .map(|(i, _)| i)
+        };
+        at(pads.image_pad).chain(at(pads.video_pad)).collect()
+    }
+
+    /// Rope deltas of given `position_ids` `[3, batch, seq]`: `max position + 1 - seq` per row.
+    pub(crate) fn given_rope_deltas(&self, pos: &[i64]) -> Vec<i64> {
+        let (b, s) = (self.batch, self.seq_len);
+        (0..b)
+            .map(|r| {
+                let max = (0..3)
+                    .flat_map(|d| (0..s).map(move |j| pos[d * b * s + r * s + j]))
+                    .max()
+                    .unwrap_or(-1);
+                max + 1 - s as i64
+            })
+            .collect()
     }
 }
 
@@ -317,47 +432,6 @@ impl Qwen2_5VlForCausalLm {
         })
     }
 
-    /// Writes the weights (released HF key names, in the dtype they are held in) and
-    /// `config.json` into `dir`, a folder transformers' `from_pretrained` reads (tokenizer
-    /// files are not touched): `model.safetensors`, or shards of at most 2 GiB with
-    /// `model.safetensors.index.json` when the weights are larger.
-    pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.save_pretrained_sharded(dir, crate::shard_writer::DEFAULT_SHARD_BYTES)
-    }
-
-    /// Like [`save_pretrained`](Self::save_pretrained) with shards of at most
-    /// `max_shard_bytes` of tensor data (transformers' `max_shard_size`). Tensors are
-    /// encoded one at a time, so at most one shard is buffered.
-    pub fn save_pretrained_sharded(
-        &self,
-        dir: impl AsRef<Path>,
-        max_shard_bytes: usize,
-    ) -> Result<()> {
-        let dir = dir.as_ref();
-        let mut sink = TensorSink::new(dir, max_shard_bytes)?;
-        self.model.visual.save(&mut sink)?;
-        self.model.language_model.save(&mut sink, "model")?;
-        if let Some(h) = &self.lm_head {
-            sink.put_linear("lm_head", h)?;
-        }
-        sink.finish()?;
-        let mut cfg = self.config.to_hf_json();
-        let dtype = match self.weight_dtype() {
-            burn::tensor::DType::BF16 => "bfloat16",
-            burn::tensor::DType::F16 => "float16",
-            _ => "float32",
-        };
-        if let Some(obj) = cfg.as_object_mut() {
-            obj.insert("torch_dtype".into(), dtype.into());
-        }
-        let path = dir.join("config.json");
-        let text = serde_json::to_string_pretty(&cfg).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
-    }
-
     /// The configuration.
     pub fn config(&self) -> &Qwen2_5VlConfig {
         &self.config
@@ -368,121 +442,79 @@ impl Qwen2_5VlForCausalLm {
         &self.model.visual
     }
 
-    /// The dtype the projection matrices and the embedding are held in.
-    pub fn weight_dtype(&self) -> burn::tensor::DType {
-        self.model.language_model.embed_tokens.val().dtype()
-    }
-
-    /// The device of the parameters.
-    pub fn device(&self) -> Device {
-        self.model.language_model.embed_tokens.val().device()
-    }
-
-    /// A fresh cache sized for this model.
-    pub fn new_cache(&self) -> KvCache {
-        KvCache::new(self.config.text.num_hidden_layers)
-    }
-
     /// Input embeddings `[batch, seq, hidden]`: token embeddings with the image embeddings
     /// written into the `<|image_pad|>` positions and the video embeddings into the
     /// `<|video_pad|>` positions (differentiable in all three).
     pub fn embed_inputs(&self, batch: &VlBatch) -> Result<Tensor<3>> {
         batch.check()?;
         let device = self.device();
-        let (b, s, h) = (batch.batch, batch.seq_len, self.config.text.hidden_size);
-        let ids =
-            Tensor::<2, Int>::from_data(TensorData::new(batch.input_ids.clone(), [b, s]), &device);
+        let ids = Tensor::<2, Int>::from_data(
+            TensorData::new(batch.input_ids.clone(), [batch.batch, batch.seq_len]),
+            &device,
+        );
         let text = self.model.language_model.embed(ids);
-        let (image_pad, video_pad) = (self.config.image_token_id, self.config.video_token_id);
-        let count = |pad: i64| batch.input_ids.iter().filter(|&&t| t == pad).count();
-        let unit = self.config.vision.merge_unit();
-        let n_img: usize = batch.images.iter().map(|i| i.merged_tokens(unit)).sum();
-        let n_vid: usize = batch
-            .videos
-            .iter()
-            .map(|v| v.patches.merged_tokens(unit))
-            .sum();
-        for (token, media, n_pad, n) in [
-            ("<|image_pad|>", "images", count(image_pad), n_img),
-            ("<|video_pad|>", "videos", count(video_pad), n_vid),
-        ] {
-            if n_pad != n {
-                return Err(Error::BadInput(format!(
-                    "{n_pad} {token} tokens but the {media} give {n} embeddings"
-                )));
-            }
-        }
-        if n_img + n_vid == 0 {
-            return Ok(text);
-        }
-        // Rows of `all`: the b * s token embeddings, then image, then video embeddings.
-        let mut all = vec![text.reshape([b * s, h])];
-        if n_img > 0 {
-            all.push(self.model.visual.forward(&batch.images, &device)?);
-        }
-        if n_vid > 0 {
+        let pads = self.vision_token_ids();
+        let (n_img, n_vid) = batch.media_tokens(pads, self.config.vision.merge_unit())?;
+        let image = (n_img > 0)
+            .then(|| self.model.visual.forward(&batch.images, &device))
+            .transpose()?;
+        let video = if n_vid > 0 {
             let videos: Vec<ImageInput> = batch.videos.iter().map(|v| v.patches.clone()).collect();
-            all.push(self.model.visual.forward(&videos, &device)?);
-        }
-        let (mut next_img, mut next_vid) = (b * s, b * s + n_img);
-        let idx: Vec<usize> = batch
-            .input_ids
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| {
-                let slot = if t == image_pad {
-                    &mut next_img
-                } else if t == video_pad {
-                    &mut next_vid
-                } else {
-                    return i;
-                };
-                *slot += 1;
-                *slot - 1
-            })
-            .collect();
-        Ok(Tensor::cat(all, 0)
-            .select(0, index_tensor(&idx, &device))
-            .reshape([b, s, h]))
-    }
-
-    /// M-RoPE positions `[3, batch, seq]` and per-row rope deltas of a batch: computed like
-    /// HF `get_rope_index`, or the given `position_ids` with deltas derived from them
-    /// (`max position + 1 - seq`).
-    pub fn positions(&self, batch: &VlBatch) -> Result<(Vec<i64>, Vec<i64>)> {
-        batch.check()?;
-        let (b, s) = (batch.batch, batch.seq_len);
-        let Some(pos) = &batch.position_ids else {
-            return crate::vl_positions::rope_positions(&self.config, batch);
+            Some(self.model.visual.forward(&videos, &device)?)
+        } else {
+            None
         };
-        let deltas = (0..b)
-            .map(|r| {
-                let max = (0..3)
-                    .flat_map(|d| (0..s).map(move |j| pos[d * b * s + r * s + j]))
-                    .max()
-                    .unwrap_or(-1);
-                max + 1 - s as i64
-            })
-            .collect();
-        Ok((pos.clone(), deltas))
+        Ok(batch.splice_media(text, pads, image, video))
+    }
+}
+
+impl ModelFamily for Qwen2_5VlForCausalLm {
+    fn family(&self) -> Family {
+        Family::Qwen2_5Vl
     }
 
-    fn key_mask(batch: &VlBatch) -> Vec<Vec<i64>> {
-        (0..batch.batch)
-            .map(|r| {
-                (0..batch.seq_len)
-                    .map(|j| i64::from(batch.mask_at(r, j)))
-                    .collect()
-            })
-            .collect()
+    fn vocab_size(&self) -> usize {
+        self.config.text.vocab_size
     }
 
-    /// Runs the whole model over a batch; `keep_layers` also returns every layer's output.
-    pub fn forward_hidden(&self, batch: &VlBatch, keep_layers: bool) -> Result<TextOutput> {
-        self.run(batch, None, keep_layers).map(|(o, _)| o)
+    fn num_hidden_layers(&self) -> usize {
+        self.config.text.num_hidden_layers
     }
 
-    fn run(
+    fn vision_token_ids(&self) -> VisionTokenIds {
+        VisionTokenIds {
+            image_pad: self.config.image_token_id,
+            video_pad: self.config.video_token_id,
+            vision_start: self.config.vision_start_token_id,
+            vision_end: self.config.vision_end_token_id,
+        }
+    }
+
+    fn eos_token_id(&self) -> Option<i64> {
+        self.config.eos_token_id
+    }
+
+    fn device(&self) -> Device {
+        self.model.language_model.embed_tokens.val().device()
+    }
+
+    fn weight_dtype(&self) -> burn::tensor::DType {
+        self.model.language_model.embed_tokens.val().dtype()
+    }
+
+    fn positions(&self, batch: &VlBatch) -> Result<(Vec<i64>, Vec<i64>)> {
+        let c = &self.config;
+        let rope = RopeIndexConfig {
+            spatial_merge_size: c.vision.spatial_merge_size as u32,
+            image_token_id: c.image_token_id as u32,
+            video_token_id: c.video_token_id as u32,
+            vision_start_token_id: c.vision_start_token_id as u32,
+            tokens_per_second: c.vision.tokens_per_second as i64,
+        };
+        rope_positions(&rope, VideoPositions::Timed, batch)
+    }
+
+    fn forward_batch(
         &self,
         batch: &VlBatch,
         cache: Option<&mut KvCache>,
@@ -496,73 +528,51 @@ impl Qwen2_5VlForCausalLm {
             embeds,
             &cos,
             &sin,
-            &Self::key_mask(batch),
+            &batch.key_mask(),
             cache,
             keep_layers,
         );
         Ok((out, deltas))
     }
 
-    /// Projects hidden states `[batch, seq, hidden]` to logits `[batch, seq, vocab]`.
-    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+    fn forward_tokens(
+        &self,
+        ids: &[i64],
+        positions: &[i64],
+        key_mask: &[Vec<i64>],
+        cache: &mut KvCache,
+    ) -> Result<Tensor<3>> {
+        let b = ids.len();
+        let device = self.device();
+        let ids_t = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [b, 1]), &device);
+        let embeds = self.model.language_model.embed(ids_t);
+        let (cos, sin) = mrope_tables(&self.config.text, positions, b, 1, &device);
+        let out =
+            self.model
+                .language_model
+                .forward(embeds, &cos, &sin, key_mask, Some(cache), false);
+        Ok(out.last_hidden)
+    }
+
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(h) => apply_linear(h, hidden),
             None => tied_logits(self.model.language_model.embed_tokens.val(), hidden),
         }
     }
 
-    /// Training forward: logits `[batch, seq, vocab]` of every position (causal, padding
-    /// masked). Differentiable on an autodiff device.
-    pub fn forward_logits(&self, batch: &VlBatch) -> Result<Tensor<3>> {
-        Ok(self.logits(self.forward_hidden(batch, false)?.last_hidden))
-    }
-
-    /// Decoding prefill: runs the prompt batch into an empty `cache` and returns the logits of
-    /// the last position `[batch, vocab]` and the per-row rope deltas.
-    pub fn prefill(&self, batch: &VlBatch, cache: &mut KvCache) -> Result<(Tensor<2>, Vec<i64>)> {
-        cache.clear();
-        let (out, deltas) = self.run(batch, Some(cache), false)?;
-        let [b, s, _] = out.last_hidden.dims();
-        let last = out.last_hidden.narrow(1, s - 1, 1);
-        let logits = self.logits(last).reshape([b, self.config.text.vocab_size]);
-        Ok((logits, deltas))
-    }
-
-    /// One decoding step: `ids` holds one new token per row; `key_mask` is the per-row
-    /// mask over all cached positions plus the new one (left padding stays 0); the new
-    /// token's position on all three M-RoPE rows is `cache.len() + rope_deltas[row]`.
-    /// Returns logits `[batch, vocab]` and appends to `cache`.
-    pub fn forward_step(
-        &self,
-        ids: &[i64],
-        key_mask: &[Vec<i64>],
-        rope_deltas: &[i64],
-        cache: &mut KvCache,
-    ) -> Result<Tensor<2>> {
-        let b = ids.len();
-        let past = cache.len();
-        if key_mask.len() != b
-            || rope_deltas.len() != b
-            || key_mask.iter().any(|m| m.len() != past + 1)
-        {
-            return Err(Error::BadInput(format!(
-                "forward_step: {b} ids need {b} masks of length {} and {b} rope deltas",
-                past + 1
-            )));
+    fn save_pretrained_sharded(&self, dir: impl AsRef<Path>, max_shard_bytes: usize) -> Result<()> {
+        let dir = dir.as_ref();
+        let mut sink = TensorSink::new(dir, max_shard_bytes)?;
+        self.model.visual.save(&mut sink)?;
+        self.model.language_model.save(&mut sink, "model")?;
+        if let Some(h) = &self.lm_head {
+            sink.put_linear("lm_head", h)?;
         }
-        let device = self.device();
-        let ids_t = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [b, 1]), &device);
-        let embeds = self.model.language_model.embed(ids_t);
-        let pos: Vec<i64> = (0..3)
-            .flat_map(|_| rope_deltas.iter().map(move |d| past as i64 + d))
-            .collect();
-        let (cos, sin) = mrope_tables(&self.config.text, &pos, b, 1, &device);
-        let out =
-            self.model
-                .language_model
-                .forward(embeds, &cos, &sin, key_mask, Some(cache), false);
-        Ok(self
-            .logits(out.last_hidden)
-            .reshape([b, self.config.text.vocab_size]))
+        sink.finish()?;
+        let mut cfg = self.config.to_hf_json();
+        crate::shard_writer::write_config(dir, &mut cfg, self.weight_dtype())
     }
 }
+
+crate::family::inherent_family_api!(Qwen2_5VlForCausalLm);

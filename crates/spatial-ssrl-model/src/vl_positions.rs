@@ -1,17 +1,36 @@
 //! Batched M-RoPE positions of a [`VlBatch`] through the rope index ([`get_rope_index`],
-//! HF `get_rope_index`): positions over the real tokens only, padding slots 1, per-row deltas;
-//! videos advance the temporal axis by their `second_per_grid_t`.
+//! HF `get_rope_index`): positions over the real tokens only, padding slots 1, per-row deltas.
+//!
+//! Images place positions the same way in every family; videos differ. Qwen2.5-VL advances
+//! the temporal axis by `second_per_grid_t` per temporal patch of one pad run; Qwen3-VL
+//! writes a timestamp before every temporal patch, so each is its own `[1, h, w]` run (HF
+//! 4.57 `repeat_interleave(video_grid_thw, t)` with `t = 1`).
 
-use crate::config::Qwen2_5VlConfig;
 use crate::error::{Error, Result};
 use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
 use crate::vl::VlBatch;
 
-/// Positions `[3, batch, seq]` and rope deltas `[batch]` for `batch`.
+/// How a family lays out the temporal positions of a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoPositions {
+    /// One pad run per video; temporal patch `k` sits `k * second_per_grid_t *
+    /// tokens_per_second` after the start (Qwen2.5-VL).
+    Timed,
+    /// One pad run per temporal patch, each a single frame (Qwen3-VL).
+    PerFrame,
+}
+
+/// Positions `[3, batch, seq]` and rope deltas `[batch]` for `batch`: the given
+/// `position_ids` (deltas derived from them), else computed by the rope index.
 pub(crate) fn rope_positions(
-    cfg: &Qwen2_5VlConfig,
+    rope_cfg: &RopeIndexConfig,
+    videos: VideoPositions,
     batch: &VlBatch,
 ) -> Result<(Vec<i64>, Vec<i64>)> {
+    batch.check()?;
+    if let Some(pos) = &batch.position_ids {
+        return Ok((pos.clone(), batch.given_rope_deltas(pos)));
+    }
     let ids: Vec<u32> = batch
         .input_ids
         .iter()
@@ -21,17 +40,23 @@ pub(crate) fn rope_positions(
         .collect::<Result<_>>()?;
     let grid = |i: &crate::vision::ImageInput| i.grid_thw.map(|g| g as u32);
     let grids: Vec<[u32; 3]> = batch.images.iter().map(grid).collect();
-    let video_grids: Vec<[u32; 3]> = batch.videos.iter().map(|v| grid(&v.patches)).collect();
-    let seconds: Vec<f32> = batch.videos.iter().map(|v| v.second_per_grid_t).collect();
-    let rope_cfg = RopeIndexConfig {
-        spatial_merge_size: cfg.vision.spatial_merge_size as u32,
-        image_token_id: cfg.image_token_id as u32,
-        video_token_id: cfg.video_token_id as u32,
-        vision_start_token_id: cfg.vision_start_token_id as u32,
-        tokens_per_second: cfg.vision.tokens_per_second as i64,
+    let (video_grids, seconds): (Vec<[u32; 3]>, Vec<f32>) = match videos {
+        VideoPositions::Timed => batch
+            .videos
+            .iter()
+            .map(|v| (grid(&v.patches), v.second_per_grid_t))
+            .unzip(),
+        VideoPositions::PerFrame => batch
+            .videos
+            .iter()
+            .flat_map(|v| {
+                let [t, h, w] = grid(&v.patches);
+                std::iter::repeat_n(([1, h, w], 1.0), t as usize)
+            })
+            .unzip(),
     };
     let r = get_rope_index(
-        &rope_cfg,
+        rope_cfg,
         &ids,
         batch.batch,
         batch.seq_len,

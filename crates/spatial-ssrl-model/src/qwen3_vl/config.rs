@@ -102,6 +102,8 @@ pub struct Qwen3VlConfig {
     pub vision_start_token_id: i64,
     /// `<|vision_end|>` id.
     pub vision_end_token_id: i64,
+    /// End-of-sequence id from the config (generation also reads `generation_config.json`).
+    pub eos_token_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +130,7 @@ struct RawText {
     hidden_act: Option<String>,
     attention_bias: Option<bool>,
     tie_word_embeddings: Option<bool>,
+    eos_token_id: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +159,7 @@ struct RawConfig {
     video_token_id: Option<i64>,
     vision_start_token_id: Option<i64>,
     vision_end_token_id: Option<i64>,
+    eos_token_id: Option<serde_json::Value>,
 }
 
 fn unsupported(field: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Error {
@@ -423,6 +427,13 @@ impl Qwen3VlConfig {
                 "this is the Qwen3-VL (qwen3_vl) configuration",
             ));
         }
+        // `eos_token_id` is an id or a list of ids; the first one is the config's.
+        let first_id = |v: &Option<serde_json::Value>| match v {
+            Some(serde_json::Value::Array(a)) => a.first().and_then(serde_json::Value::as_i64),
+            Some(v) => v.as_i64(),
+            None => None,
+        };
+        let eos_token_id = first_id(&raw.text_config.eos_token_id).or(first_id(&raw.eos_token_id));
         let (text, text_tie) = raw.text_config.into_config()?;
         let vision = raw.vision_config.into_config()?;
         if vision.out_hidden_size != text.hidden_size {
@@ -440,6 +451,59 @@ impl Qwen3VlConfig {
             video_token_id: raw.video_token_id.unwrap_or(151656),
             vision_start_token_id: raw.vision_start_token_id.unwrap_or(151652),
             vision_end_token_id: raw.vision_end_token_id.unwrap_or(151653),
+            eos_token_id,
+        })
+    }
+
+    /// The configuration as transformers 4.57 writes a Qwen3-VL `config.json` (what
+    /// `save_pretrained` stores next to the weights; `torch_dtype` is added there).
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let t = &self.text;
+        let v = &self.vision;
+        serde_json::json!({
+            "architectures": ["Qwen3VLForConditionalGeneration"],
+            "model_type": "qwen3_vl",
+            "image_token_id": self.image_token_id,
+            "video_token_id": self.video_token_id,
+            "vision_start_token_id": self.vision_start_token_id,
+            "vision_end_token_id": self.vision_end_token_id,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "text_config": {
+                "model_type": "qwen3_vl_text",
+                "vocab_size": t.vocab_size,
+                "hidden_size": t.hidden_size,
+                "intermediate_size": t.intermediate_size,
+                "num_hidden_layers": t.num_hidden_layers,
+                "num_attention_heads": t.num_attention_heads,
+                "num_key_value_heads": t.num_key_value_heads,
+                "head_dim": t.head_dim,
+                "hidden_act": "silu",
+                "attention_bias": false,
+                "rms_norm_eps": t.rms_norm_eps,
+                "rope_theta": t.rope_theta,
+                "rope_scaling": {
+                    "rope_type": "default",
+                    "mrope_section": t.mrope_section,
+                    "mrope_interleaved": t.mrope_interleaved,
+                },
+                "tie_word_embeddings": self.tie_word_embeddings,
+                "eos_token_id": self.eos_token_id,
+            },
+            "vision_config": {
+                "model_type": "qwen3_vl",
+                "depth": v.depth,
+                "hidden_size": v.hidden_size,
+                "hidden_act": "gelu_pytorch_tanh",
+                "intermediate_size": v.intermediate_size,
+                "num_heads": v.num_heads,
+                "in_channels": v.in_channels,
+                "patch_size": v.patch_size,
+                "spatial_merge_size": v.spatial_merge_size,
+                "temporal_patch_size": v.temporal_patch_size,
+                "out_hidden_size": v.out_hidden_size,
+                "num_position_embeddings": v.num_position_embeddings,
+                "deepstack_visual_indexes": v.deepstack_visual_indexes,
+            },
         })
     }
 }

@@ -18,7 +18,7 @@ use crate::text::cache::KvCache;
 use crate::text::mrope::MropeLayout;
 use crate::text::{DecoderLayer, KeyMask, LayerDims, tied_logits};
 use crate::vision::index_tensor;
-use crate::weights::{Checkpoint, TensorSource, linear, matrix, rms_norm};
+use crate::weights::{Checkpoint, TensorSink, TensorSource, linear, matrix, rms_norm};
 
 /// DeepStack features to add inside the decoder: `features[k]` (`[rows, hidden]`) is added
 /// after layer `k` to the flattened `batch * seq` rows listed in `rows`, in order.
@@ -113,6 +113,31 @@ impl Qwen3TextModel {
             lm_head,
             config: cfg.clone(),
         })
+    }
+
+    /// Writes the decoder under `prefix` (and `lm_head` when untied) with the names
+    /// [`load`](Self::load) reads.
+    pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
+        let embed = self.embed_tokens.val();
+        sink.put(format!("{prefix}.embed_tokens.weight"), &embed)?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            layer.save(sink, &format!("{prefix}.layers.{l}"))?;
+        }
+        sink.put_norm(&format!("{prefix}.norm"), &self.norm)?;
+        match &self.lm_head {
+            Some(head) => sink.put_linear("lm_head", head),
+            None => Ok(()),
+        }
+    }
+
+    /// The parameters' device.
+    pub(crate) fn device(&self) -> Device {
+        self.embed_tokens.val().device()
+    }
+
+    /// The dtype the embedding (and the projection matrices) are held in.
+    pub(crate) fn weight_dtype(&self) -> burn::tensor::DType {
+        self.embed_tokens.val().dtype()
     }
 
     /// The text configuration.

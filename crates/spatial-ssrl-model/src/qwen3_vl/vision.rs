@@ -17,7 +17,7 @@ use crate::qwen3_vl::config::Qwen3VlVisionConfig;
 use crate::qwen3_vl::position::{PositionResampling, block_order, vision_rotary_angles};
 use crate::sdpa::attend;
 use crate::vision::{ImageInput, apply_rotary, index_tensor};
-use crate::weights::{Checkpoint, TensorSource, linear, patch_kernel, tensor};
+use crate::weights::{Checkpoint, TensorSink, TensorSource, linear, patch_kernel, tensor};
 
 const LAYER_NORM_EPS: f64 = 1e-6;
 
@@ -69,6 +69,15 @@ impl Qwen3VisionBlock {
             fc2: linear(src, &format!("{prefix}.mlp.linear_fc2"), i, h, true, device)?,
             num_heads: cfg.num_heads,
         })
+    }
+
+    fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
+        sink.put_layer_norm(&format!("{prefix}.norm1"), &self.norm1)?;
+        sink.put_layer_norm(&format!("{prefix}.norm2"), &self.norm2)?;
+        sink.put_linear(&format!("{prefix}.attn.qkv"), &self.qkv)?;
+        sink.put_linear(&format!("{prefix}.attn.proj"), &self.proj)?;
+        sink.put_linear(&format!("{prefix}.mlp.linear_fc1"), &self.fc1)?;
+        sink.put_linear(&format!("{prefix}.mlp.linear_fc2"), &self.fc2)
     }
 
     /// `x`: `[patches, hidden]`; `cos`/`sin`: `[patches, 1, head_dim]`; `frames`: row spans
@@ -159,6 +168,12 @@ impl Qwen3Merger {
             postshuffle,
             merged_dim: merged,
         })
+    }
+
+    fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
+        sink.put_layer_norm(&format!("{prefix}.norm"), &self.norm)?;
+        sink.put_linear(&format!("{prefix}.linear_fc1"), &self.fc1)?;
+        sink.put_linear(&format!("{prefix}.linear_fc2"), &self.fc2)
     }
 
     /// `[patches, hidden]` (block order) -> `[patches / merge_unit, out_hidden]`.
@@ -267,6 +282,32 @@ impl Qwen3VisionTower {
             deepstack_mergers,
             config: cfg.clone(),
         })
+    }
+
+    /// Writes the tower under `prefix` with the names [`load`](Self::load) reads.
+    pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
+        let c = &self.config;
+        let kernel = [
+            c.hidden_size,
+            c.in_channels,
+            c.temporal_patch_size,
+            c.patch_size,
+            c.patch_size,
+        ];
+        let name = format!("{prefix}.patch_embed.proj.weight");
+        sink.put_patch_kernel(&name, &self.patch_embed.weight.val(), kernel)?;
+        if let Some(b) = &self.patch_embed.bias {
+            sink.put(format!("{prefix}.patch_embed.proj.bias"), &b.val())?;
+        }
+        sink.put(format!("{prefix}.pos_embed.weight"), &self.pos_embed.val())?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.save(sink, &format!("{prefix}.blocks.{i}"))?;
+        }
+        self.merger.save(sink, &format!("{prefix}.merger"))?;
+        for (k, m) in self.deepstack_mergers.iter().enumerate() {
+            m.save(sink, &format!("{prefix}.deepstack_merger_list.{k}"))?;
+        }
+        Ok(())
     }
 
     /// The tower's configuration.

@@ -86,6 +86,30 @@ impl DecoderLayer {
             post_attention_layernorm: norm("post_attention_layernorm", h)?,
         })
     }
+    /// Writes the layer under `p` with the names [`load`](Self::load) reads (biases and
+    /// q/k norms when the layer has them).
+    pub(crate) fn save(&self, sink: &mut TensorSink, p: &str) -> Result<()> {
+        let a = &self.self_attn;
+        sink.put_linear(&format!("{p}.self_attn.q_proj"), &a.q_proj)?;
+        sink.put_linear(&format!("{p}.self_attn.k_proj"), &a.k_proj)?;
+        sink.put_linear(&format!("{p}.self_attn.v_proj"), &a.v_proj)?;
+        sink.put_linear(&format!("{p}.self_attn.o_proj"), &a.o_proj)?;
+        if let Some(n) = &a.q_norm {
+            sink.put_norm(&format!("{p}.self_attn.q_norm"), n)?;
+        }
+        if let Some(n) = &a.k_norm {
+            sink.put_norm(&format!("{p}.self_attn.k_norm"), n)?;
+        }
+        sink.put_linear(&format!("{p}.mlp.gate_proj"), &self.mlp.gate_proj)?;
+        sink.put_linear(&format!("{p}.mlp.up_proj"), &self.mlp.up_proj)?;
+        sink.put_linear(&format!("{p}.mlp.down_proj"), &self.mlp.down_proj)?;
+        sink.put_norm(&format!("{p}.input_layernorm"), &self.input_layernorm)?;
+        sink.put_norm(
+            &format!("{p}.post_attention_layernorm"),
+            &self.post_attention_layernorm,
+        )
+    }
+
     /// `x + attn(norm(x))`, then `x + mlp(norm(x))`; `cache` is `(cache, layer index)`.
     pub fn forward(
         &self,
@@ -219,20 +243,7 @@ impl TextModel {
             &self.embed_tokens.val(),
         )?;
         for (l, layer) in self.layers.iter().enumerate() {
-            let p = format!("{prefix}.layers.{l}");
-            let a = &layer.self_attn;
-            sink.put_linear(&format!("{p}.self_attn.q_proj"), &a.q_proj)?;
-            sink.put_linear(&format!("{p}.self_attn.k_proj"), &a.k_proj)?;
-            sink.put_linear(&format!("{p}.self_attn.v_proj"), &a.v_proj)?;
-            sink.put_linear(&format!("{p}.self_attn.o_proj"), &a.o_proj)?;
-            sink.put_linear(&format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj)?;
-            sink.put_linear(&format!("{p}.mlp.up_proj"), &layer.mlp.up_proj)?;
-            sink.put_linear(&format!("{p}.mlp.down_proj"), &layer.mlp.down_proj)?;
-            sink.put_norm(&format!("{p}.input_layernorm"), &layer.input_layernorm)?;
-            sink.put_norm(
-                &format!("{p}.post_attention_layernorm"),
-                &layer.post_attention_layernorm,
-            )?;
+            layer.save(sink, &format!("{prefix}.layers.{l}"))?;
         }
         sink.put_norm(&format!("{prefix}.norm"), &self.norm)
     }

@@ -96,28 +96,16 @@ impl VisionTower {
 
     pub(crate) fn save(&self, sink: &mut TensorSink) -> Result<()> {
         let cfg = &self.config;
-        let w = self.patch_embed.val();
-        let [pd, h] = w.dims();
-        let values = w
-            .to_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::BadInput(format!("cannot read patch_embed: {e:?}")))?;
-        let mut kernel = vec![0f32; values.len()];
-        for o in 0..h {
-            for i in 0..pd {
-                kernel[o * pd + i] = values[i * h + o];
-            }
-        }
-        sink.put_f32(
-            "visual.patch_embed.proj.weight".into(),
-            vec![
-                h,
+        sink.put_patch_kernel(
+            "visual.patch_embed.proj.weight",
+            &self.patch_embed.val(),
+            [
+                cfg.hidden_size,
                 cfg.in_channels,
                 cfg.temporal_patch_size,
                 cfg.patch_size,
                 cfg.patch_size,
             ],
-            &kernel,
         )?;
         for (i, b) in self.blocks.iter().enumerate() {
             b.save(sink, &format!("visual.blocks.{i}"))?;

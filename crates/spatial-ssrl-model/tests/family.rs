@@ -1,0 +1,176 @@
+//! The model-family API on both tiny fixtures: `Family` detection, `VlModel` loading either
+//! family, Qwen3-VL greedy generation and teacher-forced log-probs through the shared
+//! decoding code against transformers' goldens, batching, and save/load round trips. Every
+//! size, id and expected value comes from the fixture folders (`SSRL_TINY_QWEN3_DIR`,
+//! `SSRL_TINY_QWEN_DIR`).
+
+mod common;
+
+use common::{Goldens, assert_close, qwen2_5_dir, qwen3_dir, values};
+use spatial_ssrl_model::burn::tensor::Device;
+use spatial_ssrl_model::{
+    Checkpoint, Error, Family, GenerationConfig, ModelFamily, Prompt, VlBatch, VlModel,
+};
+
+fn qwen3() -> (VlModel, Goldens) {
+    let model = VlModel::from_pretrained(qwen3_dir(), &Device::default()).expect("load qwen3");
+    (model, Goldens::load(qwen3_dir().join("golden.safetensors")))
+}
+
+/// Greedy decoding of exactly `n` tokens (no stop token, so HF's count is reproduced).
+fn greedy(n: usize) -> GenerationConfig {
+    GenerationConfig {
+        stop_tokens: Vec::new(),
+        ..GenerationConfig::greedy(n)
+    }
+}
+
+#[test]
+fn family_comes_from_config_model_type() {
+    assert_eq!(Family::detect(qwen3_dir()).unwrap(), Family::Qwen3Vl);
+    assert_eq!(Family::detect(qwen2_5_dir()).unwrap(), Family::Qwen2_5Vl);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "gemma3"}"#,
+    )
+    .unwrap();
+    let err = VlModel::from_pretrained(dir.path(), &Device::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnsupportedConfig { field: "model_type", value, .. } if value.contains("gemma3")),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    assert!(matches!(
+        Family::detect(dir.path()),
+        Err(Error::UnsupportedConfig { .. })
+    ));
+    let missing = dir.path().join("absent");
+    assert!(matches!(Family::detect(missing), Err(Error::Io { .. })));
+}
+
+#[test]
+fn qwen3_generate_reproduces_hf_greedy_ids() {
+    let (model, g) = qwen3();
+    assert_eq!(model.family(), Family::Qwen3Vl);
+    let want = g.i64("generated_ids");
+    let prompt = Prompt {
+        input_ids: g.i64("input_ids"),
+        images: vec![g.image("")],
+        videos: vec![],
+    };
+    let mut streamed = Vec::new();
+    let out = model
+        .generate(&[prompt], &greedy(want.len()), |_, t| streamed.push(t))
+        .expect("generate");
+    assert_eq!(out[0].tokens, want);
+    assert_eq!(streamed, want);
+}
+
+#[test]
+fn qwen3_token_log_probs_and_positions_match_hf() {
+    let (model, g) = qwen3();
+    let cont = g.i64("rl_continuation_ids");
+    let ids: Vec<i64> = g.i64("input_ids").into_iter().chain(cont.clone()).collect();
+    let batch = VlBatch::single(ids, vec![g.image("")]);
+    let (positions, _) = model.positions(&batch).expect("positions");
+    assert_eq!(positions, g.i64("rl_position_ids"));
+    let lp = model
+        .token_log_probs(&batch, cont.len())
+        .expect("log-probs");
+    assert_close(
+        "rl_token_logprobs",
+        &values(lp),
+        &g.f32("rl_token_logprobs").1,
+        1e-4,
+    );
+}
+
+#[test]
+fn qwen3_rows_decode_the_same_alone_and_left_padded_together() {
+    let (model, g) = qwen3();
+    let with_image = Prompt {
+        input_ids: g.i64("input_ids"),
+        images: vec![g.image("")],
+        videos: vec![],
+    };
+    // A shorter text-only row: the prompt's last tokens.
+    let ids = g.i64("input_ids");
+    let text_only = Prompt {
+        input_ids: ids[ids.len() - ids.len() / 4..].to_vec(),
+        images: vec![],
+        videos: vec![],
+    };
+    let n = g.i64("generated_ids").len() / 2;
+    let together = model
+        .generate(
+            &[text_only.clone(), with_image.clone()],
+            &greedy(n),
+            |_, _| {},
+        )
+        .unwrap();
+    let alone_text = model.generate(&[text_only], &greedy(n), |_, _| {}).unwrap();
+    let alone_image = model
+        .generate(&[with_image], &greedy(n), |_, _| {})
+        .unwrap();
+    assert_eq!(together[0], alone_text[0]);
+    assert_eq!(together[1], alone_image[0]);
+}
+
+#[test]
+fn qwen3_saved_folder_has_hf_names_and_reloads_to_the_same_logits() {
+    let (model, g) = qwen3();
+    let dir = tempfile::tempdir().unwrap();
+    model.save_pretrained(dir.path()).expect("save");
+    let mut saved = Checkpoint::open(dir.path()).unwrap().names();
+    let mut original = Checkpoint::open(qwen3_dir()).unwrap().names();
+    saved.sort();
+    original.sort();
+    assert_eq!(saved, original);
+    let reloaded = VlModel::from_pretrained(dir.path(), &Device::default()).expect("reload");
+    assert_eq!(reloaded.family(), Family::Qwen3Vl);
+    let batch = VlBatch::single(g.i64("input_ids"), vec![g.image("")]);
+    let logits = |m: &VlModel| {
+        let mut cache = m.new_cache();
+        values(m.prefill(&batch, &mut cache).unwrap().0)
+    };
+    assert_eq!(logits(&model), logits(&reloaded));
+}
+
+#[test]
+fn qwen3_config_disagreeing_with_the_weights_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = qwen3_dir();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let width = cfg["text_config"]["intermediate_size"].as_u64().unwrap();
+    cfg["text_config"]["intermediate_size"] = (width * 2).into();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(
+        src.join("model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let err = VlModel::from_pretrained(dir.path(), &Device::default()).unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+}
+
+#[test]
+fn qwen2_5_loads_through_the_family_api() {
+    let device = Device::default();
+    let model = VlModel::from_pretrained(qwen2_5_dir(), &device).expect("load qwen2.5");
+    assert_eq!(model.family(), Family::Qwen2_5Vl);
+    let direct = model.as_qwen2_5_vl().expect("qwen2.5 variant");
+    assert_eq!(model.vocab_size(), direct.config().text.vocab_size);
+    let g = Goldens::load(qwen2_5_dir().join("golden.safetensors"));
+    let want = g.i64("generated_ids");
+    let prompt = Prompt {
+        input_ids: g.i64("input_ids"),
+        images: vec![g.image("")],
+        videos: vec![],
+    };
+    let out = model
+        .generate(&[prompt], &greedy(want.len()), |_, _| {})
+        .unwrap();
+    assert_eq!(out[0].tokens, want);
+}
