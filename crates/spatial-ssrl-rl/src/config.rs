@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use spatial_ssrl_model::WeightDtype;
@@ -28,6 +29,10 @@ pub struct ModelConfig {
     pub dtype: String,
     /// Keep the vision tower frozen (false in the paper's run).
     pub freeze_vision_tower: bool,
+    /// Recompute memory-bound activations in the backward pass instead of keeping them
+    /// (EasyR1's `worker.actor.model.enable_gradient_checkpointing`; burn's balanced
+    /// strategy, selected on the training device). Same gradients, less activation memory.
+    pub enable_gradient_checkpointing: bool,
     /// Size of the tiny policy (`kind = "tiny"`).
     pub tiny: TinyPolicyConfig,
 }
@@ -39,12 +44,24 @@ impl Default for ModelConfig {
             path: None,
             dtype: WeightDtype::F32.to_string(),
             freeze_vision_tower: false,
+            enable_gradient_checkpointing: false,
             tiny: TinyPolicyConfig::default(),
         }
     }
 }
 
 impl ModelConfig {
+    /// The autodiff device to train on over `base`, with burn's gradient checkpointing when
+    /// `enable_gradient_checkpointing` (parameters created on it carry the strategy).
+    pub fn training_device(&self, base: Device) -> Device {
+        let device = base.autodiff();
+        if self.enable_gradient_checkpointing {
+            device.gradient_checkpointing()
+        } else {
+            device
+        }
+    }
+
     /// `dtype` parsed.
     ///
     /// # Errors
