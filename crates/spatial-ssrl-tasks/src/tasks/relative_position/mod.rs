@@ -35,12 +35,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::task::{DepthMap, Inputs, PretextTask, Sample, Scene, TaskRng};
+use crate::task::{Inputs, PretextTask, Sample, Scene, TaskRng};
 use crate::tasks::depth_cache::DepthCache;
 use crate::tasks::depth_order::scene_depth;
-use crate::tasks::depth_stats::{self, NanRule, Normaliser};
+use crate::tasks::depth_stats::Normaliser;
 use crate::tasks::marker;
 use crate::tasks::template;
+
+mod blocks;
+mod pair_search;
+
+use blocks::{Blocks, block_depth, collect_blocks};
+use pair_search::Rules;
 
 /// Registry name of the relative-position task.
 pub const NAME: &str = "position";
@@ -203,42 +209,6 @@ pub struct RelativePosition {
     scan: DepthCache<(Normaliser, Blocks)>,
 }
 
-/// Candidate blocks in pixel (scan) order, struct of arrays for the scans.
-struct Blocks {
-    x: Vec<u32>,
-    y: Vec<u32>,
-    lo: Vec<f32>,
-    hi: Vec<f32>,
-    /// Rank key: squared distance to the image centre, then pixel index (the reference sorts
-    /// stably by distance, so equal distances keep scan order).
-    key: Vec<u64>,
-    /// `rows[y]..rows[y + 1]`: the blocks centred on image row `y`.
-    rows: Vec<usize>,
-    /// Per image row: (min lo, max lo, min hi, max hi) of its blocks, to skip whole rows.
-    row_span: Vec<[f32; 4]>,
-}
-
-/// A chosen pair, in rank order, and what the search cost.
-#[derive(Debug, Clone, Copy)]
-struct Pair {
-    a: usize,
-    b: usize,
-    steps: u64,
-}
-
-/// Everything the pair rules need besides the blocks.
-struct Rules<'a> {
-    kind: PairKind,
-    inter: f32,
-    min_dist: u32,
-    near_max_dy: u32,
-    diagonal_min_dx: u32,
-    metric: bool,
-    depth: &'a DepthMap,
-    half: u32,
-    max_steps: u64,
-}
-
 impl RelativePosition {
     /// A task with the given parameters.
     pub fn new(config: RelativePositionConfig) -> Self {
@@ -277,283 +247,6 @@ impl RelativePosition {
             return bad(format!("center_margin {} is negative", c.center_margin));
         }
         Ok(())
-    }
-}
-
-/// Collects the qualifying blocks of the normalised depth, in scan order.
-fn collect_blocks(depth: &DepthMap, norm: Normaliser, k: usize, inner: f32, margin: f64) -> Blocks {
-    let (w, h) = (depth.width() as usize, depth.height() as usize);
-    let half = (k / 2) as i64;
-    let (wi, hi_) = (w as i64, h as i64);
-    let (yc, xc) = (hi_ / 2, wi / 2);
-    // `int()` of the reference truncates toward zero, as `as` does.
-    let y_low = (yc as f64 - margin * h as f64) as i64;
-    let y_high = (yc as f64 + margin * h as f64) as i64;
-    let x_low = (xc as f64 - margin * w as f64) as i64;
-    let x_high = (xc as f64 + margin * w as f64) as i64;
-    let (y0, y1) = (half.max(y_low), (hi_ - half).min(y_high));
-    let (x0, x1) = (half.max(x_low), (wi - half).min(x_high));
-    let cap = usize::try_from((x1 - x0).max(0) * (y1 - y0).max(0)).unwrap_or(0);
-    let mut b = Blocks {
-        x: Vec::with_capacity(cap),
-        y: Vec::with_capacity(cap),
-        lo: Vec::with_capacity(cap),
-        hi: Vec::with_capacity(cap),
-        key: Vec::with_capacity(cap),
-        rows: vec![0; h + 1],
-        row_span: vec![],
-    };
-    let empty_span = [
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-    ];
-    b.row_span = vec![empty_span; h];
-    if x0 < x1 && y0 < y1 {
-        depth_stats::for_each_window_row(
-            depth.values(),
-            w,
-            h,
-            k,
-            NanRule::Skip,
-            |v| norm.apply(v),
-            |top, mins, maxs| {
-                let y = top as i64 + half;
-                if y < y0 || y >= y1 {
-                    return;
-                }
-                let dy2 = (y - yc).pow(2) as u64;
-                let cols = (x0 - half) as usize..(x1 - half) as usize;
-                let span = &mut b.row_span[y as usize];
-                for (left, (&lo, &hi)) in
-                    cols.clone().zip(mins[cols.clone()].iter().zip(&maxs[cols]))
-                {
-                    // All-invalid windows have lo = +inf > hi, and fail here as well.
-                    if lo <= hi && hi - lo <= inner {
-                        let x = left as i64 + half;
-                        let d2 = dy2 + (x - xc).pow(2) as u64;
-                        b.x.push(x as u32);
-                        b.y.push(y as u32);
-                        b.lo.push(lo);
-                        b.hi.push(hi);
-                        b.key.push(d2 << 32 | (y as u64 * w as u64 + x as u64));
-                        *span = [
-                            span[0].min(lo),
-                            span[1].max(lo),
-                            span[2].min(hi),
-                            span[3].max(hi),
-                        ];
-                    }
-                }
-                b.rows[y as usize + 1] = b.x.len();
-            },
-        );
-    }
-    // Rows without blocks end where the previous row ended.
-    for y in 1..=h {
-        b.rows[y] = b.rows[y].max(b.rows[y - 1]);
-    }
-    b
-}
-
-/// Block indices in rank order, produced a chunk at a time: the search usually settles on one
-/// of the first few blocks, so only the blocks nearest the centre are ever ranked. Each chunk
-/// takes the blocks in the next annulus of squared distances (doubling until it holds enough).
-struct RankOrder<'a> {
-    key: &'a [u64],
-    /// Squared distances below this have been handed out.
-    done_d2: u64,
-    chunk: Vec<(u64, u32)>,
-    pos: usize,
-    left: usize,
-}
-
-impl<'a> RankOrder<'a> {
-    const CHUNK: usize = 512;
-
-    fn new(b: &'a Blocks) -> Self {
-        Self {
-            key: &b.key,
-            done_d2: 0,
-            chunk: Vec::new(),
-            pos: 0,
-            left: b.key.len(),
-        }
-    }
-
-    fn refill(&mut self) {
-        let want = Self::CHUNK.min(self.left);
-        let mut hi_d2 = self.done_d2.max(1024);
-        loop {
-            hi_d2 = hi_d2.saturating_mul(2);
-            let range = self.done_d2..hi_d2;
-            self.chunk.clear();
-            let in_range = self
-                .key
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| range.contains(&(*k >> 32)));
-            self.chunk.extend(in_range.map(|(i, &k)| (k, i as u32)));
-            if self.chunk.len() >= want {
-                break;
-            }
-        }
-        self.chunk.sort_unstable();
-        self.done_d2 = hi_d2;
-        self.left -= self.chunk.len();
-        self.pos = 0;
-    }
-}
-
-impl Iterator for RankOrder<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        while self.pos == self.chunk.len() {
-            if self.left == 0 {
-                return None;
-            }
-            self.refill();
-        }
-        self.pos += 1;
-        Some(self.chunk[self.pos - 1].1 as usize)
-    }
-}
-
-/// Largest valid raw depth in the block centred on `(x, y)` (the reference's `nanmax`).
-fn block_depth(depth: &DepthMap, x: u32, y: u32, half: u32) -> f32 {
-    let mut best = f32::NEG_INFINITY;
-    for yy in y.saturating_sub(half)..=(y + half).min(depth.height() - 1) {
-        for xx in x.saturating_sub(half)..=(x + half).min(depth.width() - 1) {
-            if let Some(v) = depth.get(xx, yy) {
-                best = best.max(v);
-            }
-        }
-    }
-    best
-}
-
-/// Back-projected lateral coordinate up to the focal length: `(u - cx) * Z` with the principal
-/// point at the image centre and `u` the pixel centre.
-fn lateral(x: u32, z: f32, width: u32) -> f64 {
-    (f64::from(x) + 0.5 - f64::from(width) / 2.0) * f64::from(z)
-}
-
-impl Rules<'_> {
-    /// The reference's pair rule for blocks `i` and `j`, plus the metric check.
-    fn accepts(&self, b: &Blocks, i: usize, j: usize) -> bool {
-        let dx = b.x[j].abs_diff(b.x[i]);
-        let dy = b.y[j].abs_diff(b.y[i]);
-        let (lateral_matters, ok) = match self.kind {
-            PairKind::Near => {
-                let ok = (b.hi[i] - b.lo[j]).abs() <= self.inter
-                    && (b.hi[j] - b.lo[i]).abs() <= self.inter
-                    && dy < self.near_max_dy
-                    && dx >= self.min_dist;
-                (true, ok)
-            }
-            PairKind::Far => {
-                let gap = b.lo[i].max(b.lo[j]) - b.hi[i].min(b.hi[j]);
-                let d2 = u64::from(dx).pow(2) + u64::from(dy).pow(2);
-                let ok = gap >= self.inter && d2 >= u64::from(self.min_dist).pow(2);
-                (dx > self.diagonal_min_dx, ok)
-            }
-        };
-        if !(ok && self.metric && lateral_matters) {
-            return ok;
-        }
-        let w = self.depth.width();
-        let zi = block_depth(self.depth, b.x[i], b.y[i], self.half);
-        let zj = block_depth(self.depth, b.x[j], b.y[j], self.half);
-        let metric = lateral(b.x[j], zj, w) - lateral(b.x[i], zi, w);
-        let image = f64::from(b.x[j]) - f64::from(b.x[i]);
-        metric * image > 0.0
-    }
-
-    /// The range of blocks that can hold a partner of block `i` (near pairs: the rows within
-    /// `near_max_dy`; far pairs: all), or `None` when the depth intervals rule every block out.
-    fn partner_rows(&self, b: &Blocks, i: usize, extremes: &[f32; 4]) -> Option<(usize, usize)> {
-        let (lo, hi, t) = (b.lo[i], b.hi[i], self.inter);
-        match self.kind {
-            PairKind::Far => {
-                // A partner lies wholly above (its lo >= hi + t) or below (its hi <= lo - t).
-                let possible = extremes[1] - hi >= t || lo - extremes[2] >= t;
-                possible.then_some((0, b.rows.len() - 2))
-            }
-            PairKind::Near => {
-                let possible = extremes[1] >= hi - t
-                    && extremes[0] <= hi + t
-                    && extremes[3] >= lo - t
-                    && extremes[2] <= lo + t;
-                let y = b.y[i] as usize;
-                let reach = self.near_max_dy.saturating_sub(1) as usize;
-                possible.then_some((y.saturating_sub(reach), (y + reach).min(b.rows.len() - 2)))
-            }
-        }
-    }
-
-    /// Could image row `y` hold a partner of block `i`? (Row-wide interval extremes.)
-    fn row_may_pair(&self, b: &Blocks, i: usize, y: usize) -> bool {
-        let s = &b.row_span[y];
-        if s[0] > s[1] {
-            return false;
-        }
-        let (lo, hi, t) = (b.lo[i], b.hi[i], self.inter);
-        match self.kind {
-            PairKind::Far => s[1] - hi >= t || lo - s[2] >= t,
-            PairKind::Near => s[1] >= hi - t && s[0] <= hi + t && s[3] >= lo - t && s[2] <= lo + t,
-        }
-    }
-
-    /// The reference's first pair: the first block in rank order that has a partner, with its
-    /// lowest-ranked partner, bounded by `max_steps` block comparisons.
-    ///
-    /// The reference pairs each block only with later-ranked ones. The pair rules are
-    /// symmetric, so when block `i` is reached no earlier block had any partner at all, and
-    /// every partner of `i` ranks after it: the search may look for the lowest-ranked partner
-    /// among all blocks, in scan order, without ranking them (rows that cannot hold one skipped).
-    fn search(&self, b: &Blocks) -> std::result::Result<Pair, u64> {
-        let mut extremes = [
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-        ];
-        for s in &b.row_span {
-            extremes = [
-                extremes[0].min(s[0]),
-                extremes[1].max(s[1]),
-                extremes[2].min(s[2]),
-                extremes[3].max(s[3]),
-            ];
-        }
-        let mut steps = 0u64;
-        for i in RankOrder::new(b) {
-            let Some((y_first, y_last)) = self.partner_rows(b, i, &extremes) else {
-                continue;
-            };
-            let mut best: Option<usize> = None;
-            for y in y_first..=y_last {
-                if !self.row_may_pair(b, i, y) {
-                    continue;
-                }
-                for j in b.rows[y]..b.rows[y + 1] {
-                    steps += 1;
-                    if j != i && best.is_none_or(|bj| b.key[j] < b.key[bj]) && self.accepts(b, i, j)
-                    {
-                        best = Some(j);
-                    }
-                }
-                if steps >= self.max_steps {
-                    return Err(steps);
-                }
-            }
-            if let Some(j) = best {
-                return Ok(Pair { a: i, b: j, steps });
-            }
-        }
-        Err(steps)
     }
 }
 
@@ -778,6 +471,7 @@ impl PretextTask for RelativePosition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::DepthMap;
 
     /// A depth map with a near left half and a far right half, plus some texture.
     fn two_planes(w: u32, h: u32, far: f32) -> Scene {
@@ -859,24 +553,5 @@ mod tests {
                 "{f:?} {right} {farther}"
             );
         }
-    }
-
-    #[test]
-    fn rank_order_is_sorted_by_key_across_chunks() {
-        let n = 3000u64;
-        // Keys in a scrambled order; ranks must come out by increasing key.
-        let key: Vec<u64> = (0..n).map(|i| (i * 7919) % n).collect();
-        let b = Blocks {
-            x: vec![],
-            y: vec![],
-            lo: vec![],
-            hi: vec![],
-            key: key.clone(),
-            rows: vec![],
-            row_span: vec![],
-        };
-        let order: Vec<usize> = RankOrder::new(&b).collect();
-        assert_eq!(order.len(), n as usize);
-        assert!(order.windows(2).all(|w| key[w[0]] < key[w[1]]));
     }
 }

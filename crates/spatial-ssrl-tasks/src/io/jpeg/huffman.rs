@@ -1,0 +1,251 @@
+//! Huffman coding of quantised blocks and the entropy-coded segment's bit writer.
+
+use super::Component;
+use super::tables::{HuffSpec, ZIGZAG_T};
+
+/// Canonical codes of a table by symbol: `(code, length)`, length 0 for absent symbols.
+pub(super) struct HuffCodes(pub(super) [(u32, u32); 256]);
+
+impl HuffCodes {
+    pub(super) fn new(spec: &HuffSpec) -> Self {
+        let mut codes = [(0, 0); 256];
+        let (mut code, mut next) = (0u32, 0usize);
+        for (len, &count) in (1..=16u32).zip(&spec.counts) {
+            for &sym in &spec.symbols[next..next + usize::from(count)] {
+                codes[usize::from(sym)] = (code, len);
+                code += 1;
+            }
+            next += usize::from(count);
+            code <<= 1;
+        }
+        Self(codes)
+    }
+}
+
+/// Entropy-coded segment writer. Bits collect in a 64-bit register and leave it a whole
+/// register at a time, unstuffed; [`BitWriter::finish`] then inserts the 0x00 after every
+/// 0xFF byte in one pass. Keeping the stuffing out of the per-symbol path halves how often
+/// the register is emptied and removes its data-dependent branch.
+pub(super) struct BitWriter {
+    acc: u64,
+    /// Bits still free in `acc` (1..=64); the pending bits sit at its low end.
+    free: u32,
+    /// Full registers, oldest first: the coded stream before byte stuffing.
+    words: Vec<u64>,
+    /// Registers not yet moved to `words`: they join it a few kilobytes at a time.
+    buf: BlockWords,
+}
+
+impl BitWriter {
+    /// A writer for about `bytes` coded bytes.
+    pub(super) fn new(bytes: usize) -> Self {
+        Self {
+            acc: 0,
+            free: 64,
+            words: Vec::with_capacity(bytes / 8 + 1),
+            buf: BlockWords::default(),
+        }
+    }
+
+    /// Huffman-codes one quantised block as baseline JPEG does: `q` in the DCT's transposed
+    /// natural order, `nonzero` its [`zigzag_mask`](super::dct::zigzag_mask).
+    #[inline(always)]
+    pub(super) fn block(
+        &mut self,
+        q: &[i16; 64],
+        nonzero: u64,
+        prev_dc: &mut i32,
+        comp: &Component,
+    ) {
+        // The register and its fill stay in locals for the whole block; the buffer always has
+        // room for one more block.
+        if self.buf.len > BUF_WORDS - BLOCK_WORDS {
+            self.words
+                .extend_from_slice(&self.buf.words[..self.buf.len]);
+            self.buf.len = 0;
+        }
+        let mut bits = Bits {
+            acc: self.acc,
+            free: self.free,
+            out: &mut self.buf,
+        };
+        let dc = i32::from(q[0]);
+        let diff = dc - *prev_dc;
+        *prev_dc = dc;
+        let (code, len) = comp.dc.0[magnitude_bits(diff) as usize];
+        bits.put_value(code, len, diff);
+
+        let mut nonzero = nonzero & !1;
+        let mut last = 0u32;
+        while nonzero != 0 {
+            let k = nonzero.trailing_zeros();
+            nonzero &= nonzero - 1;
+            let mut run = k - last - 1;
+            while run >= 16 {
+                let (code, len) = comp.ac.0[0xf0];
+                bits.put(code, len);
+                run -= 16;
+            }
+            let v = i32::from(q[ZIGZAG_T[k as usize] & 63]);
+            let (code, len) = comp.ac.0[(run << 4 | magnitude_bits(v)) as usize];
+            bits.put_value(code, len, v);
+            last = k;
+        }
+        if last != 63 {
+            let (code, len) = comp.ac.0[0x00];
+            bits.put(code, len);
+        }
+        (self.acc, self.free) = (bits.acc, bits.free);
+    }
+
+    /// Bits written so far.
+    pub(super) fn position(&self) -> u64 {
+        (self.words.len() + self.buf.len) as u64 * 64 + u64::from(64 - self.free)
+    }
+
+    /// Appends bits `from..to` of a stream that [`BitWriter::finish`] returned: the coded
+    /// MCUs of an earlier picture, reused as they are.
+    pub(super) fn copy(&mut self, stream: &[u64], from: u64, to: u64) {
+        let mut pos = from;
+        while pos < to {
+            // Each 32-bit step fills at most one register: a chunk of 32 steps always fits.
+            if self.buf.len > BUF_WORDS - BLOCK_WORDS {
+                self.words
+                    .extend_from_slice(&self.buf.words[..self.buf.len]);
+                self.buf.len = 0;
+            }
+            let mut bits = Bits {
+                acc: self.acc,
+                free: self.free,
+                out: &mut self.buf,
+            };
+            let end = to.min(pos + 32 * 32);
+            while pos < end {
+                let n = (end - pos).min(32) as u32;
+                bits.put(read_bits(stream, pos, n), n);
+                pos += u64::from(n);
+            }
+            (self.acc, self.free) = (bits.acc, bits.free);
+        }
+    }
+
+    /// Pads the last byte with 1 bits and appends the stuffed segment to `out`. Returns the
+    /// unpadded stream, the pending bits at the top of its last word, for [`BitWriter::copy`].
+    pub(super) fn finish(mut self, out: &mut Vec<u8>) -> Vec<u64> {
+        self.words
+            .extend_from_slice(&self.buf.words[..self.buf.len]);
+        let pending = 64 - self.free;
+        let pad = (8 - pending % 8) % 8;
+        let acc = (self.acc << pad) | ((1 << pad) - 1);
+        // The padded pending bits, at most 64, moved to the top of the register.
+        let tail_bytes = (pending + pad) / 8;
+        let tail = acc
+            .checked_shl(64 - 8 * tail_bytes)
+            .unwrap_or(0)
+            .to_be_bytes();
+        out.reserve(self.words.len() * 8 + 16);
+        for &w in &self.words {
+            stuff_word(out, w);
+        }
+        for &b in &tail[..tail_bytes as usize] {
+            out.push(b);
+            if b == 0xff {
+                out.push(0);
+            }
+        }
+        if pending > 0 {
+            self.words.push(self.acc << self.free);
+        }
+        self.words
+    }
+}
+
+/// The `n` bits (`1..=32`) of `stream` from bit `pos` on, most significant first.
+#[inline(always)]
+fn read_bits(stream: &[u64], pos: u64, n: u32) -> u32 {
+    let (i, off) = ((pos / 64) as usize, (pos % 64) as u32);
+    let mut window = stream[i] << off;
+    if off + n > 64 {
+        window |= stream[i + 1] >> (64 - off);
+    }
+    (window >> (64 - n)) as u32
+}
+
+/// Appends the eight bytes of `w`, most significant first, each 0xFF followed by 0x00.
+#[inline(always)]
+fn stuff_word(out: &mut Vec<u8>, w: u64) {
+    // 0xFF bytes of `w` are the zero bytes of `!w` (the classic has-zero-byte test).
+    if (!w).wrapping_sub(0x0101_0101_0101_0101) & w & 0x8080_8080_8080_8080 == 0 {
+        out.extend_from_slice(&w.to_be_bytes());
+    } else {
+        for b in w.to_be_bytes() {
+            out.push(b);
+            if b == 0xff {
+                out.push(0);
+            }
+        }
+    }
+}
+
+/// Registers one block can fill: at most 64 symbols of at most 27 bits each and up to three
+/// zero-run codes of 11 bits, under 1,800 bits, so 28 registers; with room to spare.
+const BLOCK_WORDS: usize = 32;
+/// Size of the register buffer.
+const BUF_WORDS: usize = 32 * BLOCK_WORDS;
+
+/// Full registers on their way to the output.
+struct BlockWords {
+    words: [u64; BUF_WORDS],
+    len: usize,
+}
+
+impl Default for BlockWords {
+    fn default() -> Self {
+        Self {
+            words: [0; BUF_WORDS],
+            len: 0,
+        }
+    }
+}
+
+/// The bit register of one block, held in locals.
+struct Bits<'a> {
+    acc: u64,
+    free: u32,
+    out: &'a mut BlockWords,
+}
+
+impl Bits<'_> {
+    /// Appends the low `len` bits of `bits` (`len <= 32`); a full register moves to `out`
+    /// and keeps the bits that did not fit.
+    #[inline(always)]
+    fn put(&mut self, bits: u32, len: u32) {
+        if len < self.free {
+            self.acc = (self.acc << len) | u64::from(bits);
+            self.free -= len;
+        } else {
+            // Here `free <= len <= 32`, so neither shift reaches 64. Bits of `acc` above the
+            // pending ones are stale; they are shifted out before the register is full again.
+            let rest = len - self.free;
+            let word = (self.acc << self.free) | (u64::from(bits) >> rest);
+            self.out.words[self.out.len] = word;
+            self.out.len += 1;
+            self.acc = u64::from(bits);
+            self.free = 64 - rest;
+        }
+    }
+
+    /// A Huffman code followed by the value's magnitude bits (negative values as v - 1).
+    #[inline(always)]
+    fn put_value(&mut self, code: u32, len: u32, v: i32) {
+        let nbits = magnitude_bits(v);
+        let extra = (v - i32::from(v < 0)) as u32 & ((1 << nbits) - 1);
+        self.put(code << nbits | extra, len + nbits);
+    }
+}
+
+/// Bits needed for |v| (the JPEG size category).
+#[inline(always)]
+fn magnitude_bits(v: i32) -> u32 {
+    32 - v.unsigned_abs().leading_zeros()
+}

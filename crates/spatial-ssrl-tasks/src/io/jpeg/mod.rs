@@ -1,0 +1,226 @@
+//! Baseline JPEG encoder for the exported sample images: 8-bit YCbCr, 4:2:0 chroma, the
+//! standard (ITU T.81 Annex K) quantisation tables scaled by quality as libjpeg does, and
+//! its standard Huffman tables (one pass, no table optimisation).
+//!
+//! Integers only (colour conversion, the Loeffler-Ligtenberg-Moschytz DCT, quantisation by
+//! reciprocal), so the output is a pure function of the pixels: the same bytes on every CPU
+//! and thread count. The inner loops are written over fixed-size arrays so the compiler
+//! vectorises them; on x86-64 the same code is also compiled for AVX2 and picked at run time,
+//! which changes the instructions, not the integer results (`avx2_and_baseline_agree`).
+
+mod colour;
+mod dct;
+mod huffman;
+mod reuse;
+mod tables;
+
+use colour::Strip;
+use dct::{transform, zigzag_mask};
+use huffman::{BitWriter, HuffCodes};
+use tables::{CHROMA_AC, CHROMA_DC, CHROMA_QUANT, HuffSpec, LUMA_AC, LUMA_DC, LUMA_QUANT, ZIGZAG};
+
+/// Largest width or height a baseline JPEG frame header can hold.
+pub(crate) const MAX_SIDE: u32 = 65_535;
+
+/// One component's tables: quantiser reciprocals in the DCT's output layout, Huffman codes.
+struct Component {
+    /// Half the divisor per coefficient (for rounding), transposed natural order.
+    half: [u16; 64],
+    /// `2^RECIP_BITS / divisor`, rounded up, in the same order (at most `2^15`: divisors
+    /// are at least 8).
+    recip: [u16; 64],
+    dc: HuffCodes,
+    ac: HuffCodes,
+}
+
+/// Fixed-point shift of the quantisation reciprocals.
+const RECIP_BITS: u32 = 18;
+
+impl Component {
+    fn new(table: &[u16; 64], dc: &HuffSpec, ac: &HuffSpec) -> Self {
+        let (mut half, mut recip) = ([0; 64], [0; 64]);
+        for (n, &q) in table.iter().enumerate() {
+            // The DCT below leaves every coefficient scaled by 8.
+            let d = 8 * u32::from(q);
+            let t = (n % 8) * 8 + n / 8;
+            (half[t], recip[t]) = ((d / 2) as u16, (1u32 << RECIP_BITS).div_ceil(d) as u16);
+        }
+        Self {
+            half,
+            recip,
+            dc: HuffCodes::new(dc),
+            ac: HuffCodes::new(ac),
+        }
+    }
+}
+
+/// libjpeg's quality scaling of a quality-50 table, entries clamped to 1..=255.
+fn scaled_table(base: &[u16; 64], quality: u8) -> [u16; 64] {
+    let q = u32::from(quality.clamp(1, 100));
+    let scale = if q < 50 { 5000 / q } else { 200 - 2 * q };
+    base.map(|b| ((u32::from(b) * scale + 50) / 100).clamp(1, 255) as u16)
+}
+
+/// Encodes packed RGB8 pixels (`width * height * 3` bytes) as a baseline JPEG.
+///
+/// The caller checks the sizes: both sides in `1..=MAX_SIDE` and `rgb` exactly that long.
+pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has just been checked for every feature `encode_avx2` enables.
+        return unsafe { encode_avx2(rgb, width, height, quality) };
+    }
+    encode_portable(rgb, width, height, quality)
+}
+
+/// Whether the CPU runs [`encode_avx2`]: AVX2 for the transform, and the bit-manipulation
+/// sets (BMI1/BMI2/LZCNT) for the Huffman coder's shifts and counts. Every CPU with AVX2
+/// that x86-64 compilers target has them too; the check keeps that an observation.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx2") && has!("bmi1") && has!("bmi2") && has!("lzcnt")
+}
+
+/// The encoder compiled for the baseline target (SSE2 on x86-64).
+fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+    encode_body::<false>(rgb, width, height, quality)
+}
+
+/// The same encoder compiled with AVX2 and BMI1/BMI2/LZCNT instructions available (BMI2's
+/// flag-free shifts and LZCNT shorten the Huffman coder's chain of variable shifts).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt")]
+fn encode_avx2(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+    encode_body::<true>(rgb, width, height, quality)
+}
+
+/// The encoder; `AVX2` is true only inside [`encode_avx2`], where the CPU has AVX2.
+#[inline(always)]
+fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+    debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
+    let luma_table = scaled_table(&LUMA_QUANT, quality);
+    let chroma_table = scaled_table(&CHROMA_QUANT, quality);
+    let luma = Component::new(&luma_table, &LUMA_DC, &LUMA_AC);
+    let chroma = Component::new(&chroma_table, &CHROMA_DC, &CHROMA_AC);
+
+    // About the compressed size of a photo at quality 90, to skip most reallocation.
+    let coded = rgb.len() / 6;
+    let mut out = Vec::with_capacity(coded + 1024);
+    write_headers(&mut out, width, height, &luma_table, &chroma_table);
+
+    let (w, h) = (width as usize, height as usize);
+    let stride = w.div_ceil(16) * 16;
+    let mut strip = Strip {
+        y: vec![0; 16 * stride],
+        cb: vec![0; 8 * stride / 2],
+        cr: vec![0; 8 * stride / 2],
+        stride,
+    };
+    let mut bits = BitWriter::new(coded);
+    let mut dc = [0i32; 3];
+    let mut q = [0i16; 64];
+    // What this thread last encoded at this size: unchanged MCUs are copied from it.
+    let old = reuse::take((width, height, quality));
+    let mut old = old.is_complete().then_some(old);
+    let per_row = stride / 16;
+    let mut mcu_end = Vec::with_capacity(per_row * h.div_ceil(16));
+    let mut dc_after = Vec::with_capacity(mcu_end.capacity());
+    let mut same = vec![false; per_row];
+    for (row, y0) in (0..h).step_by(16).enumerate() {
+        if let Some(old) = &mut old {
+            reuse::unchanged_mcus(rgb, &mut old.rgb, (w, h), y0, &mut same);
+        }
+        // Pixels are converted on demand, a run of changed MCUs at a time.
+        let mut converted = 0;
+        let half = stride / 2;
+        for m in 0..per_row {
+            let i = row * per_row + m;
+            let reusable = match &old {
+                Some(o) if same[m] => {
+                    let (from, to, start_dc) = o.mcu(i);
+                    (start_dc == dc).then_some((o, from, to))
+                }
+                _ => None,
+            };
+            if let Some((o, from, to)) = reusable {
+                bits.copy(&o.stream, from, to);
+                dc = o.dc_after[i];
+            } else {
+                if m >= converted {
+                    converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);
+                    strip.fill(rgb, (w, h), y0, 16 * m, 16 * converted);
+                }
+                let x = 16 * m;
+                // One MCU: four luma blocks, then Cb and Cr. A single call site keeps one
+                // copy of the inlined transform and coder.
+                let mcu: [(&[i16], usize, usize); 6] = [
+                    (&strip.y[x..], stride, 0),
+                    (&strip.y[x + 8..], stride, 0),
+                    (&strip.y[8 * stride + x..], stride, 0),
+                    (&strip.y[8 * stride + x + 8..], stride, 0),
+                    (&strip.cb[x / 2..], half, 1),
+                    (&strip.cr[x / 2..], half, 2),
+                ];
+                for (plane, plane_stride, c) in mcu {
+                    let comp = if c == 0 { &luma } else { &chroma };
+                    transform::<AVX2>(plane, plane_stride, comp, &mut q);
+                    bits.block(&q, zigzag_mask::<AVX2>(&q), &mut dc[c], comp);
+                }
+            }
+            mcu_end.push(bits.position());
+            dc_after.push(dc);
+        }
+    }
+    let stream = bits.finish(&mut out);
+    out.extend_from_slice(&[0xff, 0xd9]);
+    // A reused record's pixels were replaced row by row as they were compared.
+    let mut record = old.unwrap_or_else(|| reuse::Previous::empty((width, height, quality)));
+    if record.rgb.is_empty() {
+        record.rgb.extend_from_slice(rgb);
+    }
+    (record.stream, record.mcu_end, record.dc_after) = (stream, mcu_end, dc_after);
+    reuse::keep(record);
+    out
+}
+
+fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
+    out.extend_from_slice(&[0xff, marker]);
+    out.extend_from_slice(&(body.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+fn write_headers(out: &mut Vec<u8>, width: u32, height: u32, luma: &[u16; 64], chroma: &[u16; 64]) {
+    out.extend_from_slice(&[0xff, 0xd8]);
+    // JFIF 1.01, no units, 1:1 pixel aspect, no thumbnail.
+    segment(out, 0xe0, b"JFIF\0\x01\x01\x00\x00\x01\x00\x01\x00\x00");
+    let mut dqt = Vec::with_capacity(130);
+    for (id, table) in [luma, chroma].into_iter().enumerate() {
+        dqt.push(id as u8);
+        dqt.extend(ZIGZAG.iter().map(|&n| table[n] as u8));
+    }
+    segment(out, 0xdb, &dqt);
+    let (w, h) = ((width as u16).to_be_bytes(), (height as u16).to_be_bytes());
+    // 8-bit samples; Y sampled 2x2 with table 0, Cb and Cr 1x1 with table 1.
+    let sof = [
+        8, h[0], h[1], w[0], w[1], 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
+    ];
+    segment(out, 0xc0, &sof);
+    let mut dht = Vec::with_capacity(420);
+    for (class_id, spec) in [
+        (0x00, &LUMA_DC),
+        (0x10, &LUMA_AC),
+        (0x01, &CHROMA_DC),
+        (0x11, &CHROMA_AC),
+    ] {
+        dht.push(class_id);
+        dht.extend_from_slice(&spec.counts);
+        dht.extend_from_slice(spec.symbols);
+    }
+    segment(out, 0xc4, &dht);
+    // Three components (Y: tables 0/0, Cb and Cr: 1/1), full spectral range, no approximation.
+    segment(out, 0xda, &[3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! Reuse of a thread's previous encodes: many exported pictures of a source differ from the
+//! last one of the same size only in a few places (crop's blacked-out picture moves its
+//! square; flip turns one tile), and an MCU whose pixels and DC predictions are unchanged
+//! codes to the same bits. Those bits are copied instead of recomputed.
+//!
+//! The copy is exact by construction: an MCU's bits are a function of its 16x16 pixels
+//! (edge padding included) and of the three DC predictions it starts from, and both are
+//! compared in full before a copy. So the output is byte-for-byte what a fresh encode
+//! gives, whatever this thread encoded before (`reuse_changes_no_byte` tests it).
+
+use std::cell::RefCell;
+
+/// How many earlier encodes of different sizes a thread keeps (crop alternates the full
+/// picture with its patches, so two).
+const KEPT: usize = 2;
+
+/// One earlier encode: its pixels, its unstuffed coded stream, and where each MCU ends.
+pub(super) struct Previous {
+    pub(super) key: (u32, u32, u8),
+    pub(super) rgb: Vec<u8>,
+    pub(super) stream: Vec<u64>,
+    /// Bit offset in `stream` after each MCU, in coding order.
+    pub(super) mcu_end: Vec<u64>,
+    /// The DC predictions (Y, Cb, Cr) after each MCU.
+    pub(super) dc_after: Vec<[i32; 3]>,
+}
+
+impl Previous {
+    /// An empty record, for a first encode of its size.
+    pub(super) fn empty(key: (u32, u32, u8)) -> Self {
+        Self {
+            key,
+            rgb: Vec::new(),
+            stream: Vec::new(),
+            mcu_end: Vec::new(),
+            dc_after: Vec::new(),
+        }
+    }
+
+    /// Whether the record holds a finished encode (an empty one has no MCUs).
+    pub(super) fn is_complete(&self) -> bool {
+        !self.mcu_end.is_empty()
+    }
+
+    /// Bits of MCU `i` and the DC predictions it starts from.
+    pub(super) fn mcu(&self, i: usize) -> (u64, u64, [i32; 3]) {
+        match i {
+            0 => (0, self.mcu_end[0], [0; 3]),
+            _ => (self.mcu_end[i - 1], self.mcu_end[i], self.dc_after[i - 1]),
+        }
+    }
+}
+
+thread_local! {
+    /// Most recent first.
+    static KEPT_ENCODES: RefCell<Vec<Previous>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's record for pictures of `key` (width, height, quality), taken out of the
+/// store; an empty one if there is none.
+pub(super) fn take(key: (u32, u32, u8)) -> Previous {
+    KEPT_ENCODES.with_borrow_mut(|kept| match kept.iter().position(|p| p.key == key) {
+        Some(i) => kept.remove(i),
+        None => Previous::empty(key),
+    })
+}
+
+/// Puts `record` back as the most recent, dropping the oldest beyond [`KEPT`].
+pub(super) fn keep(record: Previous) {
+    KEPT_ENCODES.with_borrow_mut(|kept| {
+        kept.insert(0, record);
+        kept.truncate(KEPT);
+    });
+}
+
+/// Marks which MCUs of the MCU row at `y0` have the same pixels in `rgb` and `old` (both
+/// `w x h`): `same[m]` for the MCU at columns `16m..16m + 16`, rows past the image read as
+/// its last row, as the encoder pads. Then copies the row's pixels into `old`, so that it
+/// holds the new picture once every row has been seen (one pass over both, while hot).
+pub(super) fn unchanged_mcus(rgb: &[u8], old: &mut [u8], (w, h): (usize, usize), y0: usize, same: &mut [bool]) {
+    same.fill(true);
+    let row_bytes = 3 * w;
+    for y in y0..(y0 + 16).min(h) {
+        let (a, b) = (&rgb[y * row_bytes..][..row_bytes], &mut old[y * row_bytes..][..row_bytes]);
+        if a == b {
+            continue;
+        }
+        for (m, s) in same.iter_mut().enumerate() {
+            let span = 48 * m..(48 * m + 48).min(row_bytes);
+            *s = *s && equal(&a[span.clone()], &b[span]);
+        }
+        b.copy_from_slice(a);
+    }
+}
+
+/// Byte equality over eight-byte words without early exit, which compiles to a few vector
+/// operations for an MCU's 48 bytes.
+#[inline(always)]
+fn equal(a: &[u8], b: &[u8]) -> bool {
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (wa.remainder(), wb.remainder());
+    let diff = wa.zip(wb).fold(0, |d, (x, y)| d | (word(x) ^ word(y)));
+    diff == 0 && ra == rb
+}
