@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::{Goldens, assert_close, qwen2_5_dir, qwen3_dir, values};
+use common::{Goldens, assert_close, golden_text, qwen2_5_dir, qwen3_dir, reference_image, values};
 use spatial_ssrl_model::burn::tensor::Device;
 use spatial_ssrl_model::{
-    Checkpoint, Error, Family, GenerationConfig, ModelFamily, Prompt, VlBatch, VlModel,
+    Checkpoint, Error, Family, GenerationConfig, Message, ModelFamily, Processor, Prompt, VlBatch,
+    VlModel, load_image,
 };
 
 fn qwen3() -> (VlModel, Goldens) {
@@ -172,5 +173,34 @@ fn qwen2_5_loads_through_the_family_api() {
     let out = model
         .generate(&[prompt], &greedy(want.len()), |_, _| {})
         .unwrap();
+    assert_eq!(out[0].tokens, want);
+}
+
+#[test]
+fn qwen3_processor_from_the_folder_feeds_generation_like_hf() {
+    let dir = qwen3_dir();
+    let g = Goldens::load(dir.join("golden.safetensors"));
+    let proc = Processor::from_dir(&dir).expect("processor");
+    assert_eq!(proc.family(), Family::Qwen3Vl);
+    let img = load_image(reference_image(&dir, "image")).expect("image");
+    let messages = [Message::user_image(
+        std::sync::Arc::new(img),
+        golden_text(&dir, "user_text"),
+    )];
+    let inputs = proc.prepare(&messages, true).expect("prepare");
+    let ids: Vec<i64> = inputs.input_ids.iter().map(|&t| i64::from(t)).collect();
+    assert_eq!(ids, g.i64("input_ids"));
+    assert_close(
+        "pixel_values",
+        &inputs.pixel_values,
+        &g.f32("pixel_values").1,
+        1e-6,
+    );
+    let batch = VlBatch::from_processed(&inputs).expect("batch");
+    let (model, _) = qwen3();
+    let want = g.i64("generated_ids");
+    let out = model
+        .generate_batch(&batch, &greedy(want.len()), |_, _| {})
+        .expect("generate");
     assert_eq!(out[0].tokens, want);
 }

@@ -9,6 +9,7 @@ use super::error::{ProcessorError, Result};
 use super::image::{ImageProcessor, PixelValues};
 use super::video::{VideoInput, VideoPixelValues, VideoProcessor};
 use crate::chat::{ChatTemplate, Message, RenderOptions};
+use crate::family::Family;
 use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
 use crate::tokenizer::{IMAGE_PAD, QwenTokenizer, VIDEO_PAD};
 
@@ -102,6 +103,8 @@ pub struct Processor {
     rope: RopeIndexConfig,
     pad_id: u32,
     padding_side: PaddingSide,
+    /// The model family the prompts are for (how videos are written into the text).
+    family: Family,
 }
 
 impl Processor {
@@ -123,6 +126,7 @@ impl Processor {
             rope,
             pad_id,
             padding_side: PaddingSide::Left,
+            family: Family::Qwen2_5Vl,
         }
     }
 
@@ -148,11 +152,17 @@ impl Processor {
             vision_start_token_id: sp.vision_start,
             ..RopeIndexConfig::default()
         };
+        let mut family = Family::Qwen2_5Vl;
         let cfg_path = dir.join("config.json");
         if cfg_path.is_file() {
             let cfg = read_json(&cfg_path)?;
             let int = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64);
             let vision = cfg.get("vision_config");
+            if cfg.get("model_type").and_then(serde_json::Value::as_str)
+                == Some(Family::Qwen3Vl.model_type())
+            {
+                family = Family::Qwen3Vl;
+            }
             if let Some(v) = int(cfg.get("image_token_id")) {
                 rope.image_token_id = v as u32;
             }
@@ -171,6 +181,7 @@ impl Processor {
         }
         let video = VideoProcessor::from_dir(dir)?;
         let mut proc = Self::new(image, tokenizer, template, rope).with_video_processor(video);
+        proc.family = family;
         let tc = dir.join("tokenizer_config.json");
         if tc.is_file() {
             let cfg = read_json(&tc)?;
@@ -184,6 +195,12 @@ impl Processor {
             }
         }
         Ok(proc)
+    }
+
+    /// The model family the prompts are built for (from `config.json`'s `model_type` in
+    /// [`Self::from_dir`]; Qwen2.5-VL otherwise).
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     /// Sets the side padding goes to in batches (left by default).
@@ -331,6 +348,15 @@ impl Processor {
             },
             ..Default::default()
         };
+        if self.family == Family::Qwen3Vl && prompts.iter().any(|p| !p.videos.is_empty()) {
+            // Qwen3-VL writes a timestamp and its own vision_start/end around every
+            // temporal patch; this processor writes Qwen2.5-VL's single pad run.
+            return Err(ProcessorError::BadVideo(
+                "Qwen3-VL video prompts (a timestamp before each frame) are not implemented; \
+                 pass the frames as images"
+                    .into(),
+            ));
+        }
         let mut rows = Vec::with_capacity(prompts.len());
         for p in prompts {
             let count = |pad: &str, what, expected| {

@@ -142,3 +142,30 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
         got[at]
     );
 }
+
+/// The input image `golden.json` of `fixture` names under `key`, found by file name next to
+/// the fixture folder (`../reference_inputs`) or in the repository's
+/// `tests/fixtures/reference_inputs`.
+pub fn reference_image(fixture: &Path, key: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fixture.join("golden.json")).expect("golden.json");
+    let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
+    let named = PathBuf::from(meta[key].as_str().expect("image path"));
+    let name = named.file_name().expect("file name");
+    let beside = fixture.join("../reference_inputs").join(name);
+    if beside.is_file() {
+        return beside;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reference_inputs")
+        .join(name)
+}
+
+/// The string `key` of the fixture's `golden.json`.
+pub fn golden_text(fixture: &Path, key: &str) -> String {
+    let text = std::fs::read_to_string(fixture.join("golden.json")).expect("golden.json");
+    let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
+    meta[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("golden.json has no string {key}"))
+        .to_string()
+}
