@@ -267,7 +267,7 @@ fn candidate(
         let (x0, y0) = (x.saturating_sub(margin), y.saturating_sub(margin));
         let x1 = (x + side + margin).min(src.width());
         let y1 = (y + side + margin).min(src.height());
-        grid::resize_bilinear(&grid::crop(src, x0, y0, x1 - x0, y1 - y0), side, side)
+        grid::resize_window(src, (x0, y0, x1 - x0, y1 - y0), side, side)
     };
     match kind {
         CropCandidate::Original => truth.clone(),
@@ -275,7 +275,7 @@ fn candidate(
         CropCandidate::RotatedRight => grid::rotate_right(truth),
         CropCandidate::Interior => {
             let (a, b) = (side / 4, 3 * side / 4);
-            grid::resize_bilinear(&grid::crop(truth, a, a, b - a, b - a), side, side)
+            grid::resize_window(truth, (a, a, b - a, b - a), side, side)
         }
         CropCandidate::GrownQuarter => grown(side / 4),
         CropCandidate::GrownHalf => grown(side / 2),

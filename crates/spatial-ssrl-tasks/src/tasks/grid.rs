@@ -330,21 +330,36 @@ pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if src.dimensions() == (width, height) {
         return src.clone();
     }
-    let mut out = RgbImage::new(width, height);
-    if width == 0 || height == 0 || src.width() == 0 || src.height() == 0 {
-        return out;
+    resize_window(src, (0, 0, src.width(), src.height()), width, height)
+}
+
+/// [`resize_bilinear`] of the `(x, y, w, h)` window of `src` (inside it), read in place
+/// rather than cropped out first.
+pub(crate) fn resize_window(
+    src: &RgbImage,
+    window: (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> RgbImage {
+    let (wx, wy, ww, wh) = window;
+    if width == 0 || height == 0 || ww == 0 || wh == 0 {
+        return RgbImage::new(width, height);
     }
-    let xs = linear_taps(src.width(), width);
-    let ys = linear_taps(src.height(), height);
+    // Byte offsets of each output column's two source pixels within a window row.
+    let xs: Vec<(usize, usize, u32)> = linear_taps(ww, width)
+        .into_iter()
+        .map(|(x0, fx)| (x0 * PX, (x0 + 1).min(ww as usize - 1) * PX, fx))
+        .collect();
+    let ys = linear_taps(wh, height);
     let sstride = src.width() as usize * PX;
     let s: &[u8] = src;
     let row_len = width as usize * PX;
-    // Horizontal pass of one source row into `buf` (values scaled by ONE).
+    // Horizontal pass of one window row into `buf` (values scaled by ONE).
     let hpass = |y: usize, buf: &mut [u32]| {
-        let row = &s[y * sstride..(y + 1) * sstride];
-        for (px, &(x0, fx)) in buf.chunks_exact_mut(PX).zip(&xs) {
-            let x1 = (x0 + 1).min(src.width() as usize - 1);
-            let (a, b) = (&row[x0 * PX..x0 * PX + PX], &row[x1 * PX..x1 * PX + PX]);
+        let start = (wy as usize + y) * sstride + wx as usize * PX;
+        let row = &s[start..start + ww as usize * PX];
+        for (px, &(a, b, fx)) in buf.chunks_exact_mut(PX).zip(&xs) {
+            let (a, b) = (&row[a..a + PX], &row[b..b + PX]);
             for c in 0..PX {
                 px[c] = u32::from(a[c]) * (ONE - fx) + u32::from(b[c]) * fx;
             }
@@ -353,9 +368,9 @@ pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     // Two cached horizontally filtered rows: consecutive output rows mostly share them.
     let (mut top, mut bottom) = (vec![0u32; row_len], vec![0u32; row_len]);
     let (mut top_y, mut bottom_y) = (usize::MAX, usize::MAX);
-    let last = src.height() as usize - 1;
-    let d: &mut [u8] = &mut out;
-    for (orow, &(y0, fy)) in d.chunks_exact_mut(row_len).zip(&ys) {
+    let last = wh as usize - 1;
+    let mut raw = Vec::with_capacity(row_len * height as usize);
+    for &(y0, fy) in &ys {
         let y1 = (y0 + 1).min(last);
         if top_y != y0 {
             if bottom_y == y0 {
@@ -371,12 +386,14 @@ pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
             bottom_y = y1;
         }
         let round = 1u32 << (2 * WEIGHT_BITS - 1);
-        for ((o, &a), &b) in orow.iter_mut().zip(&top).zip(&bottom) {
-            // a, b <= 255 * 2^11, weights <= 2^11: the sum stays below 2^31.
-            *o = ((a * (ONE - fy) + b * fy + round) >> (2 * WEIGHT_BITS)) as u8;
-        }
+        // a, b <= 255 * 2^11, weights <= 2^11: the sum stays below 2^31.
+        raw.extend(
+            top.iter()
+                .zip(&bottom)
+                .map(|(&a, &b)| ((a * (ONE - fy) + b * fy + round) >> (2 * WEIGHT_BITS)) as u8),
+        );
     }
-    out
+    RgbImage::from_raw(width, height, raw).expect("one pixel per output position")
 }
 
 /// Shuffles `items` uniformly (Fisher-Yates) with draws from `rng`.
@@ -551,6 +568,24 @@ mod tests {
         let src = RgbImage::from_fn(4, 1, |x, _| Rgb([(x * 60) as u8, 0, 0]));
         let got: Vec<u8> = resize_bilinear(&src, 2, 1).pixels().map(|p| p[0]).collect();
         assert_eq!(got, vec![30, 150]);
+    }
+
+    /// A window is resized as if cropped out first, at the edges of the image too.
+    #[test]
+    fn resize_window_equals_crop_then_resize() {
+        let src = RgbImage::from_fn(37, 29, |x, y| {
+            Rgb([(x * 7) as u8, (y * 9) as u8, (x * y) as u8])
+        });
+        for (window, (w, h)) in [
+            ((3, 4, 20, 11), (9, 17)),
+            ((0, 0, 37, 29), (50, 8)),
+            ((30, 20, 7, 9), (7, 9)),
+            ((36, 28, 1, 1), (3, 2)),
+        ] {
+            let (x, y, ww, wh) = window;
+            let want = resize_bilinear(&crop(&src, x, y, ww, wh), w, h);
+            assert_eq!(resize_window(&src, window, w, h), want, "{window:?}");
+        }
     }
 
     #[test]

@@ -77,11 +77,20 @@ pub(super) fn keep(record: Previous) {
 /// `w x h`): `same[m]` for the MCU at columns `16m..16m + 16`, rows past the image read as
 /// its last row, as the encoder pads. Then copies the row's pixels into `old`, so that it
 /// holds the new picture once every row has been seen (one pass over both, while hot).
-pub(super) fn unchanged_mcus(rgb: &[u8], old: &mut [u8], (w, h): (usize, usize), y0: usize, same: &mut [bool]) {
+pub(super) fn unchanged_mcus(
+    rgb: &[u8],
+    old: &mut [u8],
+    (w, h): (usize, usize),
+    y0: usize,
+    same: &mut [bool],
+) {
     same.fill(true);
     let row_bytes = 3 * w;
     for y in y0..(y0 + 16).min(h) {
-        let (a, b) = (&rgb[y * row_bytes..][..row_bytes], &mut old[y * row_bytes..][..row_bytes]);
+        let (a, b) = (
+            &rgb[y * row_bytes..][..row_bytes],
+            &mut old[y * row_bytes..][..row_bytes],
+        );
         if a == b {
             continue;
         }
