@@ -11,11 +11,11 @@ use std::path::Path;
 
 use burn::tensor::{DType, Device, Tensor};
 
+use crate::batch::VlBatch;
 use crate::error::{Error, Result};
 use crate::generate::{self, Generated, GenerationConfig, Prompt};
-use crate::text::TextOutput;
-use crate::text::cache::KvCache;
-use crate::vl::VlBatch;
+use crate::layers::cache::KvCache;
+use crate::layers::decoder::TextOutput;
 
 /// The model architectures this crate runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,12 +6,12 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::batch::ImageInput;
+use crate::batch::{VideoPatches, VlBatch};
 use crate::error::{Error, Result};
 use crate::family::ModelFamily;
+use crate::layers::cache::KvCache;
 use crate::sampling::{argmax_rows, host_rows, penalize, sample_row};
-use crate::text::cache::KvCache;
-use crate::vision::ImageInput;
-use crate::vl::{VideoPatches, VlBatch};
 use crate::weights::stable_seed;
 
 /// One prompt: token ids (image and video pads expanded) and the images and videos they
@@ -337,8 +337,8 @@ fn log_probs_in_chunks<M: ModelFamily + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Qwen2_5VlConfig;
-    use crate::vl::Qwen2_5VlForCausalLm;
+    use crate::qwen2_5_vl::config::Qwen2_5VlConfig;
+    use crate::qwen2_5_vl::model::Qwen2_5VlForCausalLm;
     use burn::tensor::Device;
 
     #[test]

@@ -1,55 +1,54 @@
-//! Qwen2.5-VL on burn 0.22: vision tower, M-RoPE language model, HF weights, generation.
+//! Qwen2.5-VL and Qwen3-VL on burn 0.22: vision towers, M-RoPE decoders, HF weights,
+//! preprocessing, tokenizer, chat templates, generation.
 //!
-//! Data flow (see `docs/model.md`): image -> processor (`pixel_values` `[patches, 1176]`,
-//! `grid_thw`) -> [`VisionTower`] (patch embed, 2-D rotary, window/full attention, 2x2
-//! merger) -> one embedding per `<|image_pad|>` token -> Qwen2 decoder with M-RoPE
+//! Data flow (see `docs/model.md`): image -> [`Processor`] (`pixel_values`, `grid_thw`,
+//! prompt ids) -> [`VlBatch`] -> the family's vision tower -> one embedding per
+//! `<|image_pad|>` token (Qwen3-VL: plus DeepStack features) -> decoder with M-RoPE
 //! positions -> logits.
 //!
 //! ```no_run
-//! use spatial_ssrl_model::{GenerationConfig, Prompt, Qwen2_5VlForCausalLm};
+//! use spatial_ssrl_model::{GenerationConfig, Prompt, VlModel};
 //! let device = burn::tensor::Device::flex();
-//! let model = Qwen2_5VlForCausalLm::from_pretrained("tests/fixtures/tiny-qwen2_5-vl", &device)?;
+//! // The family (Qwen2.5-VL or Qwen3-VL) comes from config.json's model_type.
+//! let model = VlModel::from_pretrained("tests/fixtures/tiny-qwen3-vl", &device)?;
 //! let prompt = Prompt { input_ids: vec![151644, 872, 198], images: vec![], videos: vec![] };
 //! let out = model.generate(&[prompt], &GenerationConfig::greedy(8), |_row, _tok| {})?;
 //! println!("{:?}", out[0].tokens);
 //! # Ok::<(), spatial_ssrl_model::Error>(())
 //! ```
 //!
-//! Public API for other crates:
-//! - loading: [`Qwen2_5VlForCausalLm::from_pretrained`] (single or sharded safetensors,
-//!   bf16/f16/f32), [`Qwen2_5VlForCausalLm::save_pretrained`] (HF layout);
-//! - training: [`Qwen2_5VlForCausalLm::forward_logits`] over a [`VlBatch`],
-//!   [`Qwen2_5VlForCausalLm::token_log_probs`] (teacher forcing, differentiable);
-//! - decoding: [`Qwen2_5VlForCausalLm::generate`] with a [`GenerationConfig`], or
-//!   [`Qwen2_5VlForCausalLm::prefill`] + [`Qwen2_5VlForCausalLm::forward_step`] with a [`KvCache`].
-//! - video: a [`VideoInput`] (frames + fps) as a [`ContentPart::Video`] through the
-//!   [`Processor`] (`pixel_values_videos`, video grids, temporal M-RoPE positions) and
-//!   [`VlBatch::from_processed`], or [`VideoPatches`] in [`Prompt::videos`] / [`VlBatch::videos`].
-//! - Qwen3-VL (first step): [`Qwen3VlConfig`], the [`Qwen3VisionTower`] with its DeepStack
-//!   features and the [`Qwen3TextModel`] decoder; not yet behind the generation API.
+//! Contents:
+//! - families: [`Family`] (from `model_type`), the [`ModelFamily`] trait and [`VlModel`]
+//!   (a burn `Module` holding either); `qwen2_5_vl/` ([`Qwen2_5VlForCausalLm`]) and
+//!   `qwen3_vl/` ([`Qwen3VlForCausalLm`]) hold what each family does its own way;
+//! - shared layers (`layers/`): decoder layer, attention, fused SDPA, [`KvCache`], rotary,
+//!   M-RoPE tables;
+//! - written once for both families: decoding and sampling ([`GenerationConfig`],
+//!   `generate`, `prefill` + `forward_step`), teacher-forced `token_log_probs`, weight
+//!   loading ([`Checkpoint`], bf16/f16/f32 via [`WeightDtype`]) and `save_pretrained`;
+//! - inputs: [`Processor`] (images, videos, chat template, tokenizer), [`VlBatch`],
+//!   [`get_rope_index`].
 //!
 //! Features: `flex` (default CPU backend), `ndarray`, `wgpu`, `cuda` select burn backends;
 //! the code path is the same for all.
 #![deny(missing_docs)]
 
+mod batch;
 mod chat;
-mod config;
 mod dtype;
 mod error;
 mod family;
 mod generate;
 mod generation_config;
 mod half_matmul;
+mod layers;
 mod processor;
+mod qwen2_5_vl;
 mod qwen3_vl;
 mod rope_index;
 mod sampling;
-mod sdpa;
 mod shard_writer;
-mod text;
 mod tokenizer;
-mod vision;
-mod vl;
 mod vl_model;
 mod vl_positions;
 mod weights;
@@ -60,18 +59,25 @@ mod testutil;
 pub use burn;
 
 pub use crate::{
+    batch::{ImageInput, VideoPatches, VlBatch},
     chat::{ChatTemplate, Content, ContentPart, Message, RenderOptions, Role},
-    config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
     dtype::WeightDtype,
     error::{Error, Result},
     family::{Family, ModelFamily, VisionTokenIds},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
     generation_config::{EosTokenIds, GENERATION_CONFIG_FILE, HfGenerationConfig},
+    layers::{cache::KvCache, decoder::TextOutput},
     processor::{
         CLIP_MEAN, CLIP_STD, DEFAULT_VIDEO_FPS, ImageProcessor, ImageProcessorConfig,
         MAX_ASPECT_RATIO, PaddingSide, PixelValues, ProcessedInputs, Processor, ProcessorError,
         RenderedPrompt, ResampleFilter, SizeConfig, VideoInput, VideoPixelValues, VideoProcessor,
         VideoProcessorConfig, decode_image, expand_image_pads, load_image, smart_resize,
+    },
+    qwen2_5_vl::{
+        config::{Qwen2_5VlConfig, TextConfig, VisionConfig},
+        model::{Qwen2_5VlForCausalLm, Qwen2_5VlModel},
+        text::TextModel,
+        vision::{VisionTower, VisionTrace},
     },
     qwen3_vl::{
         DeepstackInput, PositionResampling, Qwen3TextModel, Qwen3TextOutput, Qwen3VisionTower,
@@ -79,10 +85,7 @@ pub use crate::{
         Qwen3VlVisionConfig, vision_rotary_angles,
     },
     rope_index::{RopeIndex, RopeIndexConfig, VisionGrids, decode_position_ids, get_rope_index},
-    text::{TextModel, TextOutput, cache::KvCache},
     tokenizer::{QwenTokenizer, SpecialTokens},
-    vision::{ImageInput, VisionTower, VisionTrace},
-    vl::{Qwen2_5VlForCausalLm, Qwen2_5VlModel, VideoPatches, VlBatch},
     vl_model::VlModel,
     weights::Checkpoint,
 };

@@ -9,13 +9,14 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor};
 
+use crate::batch::VlBatch;
 use crate::dtype::WeightDtype;
 use crate::error::Result;
 use crate::family::{Family, ModelFamily, VisionTokenIds};
+use crate::layers::cache::KvCache;
+use crate::layers::decoder::TextOutput;
+use crate::qwen2_5_vl::model::Qwen2_5VlForCausalLm;
 use crate::qwen3_vl::Qwen3VlForCausalLm;
-use crate::text::TextOutput;
-use crate::text::cache::KvCache;
-use crate::vl::{Qwen2_5VlForCausalLm, VlBatch};
 
 /// A vision-language causal LM of any supported [`Family`].
 ///

@@ -6,9 +6,9 @@
 //! writes a timestamp before every temporal patch, so each is its own `[1, h, w]` run (HF
 //! 4.57 `repeat_interleave(video_grid_thw, t)` with `t = 1`).
 
+use crate::batch::VlBatch;
 use crate::error::{Error, Result};
 use crate::rope_index::{RopeIndexConfig, VisionGrids, get_rope_index};
-use crate::vl::VlBatch;
 
 /// How a family lays out the temporal positions of a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub(crate) fn rope_positions(
             u32::try_from(t).map_err(|_| Error::BadInput(format!("token id {t} out of range")))
         })
         .collect::<Result<_>>()?;
-    let grid = |i: &crate::vision::ImageInput| i.grid_thw.map(|g| g as u32);
+    let grid = |i: &crate::batch::ImageInput| i.grid_thw.map(|g| g as u32);
     let grids: Vec<[u32; 3]> = batch.images.iter().map(grid).collect();
     let (video_grids, seconds): (Vec<[u32; 3]>, Vec<f32>) = match videos {
         VideoPositions::Timed => batch

@@ -11,17 +11,17 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
+use crate::batch::ImageInput;
+use crate::batch::VlBatch;
 use crate::dtype::WeightDtype;
 use crate::error::{Error, Result};
 use crate::family::{Family, ModelFamily, VisionTokenIds};
+use crate::layers::cache::KvCache;
+use crate::layers::decoder::TextOutput;
 use crate::qwen3_vl::config::Qwen3VlConfig;
 use crate::qwen3_vl::text::{DeepstackInput, Qwen3TextModel};
 use crate::qwen3_vl::vision::Qwen3VisionTower;
 use crate::rope_index::RopeIndexConfig;
-use crate::text::TextOutput;
-use crate::text::cache::KvCache;
-use crate::vision::ImageInput;
-use crate::vl::VlBatch;
 use crate::vl_positions::{VideoPositions, rope_positions};
 use crate::weights::{Checkpoint, Held, TensorSink, TensorSource};
 

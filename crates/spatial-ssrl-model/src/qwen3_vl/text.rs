@@ -5,19 +5,19 @@
 //!
 //! Ports `Qwen3VLTextModel` / `Qwen3VLTextDecoderLayer`, transformers `modeling_qwen3_vl.py`
 //! (v4.57). The decoder layer, attention, KV cache and M-RoPE tables are the crate's shared
-//! ones (`crate::text`), configured for Qwen3.
+//! ones (`crate::layers`), configured for Qwen3.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::batch::index_tensor;
 use crate::dtype::{apply_linear, widen};
 use crate::error::{Error, Result};
+use crate::layers::cache::KvCache;
+use crate::layers::decoder::{DecoderLayer, KeyMask, LayerDims, tied_logits};
+use crate::layers::mrope::MropeLayout;
 use crate::qwen3_vl::config::Qwen3VlTextConfig;
-use crate::text::cache::KvCache;
-use crate::text::mrope::MropeLayout;
-use crate::text::{DecoderLayer, KeyMask, LayerDims, tied_logits};
-use crate::vision::index_tensor;
 use crate::weights::{Checkpoint, TensorSink, TensorSource, linear, matrix, rms_norm};
 
 /// DeepStack features to add inside the decoder: `features[k]` (`[rows, hidden]`) is added

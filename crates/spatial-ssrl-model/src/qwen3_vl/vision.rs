@@ -11,12 +11,13 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{gelu, gelu_approximate};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::batch::{ImageInput, index_tensor};
 use crate::dtype::apply_linear;
 use crate::error::{Error, Result};
+use crate::layers::rotary::apply_rotary;
+use crate::layers::sdpa::attend;
 use crate::qwen3_vl::config::Qwen3VlVisionConfig;
 use crate::qwen3_vl::position::{PositionResampling, block_order, vision_rotary_angles};
-use crate::sdpa::attend;
-use crate::vision::{ImageInput, apply_rotary, index_tensor};
 use crate::weights::{Checkpoint, TensorSink, TensorSource, linear, patch_kernel, tensor};
 
 const LAYER_NORM_EPS: f64 = 1e-6;

@@ -8,9 +8,9 @@ use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
-use crate::config::VisionConfig;
 use crate::dtype::apply_linear;
 use crate::error::Result;
+use crate::qwen2_5_vl::config::VisionConfig;
 use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
 
 #[derive(Module, Debug)]

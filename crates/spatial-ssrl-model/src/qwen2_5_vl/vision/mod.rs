@@ -11,32 +11,16 @@ mod layout;
 mod merger;
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::config::VisionConfig;
+use crate::batch::{ImageInput, index_tensor};
 use crate::error::{Error, Result};
+use crate::qwen2_5_vl::config::VisionConfig;
 use crate::weights::{TensorSink, TensorSource, patch_kernel};
 
 use block::VisionBlock;
-pub(crate) use block::apply_rotary;
 use layout::VisionLayout;
 use merger::PatchMerger;
-
-/// Pixels of one or more images, as the processor lays them out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImageInput {
-    /// `[t * h * w, 3 * 2 * 14 * 14]` row-major: one row per patch, rows in 2x2 merge order.
-    pub pixel_values: Vec<f32>,
-    /// Patch grid `(t, h, w)` (HF `image_grid_thw`).
-    pub grid_thw: [usize; 3],
-}
-
-impl ImageInput {
-    /// Number of language-model tokens this image becomes (`t * h * w / 4`).
-    pub fn merged_tokens(&self, merge_unit: usize) -> usize {
-        self.grid_thw.iter().product::<usize>() / merge_unit
-    }
-}
 
 /// Intermediate results of the vision tower, for parity tests and debugging.
 #[derive(Debug, Clone)]
@@ -229,16 +213,11 @@ fn distinct_images(images: &[ImageInput]) -> (Vec<&ImageInput>, Vec<usize>) {
     (distinct, first_of)
 }
 
-pub(crate) fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
-    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Qwen2_5VlConfig;
-    use crate::vl::Qwen2_5VlForCausalLm;
+    use crate::qwen2_5_vl::config::Qwen2_5VlConfig;
+    use crate::qwen2_5_vl::model::Qwen2_5VlForCausalLm;
 
     fn image(cfg: &VisionConfig, grid: [usize; 3], seed: u32) -> ImageInput {
         let n = grid.iter().product::<usize>() * cfg.patch_dim();

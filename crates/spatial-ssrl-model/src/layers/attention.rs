@@ -2,17 +2,17 @@
 //!
 //! Ports `Qwen2_5_VLAttention`, transformers `modeling_qwen2_5_vl.py` (v4.57), and with
 //! `q_norm`/`k_norm` set `Qwen3VLTextAttention` (`modeling_qwen3_vl.py`); the score
-//! computation is [`crate::sdpa::attend`] (fused, no `N x N` matrix, K/V not repeated).
+//! computation is [`crate::layers::sdpa::attend`] (fused, no `N x N` matrix, K/V not repeated).
 
 use burn::module::Module;
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::Tensor;
 
 use crate::dtype::apply_linear;
-use crate::sdpa::attend;
-use crate::text::KeyMask;
-use crate::text::cache::KvCache;
-use crate::vision::apply_rotary;
+use crate::layers::cache::KvCache;
+use crate::layers::decoder::KeyMask;
+use crate::layers::rotary::apply_rotary;
+use crate::layers::sdpa::attend;
 
 #[derive(Module, Debug)]
 pub(crate) struct Attention {

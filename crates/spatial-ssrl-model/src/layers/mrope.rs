@@ -8,7 +8,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::config::TextConfig;
+use crate::qwen2_5_vl::config::TextConfig;
 
 /// `cos`/`sin` tables `[batch, 1, seq, head_dim]` for 3-D positions laid out
 /// `[3, batch, seq]` (row-major, rows temporal/height/width).

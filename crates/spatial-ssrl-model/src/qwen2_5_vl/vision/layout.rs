@@ -4,8 +4,8 @@
 //! Follows `Qwen2_5_VisionTransformerPretrainedModel.rot_pos_emb` / `get_window_index` in
 //! transformers `modeling_qwen2_5_vl.py` (v4.57).
 
-use crate::config::VisionConfig;
 use crate::error::{Error, Result};
+use crate::qwen2_5_vl::config::VisionConfig;
 
 /// Index plan for one forward over a set of images.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +124,7 @@ impl VisionLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Qwen2_5VlConfig;
+    use crate::qwen2_5_vl::config::Qwen2_5VlConfig;
 
     #[test]
     fn tiny_grid_windows_match_hf() {

@@ -9,25 +9,13 @@ use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
-use crate::config::VisionConfig;
+use crate::batch::index_tensor;
 use crate::dtype::apply_linear;
 use crate::error::Result;
-use crate::sdpa::{attend, hidden_mask};
-use crate::vision::index_tensor;
+use crate::layers::rotary::apply_rotary;
+use crate::layers::sdpa::{attend, hidden_mask};
+use crate::qwen2_5_vl::config::VisionConfig;
 use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
-
-/// `x * cos + rotate_half(x) * sin`, with `rotate_half(x) = cat(-x2, x1)` over the last dim.
-pub(crate) fn apply_rotary<const D: usize>(
-    x: Tensor<D>,
-    cos: Tensor<D>,
-    sin: Tensor<D>,
-) -> Tensor<D> {
-    let d = x.dims()[D - 1];
-    let x1 = x.clone().narrow(D - 1, 0, d / 2);
-    let x2 = x.clone().narrow(D - 1, d / 2, d / 2);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], D - 1);
-    x * cos + rotated * sin
-}
 
 #[derive(Module, Debug)]
 pub(crate) struct VisionAttention {

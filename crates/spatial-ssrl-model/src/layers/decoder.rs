@@ -1,26 +1,21 @@
-//! Qwen2 decoder with M-RoPE: token embedding, `num_hidden_layers` x (RMSNorm -> GQA
-//! attention -> residual, RMSNorm -> SwiGLU -> residual), final RMSNorm.
+//! The decoder layer both families share: RMSNorm -> grouped-query attention (q/k/v bias
+//! for Qwen2, per-head q/k RMSNorm for Qwen3) -> residual, RMSNorm -> SwiGLU -> residual;
+//! the key mask every layer of one forward reads; hidden-state output; tied output head.
 //!
-//! Ports `Qwen2_5_VLTextModel` / `Qwen2_5_VLDecoderLayer` / `Qwen2MLP`, transformers
-//! `modeling_qwen2_5_vl.py` (v4.57).
+//! Ports `Qwen2_5_VLDecoderLayer` / `Qwen2MLP` (`modeling_qwen2_5_vl.py`) and
+//! `Qwen3VLTextDecoderLayer` (`modeling_qwen3_vl.py`), transformers v4.57.
 
-pub(crate) mod attention;
-pub(crate) mod cache;
-pub(crate) mod mrope;
-
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::silu;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Tensor};
 
-use crate::config::TextConfig;
 use crate::dtype::{apply_linear, widen};
 use crate::error::Result;
-use crate::sdpa::hidden_mask;
-use crate::weights::{TensorSink, TensorSource, linear, matrix, rms_norm};
-
-use attention::Attention;
-use cache::KvCache;
+use crate::layers::attention::Attention;
+use crate::layers::cache::KvCache;
+use crate::layers::sdpa::hidden_mask;
+use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
 
 #[derive(Module, Debug)]
 pub(crate) struct Mlp {
@@ -137,11 +132,11 @@ impl DecoderLayer {
 /// Which keys the queries of one forward read, shared by every layer.
 pub(crate) struct KeyMask {
     /// `[batch, 1, seq, kv_len]`, true = not read; `None` = no padding, nothing cached.
-    hidden: Option<Tensor<4, Bool>>,
+    pub hidden: Option<Tensor<4, Bool>>,
     /// Causal over the new positions (set when `hidden` is `None`).
-    causal: bool,
+    pub causal: bool,
     /// Keys/values come from the cache buffers (something was cached before this forward).
-    reads_cache: bool,
+    pub reads_cache: bool,
 }
 
 impl KeyMask {
@@ -174,17 +169,6 @@ impl KeyMask {
     }
 }
 
-/// The language model body (HF `model.*` / `model.language_model.*`).
-#[derive(Module, Debug)]
-pub struct TextModel {
-    /// `[vocab, hidden]`.
-    pub(crate) embed_tokens: Param<Tensor<2>>,
-    layers: Vec<DecoderLayer>,
-    norm: RmsNorm,
-    #[module(skip)]
-    config: TextConfig,
-}
-
 /// Hidden states of one text forward.
 #[derive(Debug, Clone)]
 pub struct TextOutput {
@@ -193,116 +177,6 @@ pub struct TextOutput {
     /// When requested: the input embeddings followed by each layer's output (before the
     /// final norm), `[batch, seq, hidden]` each.
     pub layer_outputs: Vec<Tensor<3>>,
-}
-
-impl TextModel {
-    pub(crate) fn load(
-        src: &dyn TensorSource,
-        prefix: &str,
-        cfg: &TextConfig,
-        device: &Device,
-    ) -> Result<Self> {
-        let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let eps = cfg.rms_norm_eps;
-        let embed_tokens = Param::from_tensor(matrix(
-            src,
-            &format!("{prefix}.embed_tokens.weight"),
-            [cfg.vocab_size, h],
-            false,
-            device,
-        )?);
-        let dims = LayerDims {
-            hidden: h,
-            intermediate: i,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            eps,
-            qkv_bias: true,
-            qk_norm: false,
-        };
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|l| {
-                let p = format!("{prefix}.layers.{l}");
-                DecoderLayer::load(src, &p, &dims, device)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;
-        Ok(TextModel {
-            embed_tokens,
-            layers,
-            norm,
-            config: cfg.clone(),
-        })
-    }
-
-    pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
-        sink.put(
-            format!("{prefix}.embed_tokens.weight"),
-            &self.embed_tokens.val(),
-        )?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            layer.save(sink, &format!("{prefix}.layers.{l}"))?;
-        }
-        sink.put_norm(&format!("{prefix}.norm"), &self.norm)
-    }
-
-    /// The text configuration.
-    pub fn config(&self) -> &TextConfig {
-        &self.config
-    }
-
-    /// Token embeddings `[batch, seq, hidden]` of ids `[batch, seq]`.
-    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [b, s] = ids.dims();
-        let h = self.config.hidden_size;
-        widen(self.embed_tokens.val().select(0, ids.reshape([b * s]))).reshape([b, s, h])
-    }
-
-    /// Runs the decoder over `embeds` `[batch, seq, hidden]` with M-RoPE tables
-    /// `[batch, 1, seq, head_dim]`; `key_mask[row]` flags the `past + seq` keys (0 =
-    /// padding), queries are causal; an optional cache is written at its end.
-    pub(crate) fn forward(
-        &self,
-        embeds: Tensor<3>,
-        cos: &Tensor<4>,
-        sin: &Tensor<4>,
-        key_mask: &[Vec<i64>],
-        mut cache: Option<&mut KvCache>,
-        keep_layers: bool,
-    ) -> TextOutput {
-        let [b, s, _] = embeds.dims();
-        let device = embeds.device();
-        let cfg = &self.config;
-        let (past, kv_len) = match cache.as_deref_mut() {
-            Some(c) => {
-                let shape = [b, cfg.num_key_value_heads, cfg.head_dim()];
-                (c.len(), c.reserve(s, shape, &device))
-            }
-            None => (0, s),
-        };
-        let mask = KeyMask::new(key_mask, past, s, kv_len, &device);
-        let mut layer_outputs = Vec::new();
-        if keep_layers {
-            layer_outputs.push(embeds.clone());
-        }
-        let mut x = embeds;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, l));
-            x = layer.forward(x, cos, sin, &mask, c);
-            if keep_layers {
-                layer_outputs.push(x.clone());
-            }
-        }
-        if let Some(c) = cache {
-            c.advance(s);
-        }
-        TextOutput {
-            last_hidden: self.norm.forward(x),
-            layer_outputs,
-        }
-    }
 }
 
 /// Logits `[batch, seq, vocab]` through a head tied to the embedding `[vocab, hidden]`.
