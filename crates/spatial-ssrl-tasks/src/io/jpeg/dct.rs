@@ -26,12 +26,26 @@ const PASS1_BITS: u32 = 2;
 #[derive(Clone, Copy)]
 pub(super) struct Lanes(pub(super) [i32; 8]);
 
+/// The lane-wise `i32` operations the DCT is written in, so that one [`dct8`] serves the
+/// portable [`Lanes`] and, on x86-64, explicit AVX2 registers ([`Avx`]): the same integer
+/// operations in the same order, so the same values.
+pub(super) trait Row8: Copy {
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, k: i32) -> Self;
+    fn shl(self, n: u32) -> Self;
+    /// Divides by `2^n`, rounding half up.
+    fn descale(self, n: u32) -> Self;
+}
+
 impl Lanes {
     #[inline(always)]
     fn map2(self, o: Self, f: impl Fn(i32, i32) -> i32) -> Self {
         Self(std::array::from_fn(|i| f(self.0[i], o.0[i])))
     }
+}
 
+impl Row8 for Lanes {
     #[inline(always)]
     fn add(self, o: Self) -> Self {
         self.map2(o, |a, b| a + b)
@@ -52,17 +66,58 @@ impl Lanes {
         Self(self.0.map(|a| a << n))
     }
 
-    /// Divides by `2^n`, rounding half up.
     #[inline(always)]
     fn descale(self, n: u32) -> Self {
         Self(self.0.map(|a| (a + (1 << (n - 1))) >> n))
     }
 }
 
+/// Eight `i32` lanes in an AVX2 register. Values of this type are only made by
+/// [`transform_avx2`], which runs on CPUs with AVX2; that is what makes the intrinsics in
+/// its [`Row8`] methods sound to call.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx(std::arch::x86_64::__m256i);
+
+#[cfg(target_arch = "x86_64")]
+impl Row8 for Avx {
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        // SAFETY (each method): an `Avx` exists only where the CPU has AVX2 (type docs).
+        Self(unsafe { std::arch::x86_64::_mm256_add_epi32(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Self(unsafe { std::arch::x86_64::_mm256_sub_epi32(self.0, o.0) })
+    }
+
+    #[inline(always)]
+    fn mul(self, k: i32) -> Self {
+        use std::arch::x86_64::{_mm256_mullo_epi32, _mm256_set1_epi32};
+        Self(unsafe { _mm256_mullo_epi32(self.0, _mm256_set1_epi32(k)) })
+    }
+
+    #[inline(always)]
+    fn shl(self, n: u32) -> Self {
+        use std::arch::x86_64::{_mm_cvtsi32_si128, _mm256_sll_epi32};
+        Self(unsafe { _mm256_sll_epi32(self.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+
+    #[inline(always)]
+    fn descale(self, n: u32) -> Self {
+        use std::arch::x86_64::{_mm_cvtsi32_si128, _mm256_sra_epi32};
+        let half = self.add(Self(unsafe {
+            std::arch::x86_64::_mm256_set1_epi32(1 << (n - 1))
+        }));
+        Self(unsafe { _mm256_sra_epi32(half.0, _mm_cvtsi32_si128(n as i32)) })
+    }
+}
+
 /// One 8-point DCT (LLM) per lane. Pass 1 (`last == false`) keeps `PASS1_BITS` of extra
 /// precision; pass 2 removes it and leaves the coefficients scaled by 8.
 #[inline(always)]
-pub(super) fn dct8(d: [Lanes; 8], last: bool) -> [Lanes; 8] {
+pub(super) fn dct8<V: Row8>(d: [V; 8], last: bool) -> [V; 8] {
     let down = if last {
         CONST_BITS + PASS1_BITS
     } else {
@@ -134,14 +189,13 @@ pub(super) fn transpose(m: [Lanes; 8]) -> [Lanes; 8] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn transpose_avx2(m: [Lanes; 8]) -> [Lanes; 8] {
+fn transpose_avx2(m: [Avx; 8]) -> [Avx; 8] {
     use std::arch::x86_64::{
-        __m256i, _mm256_permute2x128_si256 as halves, _mm256_unpackhi_epi32 as hi32,
+        _mm256_permute2x128_si256 as halves, _mm256_unpackhi_epi32 as hi32,
         _mm256_unpackhi_epi64 as hi64, _mm256_unpacklo_epi32 as lo32,
         _mm256_unpacklo_epi64 as lo64,
     };
-    // SAFETY: `[i32; 8]` and `__m256i` are both 32 bytes of plain integers.
-    let r: [__m256i; 8] = m.map(|l| unsafe { std::mem::transmute::<[i32; 8], __m256i>(l.0) });
+    let r = m.map(|v| v.0);
     let t = [
         lo32(r[0], r[1]),
         hi32(r[0], r[1]),
@@ -172,8 +226,7 @@ fn transpose_avx2(m: [Lanes; 8]) -> [Lanes; 8] {
         halves::<0x31>(u[2], u[6]),
         halves::<0x31>(u[3], u[7]),
     ];
-    // SAFETY: as above.
-    out.map(|v| Lanes(unsafe { std::mem::transmute::<__m256i, [i32; 8]>(v) }))
+    out.map(Avx)
 }
 
 /// Rows `a` and `b = a + S` after swapping their off-diagonal `S`-wide sub-blocks.
@@ -194,6 +247,11 @@ pub(super) fn transform<const AVX2: bool>(
     comp: &Component,
     out: &mut [i16; 64],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true in `encode_avx2`, which runs on CPUs with AVX2.
+        return unsafe { transform_avx2(plane, stride, comp, out) };
+    }
     // Pass 1 down the columns: lanes are columns, `p[v]` is vertical frequency `v`.
     let rows = std::array::from_fn(|r| {
         let row = &plane[r * stride..][..8];
@@ -202,23 +260,48 @@ pub(super) fn transform<const AVX2: bool>(
     let p = dct8(rows, false);
     // Pass 2 along the rows: lanes are rows, so `f[u]` lane `v` is coefficient (v, u), the
     // transposed layout of `Component::recip`.
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `AVX2` is only true in `encode_avx2`, which runs on CPUs with AVX2.
-    let t = if AVX2 {
-        unsafe { transpose_avx2(p) }
-    } else {
-        transpose(p)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let t = transpose(p);
-    let f = dct8(t, true);
+    let f = dct8(transpose(p), true);
     let f = f.map(|l| l.0);
-    // In 16-bit lanes, twice as many per instruction: a coefficient (scaled by 8) is at most
-    // 8 * 2048 in magnitude for 8-bit samples, so it and `|x| + half` fit, and
-    // `(a * recip) >> 18` is the high half of the 16x16 product shifted by 2, the same value.
     let x: [i16; 64] = std::array::from_fn(|i| f.as_flattened()[i] as i16);
+    quantise_block(&x, comp, out);
+}
+
+/// [`transform`] with the rows loaded, transformed and narrowed in AVX2 registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn transform_avx2(plane: &[i16], stride: usize, comp: &Component, out: &mut [i16; 64]) {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm_loadu_si128, _mm256_cvtepi16_epi32, _mm256_packs_epi32,
+        _mm256_permute4x64_epi64, _mm256_storeu_si256,
+    };
+    let rows: [Avx; 8] = std::array::from_fn(|r| {
+        let row = &plane[r * stride..][..8];
+        // SAFETY: `row` is eight `i16`, the 16 bytes read.
+        Avx(_mm256_cvtepi16_epi32(unsafe {
+            _mm_loadu_si128(row.as_ptr().cast::<__m128i>())
+        }))
+    });
+    let f = dct8(transpose_avx2(dct8(rows, false)), true);
+    // Narrowing saturates, and every coefficient fits in 16 bits (see `quantise_block`), so
+    // it is the same as `as i16`; the pack interleaves 128-bit halves, the permute undoes it.
+    let mut x = [0i16; 64];
+    for (pair, dst) in f.chunks_exact(2).zip(x.chunks_exact_mut(16)) {
+        let packed = _mm256_permute4x64_epi64::<0xd8>(_mm256_packs_epi32(pair[0].0, pair[1].0));
+        // SAFETY: `dst` is sixteen `i16`, the 32 bytes written.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), packed) };
+    }
+    quantise_block(&x, comp, out);
+}
+
+/// Quantises a transformed block. In 16-bit lanes, twice as many per instruction: a
+/// coefficient (scaled by 8) is at most 8 * 2048 in magnitude for 8-bit samples, so it and
+/// `|x| + half` fit, and `(a * recip) >> 18` is the high half of the 16x16 product shifted
+/// by 2, the same value.
+#[inline(always)]
+fn quantise_block(x: &[i16; 64], comp: &Component, out: &mut [i16; 64]) {
     let scale = comp.half.iter().zip(&comp.recip);
-    for ((q, &x), (&half, &recip)) in out.iter_mut().zip(&x).zip(scale) {
+    for ((q, &x), (&half, &recip)) in out.iter_mut().zip(x).zip(scale) {
         *q = quantise(x, half, recip);
     }
 }
