@@ -13,6 +13,10 @@ Measures, in float32 with eager attention, the same three things as the Rust ben
   decoder_layer_3b/decode_afterN
                         one KV-cached step of that layer after an N-token prefill
                         (N = 128, 1024; the cache is cropped back after each step)
+  decoder_layer_3b_bf16/...
+                        with --bf16: the same layer converted to bfloat16 (weights and
+                        activations; PyTorch's own CPU bf16 path, for reference: ours keeps
+                        f32 activations and accumulation and only stores the weights in bf16)
 Prints the median of repeated runs in milliseconds, and the GFLOP/s of the 3B layer
 forwards (2 x multiply-adds of the projections and the attention products).
 Run it right before or after `cargo bench -p spatial-ssrl-model --bench forward`, on the
@@ -45,6 +49,9 @@ def main():
     ap.add_argument("--fixture", default="tests/fixtures/tiny-qwen2_5-vl")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--only-3b", action="store_true", help="skip the tiny-fixture timings")
+    ap.add_argument("--seqs", default="1,128,1024", help="3B layer forward lengths")
+    ap.add_argument("--pasts", default="128,1024", help="3B layer cached-step prefixes")
+    ap.add_argument("--bf16", action="store_true", help="also time the layer in bfloat16")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -54,7 +61,11 @@ def main():
     with torch.inference_mode():
         if not args.only_3b:
             tiny(args.fixture)
-        layer_3b()
+        seqs = [int(v) for v in args.seqs.split(",") if v]
+        pasts = [int(v) for v in args.pasts.split(",") if v]
+        layer_3b(seqs, pasts, torch.float32)
+        if args.bf16:
+            layer_3b(seqs, pasts, torch.bfloat16)
 
 
 def layer_flops(seq, past=0, h=2048, inter=11008, heads=16, kv_heads=2, head_dim=128):
@@ -95,21 +106,22 @@ def tiny(fixture):
     print(f"tiny_decode_token: {median_ms(step, runs=100):.3f} ms")
 
 
-def layer_3b():
+def layer_3b(seqs, pasts, dtype):
     cfg = Qwen2_5_VLTextConfig(
         vocab_size=1024, hidden_size=2048, intermediate_size=11008, num_hidden_layers=1,
         num_attention_heads=16, num_key_value_heads=2, rms_norm_eps=1e-6,
         rope_theta=1e6, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
     )
     cfg._attn_implementation = "eager"
-    layer_model = Qwen2_5_VLTextModel(cfg).eval()
-    for seq in (1, 128, 1024):
+    layer_model = Qwen2_5_VLTextModel(cfg).eval().to(dtype)
+    name = "decoder_layer_3b" + ("_bf16" if dtype == torch.bfloat16 else "")
+    for seq in seqs:
         ids = (torch.arange(seq) * 7 % 1000).unsqueeze(0)
         f = lambda: layer_model(input_ids=ids, use_cache=False)
         ms = median_ms(f, runs=10)
         gflops = layer_flops(seq) / ms / 1e6
-        print(f"decoder_layer_3b/seq{seq}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
-    for past in (128, 1024):
+        print(f"{name}/seq{seq}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
+    for past in pasts:
         ids = (torch.arange(past) * 7 % 1000).unsqueeze(0)
         out = layer_model(input_ids=ids, use_cache=True)
         cache = out.past_key_values
@@ -123,7 +135,7 @@ def layer_3b():
 
         ms = median_ms(step, runs=50)
         gflops = layer_flops(1, past) / ms / 1e6
-        print(f"decoder_layer_3b/decode_after{past}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
+        print(f"{name}/decode_after{past}: {ms:.3f} ms ({gflops:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":

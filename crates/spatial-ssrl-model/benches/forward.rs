@@ -7,6 +7,9 @@
 //! - `decoder_layer_3b/decode_after{N}`: one KV-cached step of that layer after an N-token
 //!   prefill (the cache is cropped back after each step, as `DynamicCache.crop`).
 //!
+//! - `decoder_layer_3b_bf16/*`: the same layer with its weights held in bf16 (f32
+//!   activations and accumulation: the `--dtype bf16` path).
+//!
 //! `cargo bench -p spatial-ssrl-model --bench forward -- decoder_layer_3b` runs only the 3B
 //! layer (criterion's name filter).
 //!
@@ -16,7 +19,7 @@ use std::path::PathBuf;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use spatial_ssrl_model::burn::tensor::Device;
-use spatial_ssrl_model::{ImageInput, Qwen2_5VlConfig, Qwen2_5VlForCausalLm, VlBatch};
+use spatial_ssrl_model::{ImageInput, Qwen2_5VlConfig, Qwen2_5VlForCausalLm, VlBatch, WeightDtype};
 
 fn fixture_dir() -> PathBuf {
     std::env::var_os("SSRL_TINY_QWEN_DIR")
@@ -105,28 +108,49 @@ fn tiny(c: &mut Criterion, device: &Device) {
 
 fn layer_3b(c: &mut Criterion, device: &Device) {
     let big = Qwen2_5VlForCausalLm::random(one_layer_3b(), 0, 0.02, device).unwrap();
-    let mut group = c.benchmark_group("decoder_layer_3b");
+    layer(c, "decoder_layer_3b", &big, &[1, 128, 1024], &[128, 1024]);
+    // The same weights held in bf16 (saved, then reloaded narrow): f32 activations with
+    // bf16 storage, the `--dtype bf16` path on CPU.
+    let dir = tempfile::tempdir().unwrap();
+    big.save_pretrained(dir.path()).unwrap();
+    drop(big);
+    let narrow =
+        Qwen2_5VlForCausalLm::from_pretrained_dtype(dir.path(), device, WeightDtype::Bf16).unwrap();
+    layer(c, "decoder_layer_3b_bf16", &narrow, &[1, 128, 1024], &[128]);
+}
+
+/// Full forwards over `seqs` tokens and single cached steps after `pasts` tokens.
+fn layer(
+    c: &mut Criterion,
+    name: &str,
+    model: &Qwen2_5VlForCausalLm,
+    seqs: &[usize],
+    pasts: &[usize],
+) {
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    for seq in [1usize, 128, 1024] {
+    for &seq in seqs {
         let ids: Vec<i64> = (0..seq as i64).map(|i| (i * 7) % 1000).collect();
         let b3 = VlBatch::single(ids, vec![]);
         group.bench_function(format!("seq{seq}"), |b| {
             b.iter(|| {
-                let out = big.forward_hidden(&b3, false).unwrap().last_hidden;
+                let out = model.forward_hidden(&b3, false).unwrap().last_hidden;
                 out.into_data()
             })
         });
     }
-    for past in [128usize, 1024] {
+    for &past in pasts {
         let ids: Vec<i64> = (0..past as i64).map(|i| (i * 7) % 1000).collect();
-        let mut cache = big.new_cache();
-        let (_, deltas) = big
+        let mut cache = model.new_cache();
+        let (_, deltas) = model
             .prefill(&VlBatch::single(ids, vec![]), &mut cache)
             .unwrap();
         let mask = vec![vec![1i64; past + 1]];
         group.bench_function(format!("decode_after{past}"), |b| {
             b.iter(|| {
-                let logits = big.forward_step(&[42], &mask, &deltas, &mut cache).unwrap();
+                let logits = model
+                    .forward_step(&[42], &mask, &deltas, &mut cache)
+                    .unwrap();
                 cache.truncate(past);
                 logits.into_data()
             })
