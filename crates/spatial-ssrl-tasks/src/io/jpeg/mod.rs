@@ -121,8 +121,12 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     let mut dc = [0i32; 3];
     let mut q = [0i16; 64];
     // What this thread last encoded at this size: unchanged MCUs are copied from it.
-    let old = reuse::take((width, height, quality));
-    let mut old = old.is_complete().then_some(old);
+    let record = reuse::take((width, height, quality));
+    let (mut old, spare) = if record.is_complete() {
+        (Some(record), None)
+    } else {
+        (None, Some(record))
+    };
     let per_row = stride / 16;
     let mut mcu_end = Vec::with_capacity(per_row * h.div_ceil(16));
     let mut dc_after = Vec::with_capacity(mcu_end.capacity());
@@ -175,7 +179,9 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     let stream = bits.finish(&mut out);
     out.extend_from_slice(&[0xff, 0xd9]);
     // A reused record's pixels were replaced row by row as they were compared.
-    let mut record = old.unwrap_or_else(|| reuse::Previous::empty((width, height, quality)));
+    let mut record = old
+        .or(spare)
+        .unwrap_or_else(|| reuse::Previous::empty((width, height, quality)));
     if record.rgb.is_empty() {
         record.rgb.extend_from_slice(rgb);
     }

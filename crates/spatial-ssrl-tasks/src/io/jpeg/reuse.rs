@@ -57,11 +57,24 @@ thread_local! {
 }
 
 /// This thread's record for pictures of `key` (width, height, quality), taken out of the
-/// store; an empty one if there is none.
+/// store; else an empty one, made of the oldest record's buffers when the store is full
+/// (a fresh multi-megabyte buffer per picture would cost page faults on every encode).
 pub(super) fn take(key: (u32, u32, u8)) -> Previous {
-    KEPT_ENCODES.with_borrow_mut(|kept| match kept.iter().position(|p| p.key == key) {
-        Some(i) => kept.remove(i),
-        None => Previous::empty(key),
+    KEPT_ENCODES.with_borrow_mut(|kept| {
+        if let Some(i) = kept.iter().position(|p| p.key == key) {
+            return kept.remove(i);
+        }
+        match kept.len() {
+            KEPT.. => {
+                let mut old = kept.pop().unwrap_or_else(|| Previous::empty(key));
+                old.key = key;
+                old.rgb.clear();
+                old.mcu_end.clear();
+                old.dc_after.clear();
+                old
+            }
+            _ => Previous::empty(key),
+        }
     })
 }
 
