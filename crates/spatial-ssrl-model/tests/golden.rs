@@ -2,10 +2,12 @@
 //! `golden.safetensors`, see the fixture's README). The folder is `SSRL_TINY_QWEN_DIR` when
 //! set, else the repository copy `tests/fixtures/tiny-qwen2_5-vl`.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{Goldens, assert_close, values};
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use spatial_ssrl_model::{
     GenerationConfig, ImageInput, Prompt, Qwen2_5VlForCausalLm, VlBatch, burn,
 };
@@ -17,86 +19,11 @@ fn test_device() -> Device {
 }
 
 fn fixture_dir() -> PathBuf {
-    std::env::var_os("SSRL_TINY_QWEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl")
-        })
+    common::qwen2_5_dir()
 }
 
-enum Golden {
-    F32(Vec<usize>, Vec<f32>),
-    I64(Vec<i64>),
-}
-
-struct Goldens(HashMap<String, Golden>);
-
-impl Goldens {
-    fn load() -> Self {
-        let bytes = std::fs::read(fixture_dir().join("golden.safetensors")).expect("golden file");
-        let st = safetensors::SafeTensors::deserialize(&bytes).expect("golden safetensors");
-        let mut map = HashMap::new();
-        for (name, view) in st.tensors() {
-            let shape = view.shape().to_vec();
-            let d = view.data();
-            let g = match view.dtype() {
-                safetensors::Dtype::F32 => Golden::F32(
-                    shape,
-                    d.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                safetensors::Dtype::I64 => Golden::I64(
-                    d.chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                _ => continue,
-            };
-            map.insert(name, g);
-        }
-        Goldens(map)
-    }
-    fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
-        match &self.0[name] {
-            Golden::F32(s, v) => (s.clone(), v.clone()),
-            Golden::I64(..) => panic!("{name} is not f32"),
-        }
-    }
-    fn i64(&self, name: &str) -> Vec<i64> {
-        match &self.0[name] {
-            Golden::I64(v) => v.clone(),
-            Golden::F32(..) => panic!("{name} is not i64"),
-        }
-    }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().unwrap()
-}
-
-/// Asserts `got` within `tol` of `want` (max abs), printing max and mean errors.
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut max = 0f32;
-    let mut sum = 0f64;
-    let mut at = 0;
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let e = (g - w).abs();
-        if e > max || e.is_nan() {
-            max = e;
-            at = i;
-        }
-        sum += e as f64;
-    }
-    let mean = sum / got.len() as f64;
-    println!("{what}: max abs err {max:.3e} (at {at}), mean {mean:.3e}");
-    assert!(
-        max <= tol,
-        "{what}: max abs err {max} at {at} (want {}, got {}) > {tol}",
-        want[at],
-        got[at]
-    );
+fn goldens() -> Goldens {
+    Goldens::load(fixture_dir().join("golden.safetensors"))
 }
 
 struct Setup {
@@ -111,7 +38,7 @@ fn setup() -> Setup {
     let device = test_device();
     let model =
         Qwen2_5VlForCausalLm::from_pretrained(fixture_dir(), &device).expect("load tiny model");
-    let g = Goldens::load();
+    let g = goldens();
     let (_, pixels) = g.f32("pixel_values");
     let grid = g.i64("image_grid_thw");
     let image = ImageInput {

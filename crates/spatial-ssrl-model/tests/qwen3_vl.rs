@@ -3,110 +3,26 @@
 //! `config.json`. Every size, input and expected value comes from the fixture folder:
 //! `SSRL_TINY_QWEN3_DIR` when set, else the repository copy `tests/fixtures/tiny-qwen3-vl`.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::PathBuf;
+
+use common::{Goldens, assert_close, reference_image, values};
 
 use burn::tensor::{Device, Tensor};
 use spatial_ssrl_model::{
-    ChatTemplate, Checkpoint, DeepstackInput, Error, ImageInput, ImageProcessor, KvCache, Message,
+    ChatTemplate, Checkpoint, DeepstackInput, Error, ImageProcessor, KvCache, Message,
     PositionResampling, Qwen3TextModel, Qwen3VisionTower, Qwen3VlConfig, QwenTokenizer,
     RenderOptions, RopeIndexConfig, VisionGrids, burn, expand_image_pads, get_rope_index,
     vision_rotary_angles,
 };
 
 fn fixture_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SSRL_TINY_QWEN3_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen3-vl")
+    common::qwen3_dir()
 }
 
-enum Golden {
-    F32(Vec<usize>, Vec<f32>),
-    I64(Vec<i64>),
-    U8(Vec<usize>, Vec<u8>),
-}
-
-struct Goldens(HashMap<String, Golden>);
-
-impl Goldens {
-    fn load() -> Self {
-        let path = fixture_dir().join("golden.safetensors");
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let st = safetensors::SafeTensors::deserialize(&bytes).expect("golden safetensors");
-        let mut map = HashMap::new();
-        for (name, view) in st.tensors() {
-            let shape = view.shape().to_vec();
-            let d = view.data();
-            let g = match view.dtype() {
-                safetensors::Dtype::F32 => Golden::F32(
-                    shape,
-                    d.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                safetensors::Dtype::I64 => Golden::I64(
-                    d.chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                safetensors::Dtype::U8 => Golden::U8(shape, d.to_vec()),
-                _ => continue,
-            };
-            map.insert(name, g);
-        }
-        Goldens(map)
-    }
-    fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
-        match &self.0[name] {
-            Golden::F32(s, v) => (s.clone(), v.clone()),
-            _ => panic!("{name} is not f32"),
-        }
-    }
-    fn i64(&self, name: &str) -> Vec<i64> {
-        match &self.0[name] {
-            Golden::I64(v) => v.clone(),
-            _ => panic!("{name} is not i64"),
-        }
-    }
-    fn u8(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
-        match &self.0[name] {
-            Golden::U8(s, v) => (s.clone(), v.clone()),
-            _ => panic!("{name} is not u8"),
-        }
-    }
-    fn image(&self) -> ImageInput {
-        let (_, pixel_values) = self.f32("pixel_values");
-        let g = self.i64("image_grid_thw");
-        ImageInput {
-            pixel_values,
-            grid_thw: [g[0] as usize, g[1] as usize, g[2] as usize],
-        }
-    }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().unwrap()
-}
-
-/// Asserts `got` within `tol` of `want` (max abs), printing the max error.
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let (mut max, mut at) = (0f32, 0);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let e = (g - w).abs();
-        if e > max || e.is_nan() {
-            max = e;
-            at = i;
-        }
-    }
-    println!("{what}: max abs err {max:.3e} (at {at})");
-    assert!(
-        max <= tol,
-        "{what}: max abs err {max} at {at} (want {}, got {})",
-        want[at],
-        got[at]
-    );
+fn goldens() -> Goldens {
+    Goldens::load(fixture_dir().join("golden.safetensors"))
 }
 
 fn config() -> Qwen3VlConfig {
@@ -214,8 +130,8 @@ fn bad_configs_are_typed_errors() {
 #[test]
 fn position_resampling_matches_hf_exactly() {
     let cfg = config();
-    let g = Goldens::load();
-    let [_, gh, gw] = g.image().grid_thw;
+    let g = goldens();
+    let [_, gh, gw] = g.image("").grid_thw;
     let r = PositionResampling::new(cfg.vision.position_side(), gh, gw);
     assert_eq!(r.h_coords, g.f32("vision_pos_interp_h_coords").1);
     assert_eq!(r.w_coords, g.f32("vision_pos_interp_w_coords").1);
@@ -232,10 +148,10 @@ fn position_resampling_matches_hf_exactly() {
 #[test]
 fn vision_rotary_angles_match_hf() {
     let cfg = config();
-    let g = Goldens::load();
+    let g = goldens();
     let (_, want) = g.f32("vision_rotary_pos_emb");
     let got = vision_rotary_angles(
-        g.image().grid_thw,
+        g.image("").grid_thw,
         cfg.vision.spatial_merge_size,
         cfg.vision.head_dim(),
     );
@@ -246,10 +162,10 @@ fn vision_rotary_angles_match_hf() {
 fn vision_tower_and_deepstack_match_hf() {
     let device = Device::default();
     let cfg = config();
-    let g = Goldens::load();
+    let g = goldens();
     let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
     let tower = Qwen3VisionTower::from_checkpoint(&ckpt, &cfg.vision, &device).expect("tower");
-    let image = g.image();
+    let image = g.image("");
     let trace = tower.forward_trace(&image, &device).expect("forward");
     let tol = 1e-4;
     assert_close(
@@ -345,13 +261,13 @@ fn argmax(v: &[f32]) -> usize {
 fn qwen3_decoder_matches_hf_layer_by_layer_and_decodes_greedily() {
     let device = Device::default();
     let cfg = config();
-    let g = Goldens::load();
+    let g = goldens();
     let ckpt = Checkpoint::open(fixture_dir()).expect("checkpoint");
     let tower = Qwen3VisionTower::from_checkpoint(&ckpt, &cfg.vision, &device).expect("tower");
     let text = Qwen3TextModel::from_checkpoint(&ckpt, &cfg.text, cfg.tie_word_embeddings, &device)
         .expect("decoder");
     let tol = 1e-4;
-    let (image_embeds, deep) = tower.forward(&[g.image()], &device).expect("vision");
+    let (image_embeds, deep) = tower.forward(&[g.image("")], &device).expect("vision");
     let ids = g.i64("input_ids");
     let l = ids.len();
     let (embeds, rows) = text
@@ -493,8 +409,8 @@ fn rope_positions(cfg: &Qwen3VlConfig, ids: &[i64], grid: [usize; 3]) -> (Vec<i6
 fn rope_index_and_teacher_forced_log_probs_match_hf() {
     let device = Device::default();
     let cfg = config();
-    let g = Goldens::load();
-    let image = g.image();
+    let g = goldens();
+    let image = g.image("");
     let prompt = g.i64("input_ids");
     let (positions, delta) = rope_positions(&cfg, &prompt, image.grid_thw);
     assert_eq!(positions, g.i64("position_ids"));
@@ -549,29 +465,14 @@ fn rope_index_and_teacher_forced_log_probs_match_hf() {
     assert_eq!(top, g.i64("rl_top1_ids"));
 }
 
-/// The input image `golden.json` names under `key`, found by file name next to the fixture
-/// folder (`../reference_inputs`) or in the repository's `tests/fixtures/reference_inputs`.
-fn reference_image(key: &str) -> PathBuf {
-    let text = std::fs::read_to_string(fixture_dir().join("golden.json")).expect("golden.json");
-    let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
-    let named = PathBuf::from(meta[key].as_str().expect("image path"));
-    let name = named.file_name().expect("file name");
-    let beside = fixture_dir().join("../reference_inputs").join(name);
-    if beside.is_file() {
-        return beside;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/reference_inputs")
-        .join(name)
-}
-
 #[test]
 fn image_processor_with_qwen3_settings_matches_hf() {
-    let g = Goldens::load();
+    let g = goldens();
     let proc = ImageProcessor::from_file(fixture_dir().join("preprocessor_config.json"))
         .expect("preprocessor_config.json");
     for (key, prefix) in [("image", ""), ("rgba_image", "rgba_")] {
-        let img = spatial_ssrl_model::load_image(reference_image(key)).expect("image");
+        let img =
+            spatial_ssrl_model::load_image(reference_image(&fixture_dir(), key)).expect("image");
         let (shape, want_u8) = g.u8(&format!("{prefix}resized_image_u8"));
         let resized = proc.resize(&img).expect("resize");
         assert_eq!(
@@ -595,7 +496,7 @@ fn image_processor_with_qwen3_settings_matches_hf() {
 
 #[test]
 fn chat_template_and_tokenizer_give_hf_prompt_ids() {
-    let g = Goldens::load();
+    let g = goldens();
     let text = std::fs::read_to_string(fixture_dir().join("golden.json")).expect("golden.json");
     let meta: serde_json::Value = serde_json::from_str(&text).expect("golden.json");
     let field = |k: &str| {
@@ -605,7 +506,8 @@ fn chat_template_and_tokenizer_give_hf_prompt_ids() {
             .to_string()
     };
     let template = ChatTemplate::from_dir(fixture_dir()).expect("chat template");
-    let img = spatial_ssrl_model::load_image(reference_image("image")).expect("image");
+    let img =
+        spatial_ssrl_model::load_image(reference_image(&fixture_dir(), "image")).expect("image");
     let messages = [Message::user_image(
         std::sync::Arc::new(img),
         field("user_text"),

@@ -5,11 +5,13 @@
 //! folder: `SSRL_TINY_QWEN_DIR` when set, else the repository copy
 //! `tests/fixtures/tiny-qwen2_5-vl`.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{Goldens, assert_close, values};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde_json::Value;
 use spatial_ssrl_model::{
     ContentPart, GenerationConfig, ImageInput, Message, Processor, Prompt, Qwen2_5VlForCausalLm,
@@ -22,91 +24,11 @@ const TOL_HIDDEN: f32 = 1e-4;
 const TOL_LOGITS: f32 = 1e-3;
 
 fn fixture_dir() -> PathBuf {
-    std::env::var_os("SSRL_TINY_QWEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl")
-        })
+    common::qwen2_5_dir()
 }
 
 fn video_dir() -> PathBuf {
     fixture_dir().join("video")
-}
-
-enum Golden {
-    F32(Vec<f32>),
-    I64(Vec<i64>),
-}
-
-/// Tensors of a golden safetensors file by name.
-struct Goldens(HashMap<String, Golden>);
-
-impl Goldens {
-    fn load(path: PathBuf) -> Self {
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let st = safetensors::SafeTensors::deserialize(&bytes).expect("golden safetensors");
-        let mut map = HashMap::new();
-        for (name, view) in st.tensors() {
-            let d = view.data();
-            let g = match view.dtype() {
-                safetensors::Dtype::F32 => Golden::F32(
-                    d.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                safetensors::Dtype::I64 => Golden::I64(
-                    d.chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                        .collect(),
-                ),
-                _ => continue,
-            };
-            map.insert(name, g);
-        }
-        Goldens(map)
-    }
-
-    fn f32(&self, name: &str) -> Vec<f32> {
-        match self.0.get(name) {
-            Some(Golden::F32(v)) => v.clone(),
-            _ => panic!("no f32 tensor {name}"),
-        }
-    }
-
-    fn i64(&self, name: &str) -> Vec<i64> {
-        match self.0.get(name) {
-            Some(Golden::I64(v)) => v.clone(),
-            _ => panic!("no i64 tensor {name}"),
-        }
-    }
-
-    fn grid(&self, name: &str) -> [usize; 3] {
-        let g = self.i64(name);
-        [g[0] as usize, g[1] as usize, g[2] as usize]
-    }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().unwrap()
-}
-
-/// Asserts `got` within `tol` of `want` (max abs), printing the max error.
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let (mut max, mut at) = (0f32, 0);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let e = (g - w).abs();
-        if e > max || e.is_nan() {
-            (max, at) = (e, i);
-        }
-    }
-    println!("{what}: max abs err {max:.3e} (at {at})");
-    assert!(
-        max <= tol,
-        "{what}: max abs err {max} at {at} (want {}, got {}) > {tol}",
-        want[at],
-        got[at]
-    );
 }
 
 /// Checks full logit rows `[n, vocab]` against stored top-5 ids/values and logsumexps: the
@@ -161,10 +83,10 @@ impl Setup {
     fn video(&self, grid: &str, seconds: &str) -> VideoPatches {
         VideoPatches {
             patches: ImageInput {
-                pixel_values: self.g.f32("pixel_values_videos"),
+                pixel_values: self.g.f32("pixel_values_videos").1,
                 grid_thw: self.g.grid(grid),
             },
-            second_per_grid_t: self.g.f32(seconds)[0],
+            second_per_grid_t: self.g.f32(seconds).1[0],
         }
     }
 
@@ -177,7 +99,7 @@ impl Setup {
     fn mixed_batch(&self) -> VlBatch {
         let image_golden = Goldens::load(fixture_dir().join("golden.safetensors"));
         let image = ImageInput {
-            pixel_values: image_golden.f32("pixel_values"),
+            pixel_values: image_golden.f32("pixel_values").1,
             grid_thw: self.g.grid("mixed_image_grid_thw"),
         };
         VlBatch::single(self.g.i64("mixed_input_ids"), vec![image]).with_videos(vec![
@@ -208,7 +130,7 @@ impl Setup {
     fn check_greedy(&self, what: &str, batch: &VlBatch, prefix: &str) {
         let want = self.g.i64(&format!("{prefix}generated_ids"));
         let top_ids = self.g.i64(&format!("{prefix}generated_step_top5_ids"));
-        let top_vals = self.g.f32(&format!("{prefix}generated_step_top5_values"));
+        let top_vals = self.g.f32(&format!("{prefix}generated_step_top5_values")).1;
         let mut cache = self.model.new_cache();
         let (mut logits, deltas) = self.model.prefill(batch, &mut cache).unwrap();
         let mut mask = vec![vec![1i64; batch.seq_len]];
@@ -234,7 +156,7 @@ impl Setup {
     /// tolerance: the ids any f32 port must reproduce exactly.
     fn decisive_greedy_ids(&self, prefix: &str) -> Vec<i64> {
         let want = self.g.i64(&format!("{prefix}generated_ids"));
-        let vals = self.g.f32(&format!("{prefix}generated_step_top5_values"));
+        let vals = self.g.f32(&format!("{prefix}generated_step_top5_values")).1;
         let n = (0..want.len())
             .take_while(|&t| vals[t * 5] - vals[t * 5 + 1] > TOL_LOGITS)
             .count();
@@ -256,12 +178,12 @@ fn processor_builds_hf_video_inputs_from_the_frames() {
     assert_eq!(ids, s.g.i64("input_ids"), "expanded input_ids");
     let grid = s.g.grid("video_grid_thw").map(|v| v as u32);
     assert_eq!(inputs.video_grid_thw, vec![grid]);
-    assert_eq!(inputs.second_per_grid_ts, s.g.f32("second_per_grid_ts"));
+    assert_eq!(inputs.second_per_grid_ts, s.g.f32("second_per_grid_ts").1);
     // Same arithmetic as torchvision (fused f32 normalisation): bit-exact in practice.
     assert_close(
         "pixel_values_videos",
         &inputs.pixel_values_videos,
-        &s.g.f32("pixel_values_videos"),
+        &s.g.f32("pixel_values_videos").1,
         1e-6,
     );
     assert_eq!(inputs.position_ids, s.g.i64("position_ids"), "M-RoPE ids");
@@ -319,10 +241,10 @@ fn vision_tower_on_video_patches_matches_hf() {
     assert_close(
         "vision_patch_embeds",
         &values(trace.patch_embeds),
-        &s.g.f32("vision_patch_embeds"),
+        &s.g.f32("vision_patch_embeds").1,
         TOL_HIDDEN,
     );
-    let blocks = s.g.f32("vision_block_outputs");
+    let blocks = s.g.f32("vision_block_outputs").1;
     let per = blocks.len() / trace.block_outputs.len();
     for (i, out) in trace.block_outputs.into_iter().enumerate() {
         assert_close(
@@ -335,7 +257,7 @@ fn vision_tower_on_video_patches_matches_hf() {
     assert_close(
         "video_embeds",
         &values(trace.embeds),
-        &s.g.f32("video_embeds"),
+        &s.g.f32("video_embeds").1,
         TOL_HIDDEN,
     );
 }
@@ -349,7 +271,7 @@ fn video_prompt_positions_hidden_states_and_logits_match_hf() {
     assert_eq!(deltas, s.g.i64("rope_deltas"));
 
     let out = s.model.forward_hidden(&batch, true).unwrap();
-    let hs = s.g.f32("hidden_states");
+    let hs = s.g.f32("hidden_states").1;
     let per = hs.len() / 3;
     let layers = &out.layer_outputs;
     assert_close(
@@ -367,19 +289,19 @@ fn video_prompt_positions_hidden_states_and_logits_match_hf() {
     assert_close(
         "final_norm_input",
         &values(layers[layers.len() - 1].clone()),
-        &s.g.f32("final_norm_input"),
+        &s.g.f32("final_norm_input").1,
         TOL_HIDDEN,
     );
     assert_close(
         "final_hidden",
         &values(out.last_hidden.clone()),
-        &s.g.f32("final_hidden"),
+        &s.g.f32("final_hidden").1,
         TOL_HIDDEN,
     );
     let logits = s.model.logits(out.last_hidden);
     let [_, seq, vocab] = logits.dims();
     let all = values(logits);
-    let last4 = s.g.f32("logits_last4");
+    let last4 = s.g.f32("logits_last4").1;
     let n_last = last4.len() / vocab;
     assert_close(
         "logits_last4",
@@ -392,8 +314,8 @@ fn video_prompt_positions_hidden_states_and_logits_match_hf() {
         &all,
         vocab,
         &s.g.i64("logits_top5_ids"),
-        &s.g.f32("logits_top5_values"),
-        &s.g.f32("logits_logsumexp"),
+        &s.g.f32("logits_top5_values").1,
+        &s.g.f32("logits_logsumexp").1,
     );
 }
 
@@ -406,7 +328,7 @@ fn video_teacher_forced_log_probs_match_hf() {
     assert_close(
         "next_token_logprobs",
         &values(lp),
-        &s.g.f32("next_token_logprobs"),
+        &s.g.f32("next_token_logprobs").1,
         TOL_LOGITS,
     );
 
@@ -422,7 +344,7 @@ fn video_teacher_forced_log_probs_match_hf() {
     assert_close(
         "continuation_logprobs",
         &lp,
-        &s.g.f32("continuation_logprobs"),
+        &s.g.f32("continuation_logprobs").1,
         TOL_LOGITS,
     );
     let hidden = s.model.forward_hidden(&tf, false).unwrap().last_hidden;
@@ -433,7 +355,7 @@ fn video_teacher_forced_log_probs_match_hf() {
         &values(s.model.logits(rows)),
         vocab,
         &s.g.i64("continuation_top5_ids"),
-        &s.g.f32("continuation_top5_values"),
+        &s.g.f32("continuation_top5_values").1,
         &[],
     );
 }
@@ -501,7 +423,7 @@ fn mixed_image_and_video_prompt_matches_hf() {
     assert_close(
         "mixed_final_hidden",
         &values(hidden.clone()),
-        &s.g.f32("mixed_final_hidden"),
+        &s.g.f32("mixed_final_hidden").1,
         TOL_HIDDEN,
     );
     let logits = s.model.logits(hidden);
@@ -510,7 +432,7 @@ fn mixed_image_and_video_prompt_matches_hf() {
     assert_close(
         "mixed_logits_last1",
         &all[(seq - 1) * vocab..],
-        &s.g.f32("mixed_logits_last1"),
+        &s.g.f32("mixed_logits_last1").1,
         TOL_LOGITS,
     );
     check_rows(
@@ -518,8 +440,8 @@ fn mixed_image_and_video_prompt_matches_hf() {
         &all,
         vocab,
         &s.g.i64("mixed_logits_top5_ids"),
-        &s.g.f32("mixed_logits_top5_values"),
-        &s.g.f32("mixed_logits_logsumexp"),
+        &s.g.f32("mixed_logits_top5_values").1,
+        &s.g.f32("mixed_logits_logsumexp").1,
     );
     s.check_greedy("mixed prompt", &batch, "mixed_");
 }

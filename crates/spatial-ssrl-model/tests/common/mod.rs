@@ -97,6 +97,12 @@ impl Goldens {
         }
     }
 
+    /// The `[t, h, w]` grid stored as the i64 tensor `name`.
+    pub fn grid(&self, name: &str) -> [usize; 3] {
+        let g = self.i64(name);
+        [g[0] as usize, g[1] as usize, g[2] as usize]
+    }
+
     /// Shape and values of the u8 tensor `name`.
     pub fn u8(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
         match self.0.get(name) {
