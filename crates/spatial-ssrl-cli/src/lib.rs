@@ -66,7 +66,7 @@ enum Command {
     Score(commands::score::Args),
     /// Evaluate on a spatial benchmark (offline predictions or a live model).
     Eval(commands::eval::Args),
-    /// Answer a question about an image with a Qwen2.5-VL model.
+    /// Answer a question about an image with a Qwen2.5-VL or Qwen3-VL model.
     #[cfg(feature = "ml")]
     Infer(commands::infer::Args),
     /// Train: SFT cold start and GRPO.

@@ -1,5 +1,5 @@
 //! `spatial-ssrl eval`: offline scoring of a predictions file end to end, reports, comparison
-//! tables; live evaluation with the tiny Qwen2.5-VL fixture (behind `ml`).
+//! tables; live evaluation with the tiny Qwen2.5-VL and Qwen3-VL fixtures (behind `ml`).
 
 use std::fs;
 use std::path::Path;
@@ -260,6 +260,41 @@ fn live_eval_with_the_tiny_model_resumes() {
     assert!(again.starts_with(&kept));
     assert_eq!(again.lines().count(), 4);
     assert_eq!(report(&out)["n"], 4);
+}
+
+/// Live evaluation with the tiny random Qwen3-VL: the family comes from the folder's
+/// config.json, and it gets the paper scripts' own prompts and pixel limits (the default
+/// `--prompt paper`), exactly as a Qwen2.5-VL folder does.
+#[cfg(feature = "ml")]
+#[test]
+fn live_eval_with_the_tiny_qwen3_vl_uses_the_paper_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("qwen3.json");
+    let model = crate::util::tiny_qwen3_dir();
+    run_ok(
+        cmd()
+            .args([
+                "eval",
+                "--bench",
+                "spatialeval",
+                "--batch-size",
+                "2",
+                "--max-new-tokens",
+                "2",
+                "--data",
+            ])
+            .arg(fixtures().join("bench/spatialeval.tsv"))
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(&out),
+    );
+    let r = report(&out);
+    assert_eq!(r["n"], 4);
+    let name = model.file_name().unwrap().to_str().unwrap();
+    assert_eq!(r["label"], name);
+    let preds = dir.path().join("qwen3.predictions.jsonl");
+    assert_eq!(fs::read_to_string(preds).unwrap().lines().count(), 4);
 }
 
 /// VSI-Bench live, the paper's way: each item's sampled frames go to the tiny model as one

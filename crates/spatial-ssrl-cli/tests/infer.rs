@@ -1,6 +1,9 @@
-//! `spatial-ssrl infer` on the tiny Qwen2.5-VL fixture: greedy output equals HF's golden text.
+//! `spatial-ssrl infer` on the tiny Qwen2.5-VL and Qwen3-VL fixtures: greedy output equals
+//! HF's golden text.
 
-use crate::util::{cmd, fixtures, golden_input, run_ok, tiny_qwen_dir, tiny_qwen_golden};
+use crate::util::{
+    cmd, fixtures, golden_input, golden_of, run_ok, tiny_qwen_dir, tiny_qwen_golden, tiny_qwen3_dir,
+};
 
 fn golden() -> serde_json::Value {
     tiny_qwen_golden()
@@ -30,6 +33,36 @@ fn greedy_infer_prints_hf_golden_text() {
     );
     let want = g["generated_text_skip_special"].as_str().unwrap();
     assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+}
+
+/// Both families from the fixture's bare question: `--think` appends the format instruction as
+/// each released model's card does, which is how HF's golden prompt was written, so the greedy
+/// tokens decode to HF's text (Qwen3-VL: its template, processor, DeepStack and positions).
+#[test]
+fn think_infer_on_both_families_prints_hf_golden_text() {
+    for dir in [tiny_qwen_dir(), tiny_qwen3_dir()] {
+        let g = golden_of(&dir);
+        let out = run_ok(
+            cmd()
+                .arg("infer")
+                .arg("--model")
+                .arg(&dir)
+                .arg("--image")
+                .arg(golden_image(&g))
+                .arg("--question")
+                .arg(g["question"].as_str().unwrap())
+                .arg("--think")
+                .arg("--max-new-tokens")
+                .arg(g["max_new_tokens"].to_string()),
+        );
+        let want = g["generated_text_skip_special"].as_str().unwrap();
+        assert_eq!(
+            out.strip_suffix('\n').unwrap_or(&out),
+            want,
+            "{}",
+            dir.display()
+        );
+    }
 }
 
 #[test]

@@ -213,8 +213,12 @@ fn train_rejects_an_unknown_dtype() {
 /// A model folder for the tiny Qwen2.5-VL fixture whose processor caps images at 56x56
 /// pixels (4 merged tokens each), so prompts stay short.
 fn small_image_model(dir: &Path) -> std::path::PathBuf {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl");
+    small_image_copy(dir, &crate::util::tiny_qwen_dir())
+}
+
+/// A copy of the tiny model folder `fixture` in `dir/model` whose processor caps images at
+/// its own minimum pixel count (4 merged tokens each), so prompts stay short.
+fn small_image_copy(dir: &Path, fixture: &Path) -> std::path::PathBuf {
     let model = dir.join("model");
     std::fs::create_dir_all(&model).unwrap();
     for name in [
@@ -223,13 +227,17 @@ fn small_image_model(dir: &Path) -> std::path::PathBuf {
         "tokenizer.json",
         "tokenizer_config.json",
         "chat_template.json",
+        "video_preprocessor_config.json",
     ] {
-        std::fs::copy(fixture.join(name), model.join(name)).unwrap();
+        if fixture.join(name).is_file() {
+            std::fs::copy(fixture.join(name), model.join(name)).unwrap();
+        }
     }
     let text = std::fs::read_to_string(fixture.join("preprocessor_config.json")).unwrap();
     let mut pre: serde_json::Value = serde_json::from_str(&text).unwrap();
-    pre["max_pixels"] = 3136.into();
-    pre["size"]["longest_edge"] = 3136.into();
+    let min = pre["min_pixels"].clone();
+    pre["max_pixels"] = min.clone();
+    pre["size"]["longest_edge"] = min;
     std::fs::write(
         model.join("preprocessor_config.json"),
         serde_json::to_string(&pre).unwrap(),
@@ -406,4 +414,103 @@ output_dir = "run"
     assert_eq!(lines(&dir.path().join("run2/metrics.jsonl")).len(), 1);
     let used = std::fs::read_to_string(dir.path().join("run2/config.toml")).unwrap();
     assert!(used.contains("dtype = \"auto\""), "{used}");
+}
+
+/// Qwen3-VL through the same trainer: one LoRA SFT step and one GRPO step on the tiny fixture,
+/// then an HF folder of the same family that `infer` loads back (`scripts/check_hf_load.py`
+/// checks that transformers loads such a folder and generates the same greedy text). A
+/// `model.kind` naming the other family is refused before any work.
+#[test]
+fn train_qwen3_vl_sft_and_grpo_write_an_hf_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::util::tiny_qwen3_dir();
+    small_image_copy(dir.path(), &fixture);
+    let image = crate::util::fixtures().join("reference_inputs/eg1.jpg");
+    let image = format!("{:?}", image.display().to_string());
+    let prompts: String = ["A", "B"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                "{{\"problem\":\"<image>Which side, {i}? A. left B. right\",\"answer\":\"{a}\",\
+                 \"images\":[{image}],\"task\":\"toy\"}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("prompts.jsonl"), prompts).unwrap();
+    let sft = format!(
+        "{{\"messages\":[{{\"role\":\"user\",\"content\":\"<image>Which side?\"}},\
+         {{\"role\":\"assistant\",\"content\":\"<think>left</think> \\\\boxed{{A}}\"}}],\
+         \"images\":[{image}]}}\n"
+    );
+    std::fs::write(dir.path().join("sft.jsonl"), sft.repeat(2)).unwrap();
+    let toml = r#"
+[model]
+kind = "qwen3_vl"
+path = "model"
+[data]
+train_files = "prompts.jsonl"
+sft_files = "sft.jsonl"
+[sft]
+batch_size = 2
+grad_accum = 1
+lora_rank = 4
+lora_alpha = 8.0
+[grpo]
+rollout_batch_size = 2
+n = 2
+global_batch_size = 2
+micro_batch_size = 4
+[grpo.sampling]
+max_new_tokens = 4
+[grpo.optim]
+lr = 1e-3
+[trainer]
+max_steps = 1
+sft_max_steps = 1
+save_freq = 1
+output_dir = "run"
+"#;
+    let config = dir.path().join("train.toml");
+    std::fs::write(&config, toml.replace("qwen3_vl", "qwen2_5_vl")).unwrap();
+    let wrong = cmd()
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success() && err.contains("qwen3_vl"), "{err}");
+
+    std::fs::write(&config, toml).unwrap();
+    run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+    let run = dir.path().join("run");
+    let metrics = lines(&run.join("metrics.jsonl"));
+    let phases: Vec<&str> = metrics
+        .iter()
+        .map(|m| m["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["sft", "grpo"]);
+    assert_finite_losses(&metrics);
+    assert!(metrics[0]["sft/grad_norm"].as_f64().unwrap() > 0.0);
+    let final_dir = run.join("final");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(final_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["model_type"], "qwen3_vl");
+    for name in [
+        "model.safetensors",
+        "chat_template.json",
+        "preprocessor_config.json",
+    ] {
+        assert!(final_dir.join(name).is_file(), "final/{name}");
+    }
+    let text = run_ok(
+        cmd()
+            .args(["infer", "--greedy", "--max-new-tokens", "2", "--model"])
+            .arg(&final_dir)
+            .args(["--image"])
+            .arg(crate::util::fixtures().join("reference_inputs/eg1.jpg"))
+            .args(["--question", "Which side?"]),
+    );
+    assert!(text.ends_with('\n'), "{text:?}");
 }

@@ -25,7 +25,19 @@ pub fn tiny_qwen_dir() -> PathBuf {
 
 /// The tiny model folder's `golden.json`.
 pub fn tiny_qwen_golden() -> serde_json::Value {
-    let text = std::fs::read_to_string(tiny_qwen_dir().join("golden.json")).unwrap();
+    golden_of(&tiny_qwen_dir())
+}
+
+/// The tiny Qwen3-VL model folder: `SSRL_TINY_QWEN3_DIR` or the repository copy.
+pub fn tiny_qwen3_dir() -> PathBuf {
+    std::env::var_os("SSRL_TINY_QWEN3_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fixtures().join("tiny-qwen3-vl"))
+}
+
+/// The `golden.json` of a tiny model folder.
+pub fn golden_of(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("golden.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

@@ -19,7 +19,8 @@ use crate::tiny::TinyPolicyConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `"qwen2_5_vl"` (a model folder at `path`) or `"tiny"` (the test policy).
+    /// `"qwen2_5_vl"` or `"qwen3_vl"` (a model folder of that family at `path`) or `"tiny"`
+    /// (the test policy).
     pub kind: String,
     /// Model folder (config.json, safetensors, tokenizer.json).
     pub path: Option<PathBuf>,

@@ -1,7 +1,8 @@
-//! [`QwenPolicy`]: the Qwen2.5-VL model of `spatial-ssrl-model` as a [`Policy`].
+//! [`QwenPolicy`]: a Qwen2.5-VL or Qwen3-VL model of `spatial-ssrl-model` ([`VlModel`], the
+//! family read from the folder's `config.json`) as a [`Policy`].
 //!
-//! Prompts go through the model folder's chat template (system turn added by the template,
-//! one user turn whose `<image>` placeholders become image parts in order, generation prompt
+//! Prompts go through the model folder's chat template (Qwen2.5-VL's adds a system turn,
+//! Qwen3-VL's does not; one user turn whose `<image>` placeholders become image parts in order, generation prompt
 //! appended), rollouts through KV-cached sampling, and log-probs through teacher forcing
 //! with the logits divided by the rollout temperature, as EasyR1's actor does.
 
@@ -12,8 +13,8 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use spatial_ssrl_model::{
-    ContentPart, GenerationConfig, Message, Processor, Prompt, Qwen2_5VlForCausalLm, VlBatch,
-    WeightDtype, decode_image, load_image,
+    ContentPart, GenerationConfig, Message, Processor, Prompt, VlBatch, VlModel, WeightDtype,
+    decode_image, load_image,
 };
 
 use crate::error::{Error, Result};
@@ -28,19 +29,20 @@ const IMAGE_PLACEHOLDER: &str = "<image>";
 
 /// Files besides the weights that make a model folder loadable (copied by
 /// [`QwenPolicy::save_pretrained`] when the source folder has them).
-const PROCESSOR_FILES: [&str; 5] = [
+const PROCESSOR_FILES: [&str; 6] = [
     "tokenizer.json",
     "tokenizer_config.json",
     "preprocessor_config.json",
+    "video_preprocessor_config.json",
     "chat_template.json",
     "generation_config.json",
 ];
 
 fn model_err(e: impl std::fmt::Display) -> Error {
-    Error::Policy(format!("qwen2.5-vl: {e}"))
+    Error::Policy(format!("vl model: {e}"))
 }
 
-/// Qwen2.5-VL as a trainable policy: the model (parameters) plus its processor (tokenizer,
+/// Qwen2.5-VL or Qwen3-VL as a trainable policy: the model (parameters) plus its processor (tokenizer,
 /// chat template, image preprocessing) loaded from the same HF folder.
 ///
 /// ```no_run
@@ -60,7 +62,7 @@ fn model_err(e: impl std::fmt::Display) -> Error {
 /// ```
 #[derive(Module, Debug)]
 pub struct QwenPolicy {
-    model: Qwen2_5VlForCausalLm,
+    model: VlModel,
     #[module(skip)]
     processor: Arc<Processor>,
     /// The folder the model was loaded from (source of the processor files).
@@ -71,7 +73,8 @@ pub struct QwenPolicy {
     pixels: PixelLimits,
 }
 
-/// Marks every float parameter under a `visual` submodule as not requiring gradients.
+/// Marks every float parameter under a `visual` submodule (the vision tower of either family,
+/// DeepStack mergers included) as not requiring gradients.
 struct FreezeVisual {
     path: Vec<String>,
 }
@@ -116,17 +119,17 @@ impl QwenPolicy {
         dtype: WeightDtype,
     ) -> Result<Self> {
         let dir = dir.as_ref();
-        let model =
-            Qwen2_5VlForCausalLm::from_pretrained_dtype(dir, device, dtype).map_err(model_err)?;
+        let model = VlModel::from_pretrained_dtype(dir, device, dtype).map_err(model_err)?;
         let processor = Processor::from_dir(dir).map_err(model_err)?;
         Ok(Self::new(model, processor, dir))
     }
 
-    /// Wraps an already built model and processor; `source` is the folder whose processor
-    /// files [`save_pretrained`](Self::save_pretrained) copies.
-    pub fn new(model: Qwen2_5VlForCausalLm, processor: Processor, source: &Path) -> Self {
+    /// Wraps an already built model of either family (a [`VlModel`] or a family's own type)
+    /// and its processor; `source` is the folder whose processor files
+    /// [`save_pretrained`](Self::save_pretrained) copies.
+    pub fn new(model: impl Into<VlModel>, processor: Processor, source: &Path) -> Self {
         QwenPolicy {
-            model,
+            model: model.into(),
             processor: Arc::new(processor),
             source: source.to_path_buf(),
             pixels: PixelLimits::default(),
@@ -147,7 +150,7 @@ impl QwenPolicy {
     }
 
     /// The wrapped model.
-    pub fn model(&self) -> &Qwen2_5VlForCausalLm {
+    pub fn model(&self) -> &VlModel {
         &self.model
     }
 

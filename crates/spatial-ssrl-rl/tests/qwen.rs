@@ -1,18 +1,44 @@
 //! `QwenPolicy` on the tiny random-weight Qwen2.5-VL fixture (real tokenizer and template):
 //! prompt encoding with images, teacher-forced log-probs against the model's own scorer,
 //! padding invariance, temperature, seeded generation, vision-tower freezing and
-//! `save_pretrained` round trip.
+//! `save_pretrained` round trip; on the tiny Qwen3-VL: HF's prompt and RL log-probs, freezing
+//! and LoRA.
 
 use std::path::{Path, PathBuf};
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use spatial_ssrl_model::VlBatch;
-use spatial_ssrl_rl::{ImageSource, Policy, PromptRecord, QwenPolicy, SamplingConfig, masked};
+use spatial_ssrl_model::{Family, ModelFamily, VlBatch};
+use spatial_ssrl_rl::{
+    ImageSource, Policy, PromptRecord, QwenPolicy, SamplingConfig, apply_lora, masked,
+};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen2_5-vl")
+}
+
+/// The tiny Qwen3-VL folder: `SSRL_TINY_QWEN3_DIR` or the repository copy.
+fn qwen3_fixture() -> PathBuf {
+    std::env::var_os("SSRL_TINY_QWEN3_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen3-vl"),
+        PathBuf::from,
+    )
+}
+
+fn golden_of(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap()
+}
+
+/// A file `golden.json` names: as recorded (beside the repository) or the repository copy.
+fn golden_input(recorded: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let beside = repo.join("..").join(recorded);
+    if beside.is_file() {
+        return beside;
+    }
+    let name = Path::new(recorded).file_name().unwrap();
+    repo.join("tests/fixtures/reference_inputs").join(name)
 }
 
 fn example(name: &str) -> ImageSource {
@@ -194,7 +220,7 @@ fn generation_is_seeded_and_bounded() {
     assert_eq!(a, draw(3));
     assert_ne!(a, draw(4));
     assert_eq!(a.len(), 2);
-    let vocab = policy.model().config().text.vocab_size as u32;
+    let vocab = policy.model().vocab_size() as u32;
     for r in &a {
         assert!(!r.is_empty() && r.len() <= 6);
         assert!(r.iter().all(|&t| t < vocab));
@@ -296,13 +322,107 @@ fn grad_counts(policy: &QwenPolicy) -> (usize, usize) {
 #[test]
 fn freezing_the_vision_tower_stops_its_gradients() {
     let device = Device::flex().autodiff();
-    let policy = QwenPolicy::from_pretrained(fixture(), &device).unwrap();
-    let (visual, text) = grad_counts(&policy);
-    assert!(visual > 0 && text > 0, "visual {visual}, text {text}");
-    let frozen = policy.freeze_vision_tower();
-    let (visual, text_frozen) = grad_counts(&frozen);
-    assert_eq!(visual, 0);
-    assert_eq!(text_frozen, text);
+    // Qwen3-VL's tower includes the DeepStack mergers, whose outputs enter the decoder.
+    for dir in [fixture(), qwen3_fixture()] {
+        let policy = QwenPolicy::from_pretrained(&dir, &device).unwrap();
+        let (visual, text) = grad_counts(&policy);
+        assert!(visual > 0 && text > 0, "visual {visual}, text {text}");
+        let frozen = policy.freeze_vision_tower();
+        let (visual, text_frozen) = grad_counts(&frozen);
+        assert_eq!(visual, 0, "{}", dir.display());
+        assert_eq!(text_frozen, text, "{}", dir.display());
+    }
+}
+
+/// Qwen3-VL as a policy: the fixture's user text (its question with the card's format
+/// prompt) and image encode to HF's prompt, and the teacher-forced log-probs of the fixture's
+/// RL continuation sum to HF's (`rl_sum_logprob`).
+#[test]
+fn qwen3_vl_policy_matches_hf_prompt_and_log_probs() {
+    let dir = qwen3_fixture();
+    let g = golden_of(&dir);
+    let policy = QwenPolicy::from_pretrained(&dir, &Device::flex()).unwrap();
+    assert_eq!(policy.model().family(), Family::Qwen3Vl);
+    let image = ImageSource::Path(golden_input(g["image"].as_str().unwrap()));
+    let prompt = policy
+        .encode_prompt(&record(g["user_text"].as_str().unwrap(), vec![image]))
+        .unwrap();
+    assert_eq!(
+        prompt.input_ids.len() as u64,
+        g["seq_len"].as_u64().unwrap()
+    );
+    let ids: Vec<u32> = prompt.input_ids.iter().map(|&t| t as u32).collect();
+    let text = policy.processor().tokenizer().decode(&ids, false).unwrap();
+    assert_eq!(text, g["chat_text_expanded"].as_str().unwrap());
+
+    // The continuation ends in `<|im_end|>`, which encode_response appends itself.
+    let continuation = g["rl_continuation"].as_str().unwrap();
+    let body = continuation.strip_suffix("<|im_end|>").unwrap();
+    let response = policy.encode_response(body).unwrap();
+    assert_eq!(
+        response.len() as u64,
+        g["rl_continuation_len"].as_u64().unwrap()
+    );
+    let n = response.len();
+    let lp = policy
+        .response_log_probs(&[prompt], &[response], n, 1.0)
+        .unwrap();
+    let sum: f64 = masked::to_host(lp.log_probs)
+        .iter()
+        .map(|&v| f64::from(v))
+        .sum();
+    let want = g["rl_sum_logprob"].as_f64().unwrap();
+    // 1e-4 per token (f32, summed over the continuation).
+    assert!((sum - want).abs() < 1e-4 * n as f64, "{sum} vs {want}");
+}
+
+/// Counts float parameters that require gradients, split by whether they sit under
+/// `visual`.
+struct Trainable {
+    path: Vec<String>,
+    visual: usize,
+    text: usize,
+}
+
+impl ModuleVisitor for Trainable {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.val().is_require_grad() {
+            if self.path.iter().any(|p| p == "visual") {
+                self.visual += 1;
+            } else {
+                self.text += 1;
+            }
+        }
+    }
+}
+
+/// LoRA on Qwen3-VL reaches the same decoder projections as on Qwen2.5-VL: every
+/// q/k/v/o/gate/up/down projection of every layer gets two trainable factors, the rest
+/// (vision tower included) is frozen.
+#[test]
+fn lora_adapts_every_decoder_projection_of_both_families() {
+    use burn::module::Module;
+    let device = Device::flex().autodiff();
+    for dir in [fixture(), qwen3_fixture()] {
+        let policy = QwenPolicy::from_pretrained(&dir, &device).unwrap();
+        let layers = policy.model().num_hidden_layers();
+        let (adapted, _) = apply_lora(policy, 2, 4.0, "all").unwrap();
+        let mut t = Trainable {
+            path: Vec::new(),
+            visual: 0,
+            text: 0,
+        };
+        adapted.visit(&mut t);
+        assert_eq!((t.visual, t.text), (0, 2 * 7 * layers), "{}", dir.display());
+    }
 }
 
 #[test]

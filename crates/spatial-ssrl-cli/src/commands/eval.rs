@@ -1,9 +1,9 @@
 //! `spatial-ssrl eval`: score a model on a spatial benchmark.
 //!
 //! Offline (`--predictions preds.jsonl`) scores answers produced anywhere; live
-//! (`--model DIR`, needs the `ml` feature) generates them with a Qwen2.5-VL model folder,
-//! appending to a resumable predictions file. Both write `report.json` and a Markdown table
-//! beside it. Prompts are the paper scripts' own by default (`--prompt paper`, their CoT run;
+//! (`--model DIR`, needs the `ml` feature) generates them with a Qwen2.5-VL or Qwen3-VL model
+//! folder, appending to a resumable predictions file. Both write `report.json` and a Markdown
+//! table beside it. Prompts are the paper scripts' own by default (`--prompt paper`, their CoT run;
 //! `--no-think` for their direct run); `--scoring paper` scores with the scripts' rules
 //! instead of the robust default. `--dump-prompts FILE` writes what each item would be sent
 //! with, without a model and without reading media. `spatial-ssrl eval compare --reports
@@ -59,7 +59,8 @@ pub struct Args {
     /// score. Live: where answers are appended (default: next to --out), resumed if present.
     #[arg(long)]
     predictions: Option<PathBuf>,
-    /// Qwen2.5-VL model folder for live evaluation (binary built with the `ml` feature).
+    /// Qwen2.5-VL or Qwen3-VL model folder for live evaluation (binary built with the `ml`
+    /// feature).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Report JSON to write (a Markdown table goes beside it, `.md`); not needed with
@@ -313,7 +314,11 @@ fn live(
     Ok(preds)
 }
 
-/// The live glue: Qwen2.5-VL from `spatial-ssrl-model` as a benchmark [`Responder`](spatial_ssrl_bench::Responder).
+/// The live glue: a Qwen2.5-VL or Qwen3-VL folder (`spatial-ssrl-model`'s [`VlModel`]) as a
+/// benchmark [`Responder`](spatial_ssrl_bench::Responder). Both families get the same prompts:
+/// the paper scripts' text, and their pixel limits.
+///
+/// [`VlModel`]: spatial_ssrl_model::VlModel
 #[cfg(feature = "ml")]
 mod qwen {
     use std::path::Path;
@@ -325,8 +330,8 @@ mod qwen {
     use super::GenerationArgs;
     use spatial_ssrl_model::burn::tensor::Device;
     use spatial_ssrl_model::{
-        ContentPart, GenerationConfig, ImageProcessor, Message, Processor, Qwen2_5VlForCausalLm,
-        VideoInput, VlBatch,
+        ContentPart, GenerationConfig, ImageProcessor, Message, Processor, VideoInput, VlBatch,
+        VlModel,
     };
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -347,7 +352,7 @@ mod qwen {
     /// tokens.
     pub struct QwenResponder {
         processor: Processor,
-        model: Qwen2_5VlForCausalLm,
+        model: VlModel,
         cfg: GenerationConfig,
         default_max_new_tokens: usize,
     }
@@ -362,7 +367,7 @@ mod qwen {
             let processor = Processor::from_dir(dir)
                 .with_context(|| format!("cannot load the processor of {}", dir.display()))?;
             let dtype: spatial_ssrl_model::WeightDtype = dtype.parse()?;
-            let model = Qwen2_5VlForCausalLm::from_pretrained_dtype(dir, &device(), dtype)
+            let model = VlModel::from_pretrained_dtype(dir, &device(), dtype)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?;
             let pad = i64::from(processor.pad_id());
             let cfg = generation.resolve(dir, None, max_new_tokens, pad)?;

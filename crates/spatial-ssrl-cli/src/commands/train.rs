@@ -1,7 +1,7 @@
 //! `spatial-ssrl train --config train.toml [--resume]`: SFT cold start (when `data.sft_files`
 //! is set) then GRPO, with checkpoints, `metrics.jsonl`, `curves.png` and a progress bar.
-//! A Qwen2.5-VL run (`model.kind = "qwen2_5_vl"`) also writes the trained model in HF
-//! layout to `<output_dir>/final`.
+//! A Qwen2.5-VL or Qwen3-VL run (`model.kind = "qwen2_5_vl"` or `"qwen3_vl"`, the family of
+//! the `model.path` folder) also writes the trained model in HF layout to `<output_dir>/final`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use burn::tensor::{DType, Device};
 use indicatif::{ProgressBar, ProgressStyle};
-use spatial_ssrl_model::WeightDtype;
+use spatial_ssrl_model::{Family, WeightDtype};
 use spatial_ssrl_rl::{
     GrpoTrainer, MetricsLine, MetricsWriter, PixelLimits, Policy, PromptRecord, QwenPolicy,
     SftTrainer, StepMetrics, TrainConfig, Validator, load_prompts, plot_metrics, prune_checkpoints,
@@ -62,12 +62,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let policy = cfg.model.tiny.init(&device);
             train(&cfg, policy, args.resume, args.quiet, false, None)?;
         }
-        "qwen2_5_vl" => {
-            let path = cfg
-                .model
-                .path
-                .clone()
-                .context("model.kind = \"qwen2_5_vl\" needs model.path (an HF model folder)")?;
+        kind @ ("qwen2_5_vl" | "qwen3_vl") => {
+            let path = cfg.model.path.clone().with_context(|| {
+                format!("model.kind = {kind:?} needs model.path (an HF model folder)")
+            })?;
+            // The kind names the family the run is meant for; a folder of the other family
+            // is a configuration mistake, not something to train silently.
+            let family = Family::detect(&path)
+                .with_context(|| format!("reading the model family of {}", path.display()))?;
+            if family.model_type() != kind {
+                bail!(
+                    "model.kind = {kind:?} but {} holds a {family} model (config.json \
+                     model_type); set model.kind = \"{family}\"",
+                    path.display()
+                );
+            }
             let pixels = PixelLimits {
                 min_pixels: cfg.data.min_pixels,
                 max_pixels: cfg.data.max_pixels,
@@ -99,7 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .save_pretrained(&final_dir)
                 .with_context(|| format!("saving {}", final_dir.display()))?;
         }
-        other => bail!("unknown model.kind {other:?} (expected \"qwen2_5_vl\" or \"tiny\")"),
+        other => bail!(
+            "unknown model.kind {other:?} (expected \"qwen2_5_vl\", \"qwen3_vl\" or \"tiny\")"
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
