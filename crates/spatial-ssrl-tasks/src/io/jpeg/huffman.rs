@@ -3,7 +3,9 @@
 use super::Component;
 use super::tables::{HuffSpec, ZIGZAG_T};
 
-/// Canonical codes of a table by symbol: `(code, length)`, length 0 for absent symbols.
+/// Canonical codes of a table by symbol, each with room for the magnitude bits that follow
+/// it (as many as the symbol's low four bits say): `(code << size, length + size)`, so a
+/// coefficient is one OR and one write. Length 0 for absent symbols.
 pub(super) struct HuffCodes(pub(super) [(u32, u32); 256]);
 
 impl HuffCodes {
@@ -12,7 +14,8 @@ impl HuffCodes {
         let (mut code, mut next) = (0u32, 0usize);
         for (len, &count) in (1..=16u32).zip(&spec.counts) {
             for &sym in &spec.symbols[next..next + usize::from(count)] {
-                codes[usize::from(sym)] = (code, len);
+                let size = u32::from(sym & 15);
+                codes[usize::from(sym)] = (code << size, len + size);
                 code += 1;
             }
             next += usize::from(count);
@@ -72,8 +75,9 @@ impl BitWriter {
         let dc = i32::from(q[0]);
         let diff = dc - *prev_dc;
         *prev_dc = dc;
-        let (code, len) = comp.dc.0[magnitude_bits(diff) as usize];
-        bits.put_value(code, len, diff);
+        let size = magnitude_bits(diff);
+        let (code, len) = comp.dc.0[size as usize];
+        bits.put(code | magnitude(diff, size), len);
 
         let mut nonzero = nonzero & !1;
         let mut last = 0u32;
@@ -87,8 +91,9 @@ impl BitWriter {
                 run -= 16;
             }
             let v = i32::from(q[ZIGZAG_T[k as usize] & 63]);
-            let (code, len) = comp.ac.0[(run << 4 | magnitude_bits(v)) as usize];
-            bits.put_value(code, len, v);
+            let size = magnitude_bits(v);
+            let (code, len) = comp.ac.0[(run << 4 | size) as usize];
+            bits.put(code | magnitude(v, size), len);
             last = k;
         }
         if last != 63 {
@@ -192,6 +197,10 @@ fn stuff_word(out: &mut Vec<u8>, w: u64) {
 const BLOCK_WORDS: usize = 32;
 /// Size of the register buffer.
 const BUF_WORDS: usize = 32 * BLOCK_WORDS;
+const _: () = assert!(
+    BUF_WORDS.is_power_of_two(),
+    "`Bits::put` masks indices with it"
+);
 
 /// Full registers on their way to the output.
 struct BlockWords {
@@ -228,20 +237,20 @@ impl Bits<'_> {
             // pending ones are stale; they are shifted out before the register is full again.
             let rest = len - self.free;
             let word = (self.acc << self.free) | (u64::from(bits) >> rest);
-            self.out.words[self.out.len] = word;
+            // The mask keeps the index in bounds without a check; `block` and `copy` leave
+            // room, so it never wraps.
+            self.out.words[self.out.len & (BUF_WORDS - 1)] = word;
             self.out.len += 1;
             self.acc = u64::from(bits);
             self.free = 64 - rest;
         }
     }
+}
 
-    /// A Huffman code followed by the value's magnitude bits (negative values as v - 1).
-    #[inline(always)]
-    fn put_value(&mut self, code: u32, len: u32, v: i32) {
-        let nbits = magnitude_bits(v);
-        let extra = (v - i32::from(v < 0)) as u32 & ((1 << nbits) - 1);
-        self.put(code << nbits | extra, len + nbits);
-    }
+/// The `size` magnitude bits of `v` (negative values as `v - 1`, as JPEG stores them).
+#[inline(always)]
+fn magnitude(v: i32, size: u32) -> u32 {
+    (v - i32::from(v < 0)) as u32 & ((1 << size) - 1)
 }
 
 /// Bits needed for |v| (the JPEG size category).
