@@ -304,16 +304,3 @@ fn reuse_changes_no_byte() {
         }
     }
 }
-
-#[test]
-#[ignore]
-fn tmp_work() {
-    let img = image::open("/work/shared/fixtures/reference_inputs/RGB_img.png")
-        .unwrap()
-        .into_rgb8();
-    let m = image::imageops::flip_horizontal(&img);
-    for i in 0..6 {
-        let x = if i % 2 == 0 { &img } else { &m };
-        std::hint::black_box(encode(x));
-    }
-}
