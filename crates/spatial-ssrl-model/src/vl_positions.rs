@@ -69,3 +69,61 @@ pub(crate) fn rope_positions(
     )?;
     Ok((r.position_ids, r.rope_deltas))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{ImageInput, VideoPatches};
+
+    fn patches(grid_thw: [usize; 3]) -> ImageInput {
+        ImageInput {
+            pixel_values: Vec::new(),
+            grid_thw,
+        }
+    }
+
+    #[test]
+    fn qwen3_video_frames_are_placed_like_single_frame_images_after_their_timestamps() {
+        let rope = RopeIndexConfig::default();
+        let (start, pad) = (
+            i64::from(rope.vision_start_token_id),
+            i64::from(rope.video_token_id),
+        );
+        let (frames, h, w) = (3usize, 4usize, 6usize);
+        let per_frame = h * w / 4;
+        // text, then per frame: a two-token timestamp, vision_start, the pads, vision_end.
+        let mut ids = vec![10, 11, 12];
+        for f in 0..frames as i64 {
+            ids.extend([500 + f, 600]);
+            ids.push(start);
+            ids.extend(std::iter::repeat_n(pad, per_frame));
+            ids.push(start + 1);
+        }
+        ids.extend([13, 14]);
+        let video = VideoPatches {
+            patches: patches([frames, h, w]),
+            second_per_grid_t: 1.0,
+        };
+        let batch = VlBatch::single(ids.clone(), vec![]).with_videos(vec![video]);
+        let (got, deltas) = rope_positions(&rope, VideoPositions::PerFrame, &batch).unwrap();
+        // The same prompt with each frame given as a one-frame image.
+        let image_pad = i64::from(rope.image_token_id);
+        let as_images: Vec<i64> = ids
+            .iter()
+            .map(|&t| if t == pad { image_pad } else { t })
+            .collect();
+        let images = vec![patches([1, h, w]); frames];
+        let want = rope_positions(
+            &rope,
+            VideoPositions::PerFrame,
+            &VlBatch::single(as_images, images),
+        )
+        .unwrap();
+        assert_eq!((got.clone(), deltas), want);
+        // Each frame starts one past the previous text: temporal rows never advance in-frame.
+        let first = ids.iter().position(|&t| t == pad).unwrap();
+        assert_eq!(got[first], got[first + per_frame - 1]);
+        // Qwen2.5-VL's rule reads the same ids as one timed run and refuses the split runs.
+        assert!(rope_positions(&rope, VideoPositions::Timed, &batch).is_err());
+    }
+}

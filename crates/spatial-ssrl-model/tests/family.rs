@@ -204,3 +204,42 @@ fn qwen3_processor_from_the_folder_feeds_generation_like_hf() {
         .expect("generate");
     assert_eq!(out[0].tokens, want);
 }
+
+#[test]
+fn qwen3_processor_fills_keys_the_preprocessor_file_omits_with_qwen3_values() {
+    let src = qwen3_dir();
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.json",
+        "video_preprocessor_config.json",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    // Only the pixel limits: mean, std and patch size must come from the family.
+    let full: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(src.join("preprocessor_config.json")).unwrap(),
+    )
+    .unwrap();
+    let trimmed = serde_json::json!({
+        "min_pixels": full["min_pixels"],
+        "max_pixels": full["max_pixels"],
+    });
+    std::fs::write(
+        dir.path().join("preprocessor_config.json"),
+        trimmed.to_string(),
+    )
+    .unwrap();
+    let proc = Processor::from_dir(dir.path()).expect("processor");
+    let img = load_image(reference_image(&src, "image")).expect("image");
+    let px = proc.image_processor().preprocess(&img).expect("preprocess");
+    let g = Goldens::load(src.join("golden.safetensors"));
+    assert_close(
+        "pixel_values",
+        &px.pixel_values,
+        &g.f32("pixel_values").1,
+        1e-6,
+    );
+}

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::family::Family;
 
 use super::error::{ProcessorError, Result};
 use super::resize::ResampleFilter;
@@ -14,7 +16,7 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// `size` as newer transformers write it: `shortest_edge` = min pixels, `longest_edge` = max pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SizeConfig {
     /// Minimum pixel count (despite the name).
     pub shortest_edge: Option<u64>,
@@ -35,7 +37,7 @@ pub struct SizeConfig {
 /// assert_eq!(cfg.pixel_limits(), (3136, 50176));
 /// assert_eq!(cfg.patch_size * cfg.merge_size, 28);
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ImageProcessorConfig {
     /// Convert to RGB first (alpha dropped, grey replicated). Default true.
@@ -103,15 +105,50 @@ impl ImageProcessorConfig {
     /// [`ProcessorError::Io`] / [`ProcessorError::Json`] when the file cannot be read or
     /// parsed, [`ProcessorError::BadConfig`] when a value is unusable (see [`Self::validate`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_file_over(path, &Self::default())
+    }
+
+    /// The settings a family's released checkpoints use where a file leaves a key out:
+    /// Qwen2.5-VL transformers' defaults (CLIP mean/std, 14 px patches); Qwen3-VL mean = std
+    /// = 0.5 and 16 px patches (merge 2, temporal 2).
+    ///
+    /// ```
+    /// use spatial_ssrl_model::{Family, ImageProcessorConfig};
+    /// let cfg = ImageProcessorConfig::family_defaults(Family::Qwen3Vl);
+    /// assert_eq!((cfg.patch_size, cfg.image_mean), (16, [0.5; 3]));
+    /// ```
+    pub fn family_defaults(family: Family) -> Self {
+        match family {
+            Family::Qwen2_5Vl => Self::default(),
+            Family::Qwen3Vl => Self {
+                image_mean: [0.5; 3],
+                image_std: [0.5; 3],
+                patch_size: 16,
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Reads `preprocessor_config.json` with `defaults` for the keys it does not have.
+    ///
+    /// # Errors
+    /// As [`Self::from_file`].
+    pub fn from_file_over(path: impl AsRef<Path>, defaults: &Self) -> Result<Self> {
         let path = path.as_ref();
+        let json_err = |e: serde_json::Error| ProcessorError::Json {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let text = std::fs::read_to_string(path).map_err(|source| ProcessorError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| ProcessorError::Json {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let file: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
+        let mut merged = serde_json::to_value(defaults).map_err(json_err)?;
+        if let (Some(base), Some(over)) = (merged.as_object_mut(), file.as_object()) {
+            base.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let cfg: Self = serde_json::from_value(merged).map_err(json_err)?;
         cfg.validate()?;
         Ok(cfg)
     }

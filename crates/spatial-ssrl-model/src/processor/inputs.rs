@@ -5,6 +5,7 @@ use std::path::Path;
 
 use image::DynamicImage;
 
+use super::config::ImageProcessorConfig;
 use super::error::{ProcessorError, Result};
 use super::image::{ImageProcessor, PixelValues};
 use super::video::{VideoInput, VideoPixelValues, VideoProcessor};
@@ -141,7 +142,24 @@ impl Processor {
     /// Any file that is missing (except `config.json`), unreadable or invalid.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let image = ImageProcessor::from_file(dir.join("preprocessor_config.json"))?;
+        let cfg_path = dir.join("config.json");
+        let cfg = if cfg_path.is_file() {
+            Some(read_json(&cfg_path)?)
+        } else {
+            None
+        };
+        let family = match cfg
+            .as_ref()
+            .and_then(|c| c.get("model_type"))
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(t) if t == Family::Qwen3Vl.model_type() => Family::Qwen3Vl,
+            _ => Family::Qwen2_5Vl,
+        };
+        let image = ImageProcessor::new(ImageProcessorConfig::from_file_over(
+            dir.join("preprocessor_config.json"),
+            &ImageProcessorConfig::family_defaults(family),
+        )?)?;
         let tokenizer = QwenTokenizer::from_file(dir.join("tokenizer.json"))?;
         let template = ChatTemplate::from_dir(dir)?;
         let sp = *tokenizer.special();
@@ -152,17 +170,9 @@ impl Processor {
             vision_start_token_id: sp.vision_start,
             ..RopeIndexConfig::default()
         };
-        let mut family = Family::Qwen2_5Vl;
-        let cfg_path = dir.join("config.json");
-        if cfg_path.is_file() {
-            let cfg = read_json(&cfg_path)?;
+        if let Some(cfg) = &cfg {
             let int = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64);
             let vision = cfg.get("vision_config");
-            if cfg.get("model_type").and_then(serde_json::Value::as_str)
-                == Some(Family::Qwen3Vl.model_type())
-            {
-                family = Family::Qwen3Vl;
-            }
             if let Some(v) = int(cfg.get("image_token_id")) {
                 rope.image_token_id = v as u32;
             }
