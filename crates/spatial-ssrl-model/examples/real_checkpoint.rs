@@ -1,9 +1,10 @@
-//! Times a real-sized Qwen2.5-VL checkpoint end to end: load (peak resident memory against the
+//! Times a real-sized Qwen2.5-VL or Qwen3-VL checkpoint end to end (the family comes from its
+//! `config.json`): load (peak resident memory against the
 //! file size), vision tower + prefill of one image and question (time to the first token),
 //! and greedy decoding (time per further token).
 //!
 //! Make a random checkpoint with the real shapes first (7.5 GB of disk for the 3B):
-//! `python scripts/make_real_shaped_checkpoint.py 3b /tmp/qwen-3b`, then
+//! `python scripts/make_real_shaped_checkpoint.py 3b /tmp/qwen-3b` (or `qwen3vl-4b`), then
 //! `cargo run --release -p spatial-ssrl-model --example real_checkpoint -- /tmp/qwen-3b
 //! [IMAGE] [NEW_TOKENS] [DTYPE]` (IMAGE: `tests/fixtures/reference_inputs/eg1.jpg`;
 //! NEW_TOKENS: 8; DTYPE: auto, bf16, f16 or f32). Linux: memory from `/proc/self/status`.
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use spatial_ssrl_model::burn::tensor::Device;
 use spatial_ssrl_model::{
-    GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch, WeightDtype, load_image,
+    GenerationConfig, Message, Processor, VlBatch, VlModel, WeightDtype, load_image,
 };
 
 fn status_gb(field: &str) -> f64 {
@@ -53,12 +54,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let t = Instant::now();
-    let model = Qwen2_5VlForCausalLm::from_pretrained_dtype(&dir, &device, dtype)?;
+    let model = VlModel::from_pretrained_dtype(&dir, &device, dtype)?;
     let processor = Processor::from_dir(&dir)?;
     let load_s = t.elapsed().as_secs_f64();
     let load_peak = status_gb("VmHWM:");
     println!(
-        "load ({dtype}): {load_s:.1} s, peak RSS {load_peak:.2} GB for {:.2} GB of safetensors",
+        "load ({}, {dtype}): {load_s:.1} s, peak RSS {load_peak:.2} GB for {:.2} GB of safetensors",
+        model.family(),
         file_bytes as f64 / 1e9
     );
 

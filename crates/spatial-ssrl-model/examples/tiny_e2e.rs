@@ -2,7 +2,7 @@
 //! decoder -> greedy tokens -> text, streamed as they come.
 //!
 //! `cargo run -p spatial-ssrl-model --example tiny_e2e [MODEL_DIR] [IMAGE]`
-//! (defaults: the repository's tiny fixture and `tests/fixtures/reference_inputs/eg1.jpg`
+//! (either family, e.g. `tests/fixtures/tiny-qwen3-vl`; defaults: the tiny Qwen2.5-VL fixture and `tests/fixtures/reference_inputs/eg1.jpg`
 //! when present, else a generated gradient image).
 
 use std::io::Write;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use spatial_ssrl_model::burn::tensor::Device;
 use spatial_ssrl_model::{
-    GenerationConfig, Message, Processor, Qwen2_5VlForCausalLm, VlBatch, load_image,
+    GenerationConfig, Message, ModelFamily, Processor, VlBatch, VlModel, load_image,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,14 +35,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let device = Device::flex();
     let processor = Processor::from_dir(&dir)?;
-    let model = Qwen2_5VlForCausalLm::from_pretrained(&dir, &device)?;
+    let model = VlModel::from_pretrained(&dir, &device)?;
     let question = "Which object has a higher location? A. yellow bear kite B. building";
     let inputs = processor.prepare(&[Message::user_image(Arc::new(image), question)], true)?;
     println!(
         "prompt: {} tokens, image grid {:?} -> {} image tokens",
         inputs.seq_len,
         inputs.image_grid_thw,
-        inputs.num_image_tokens(151655)
+        inputs.num_image_tokens(model.vision_token_ids().image_pad as u32)
     );
     let batch = VlBatch::from_processed(&inputs)?;
     let t = std::time::Instant::now();
