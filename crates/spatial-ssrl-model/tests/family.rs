@@ -243,3 +243,26 @@ fn qwen3_processor_fills_keys_the_preprocessor_file_omits_with_qwen3_values() {
         1e-6,
     );
 }
+
+#[test]
+fn vl_model_is_a_trainable_module_one_sgd_step_raises_the_response_log_probs() {
+    use spatial_ssrl_model::burn::optim::{GradientsParams, SgdConfig};
+    let device = Device::default().autodiff();
+    let model = VlModel::from_pretrained(qwen3_dir(), &device).expect("load on autodiff");
+    let g = Goldens::load(qwen3_dir().join("golden.safetensors"));
+    let cont = g.i64("rl_continuation_ids");
+    let ids: Vec<i64> = g.i64("input_ids").into_iter().chain(cont.clone()).collect();
+    let batch = VlBatch::single(ids, vec![g.image("")]);
+    let mean_lp = |m: &VlModel| {
+        m.token_log_probs(&batch, cont.len())
+            .expect("log-probs")
+            .mean()
+    };
+    let before = mean_lp(&model);
+    let start = before.clone().into_scalar::<f32>();
+    let grads = GradientsParams::from_grads(before.neg().backward(), &model);
+    let mut optim = SgdConfig::new().init();
+    let model = optim.step(1e-2, model, grads);
+    let after = mean_lp(&model).into_scalar::<f32>();
+    assert!(after > start, "mean log-prob {start} -> {after}");
+}
