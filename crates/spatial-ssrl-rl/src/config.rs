@@ -165,6 +165,9 @@ pub struct TrainerConfig {
     pub val_freq: u64,
     /// Validate before the first GRPO step, logged as step 0 (true).
     pub val_before_train: bool,
+    /// Validation generations appended to `<output_dir>/val_generations.jsonl` at every
+    /// validation (EasyR1's `val_generations_to_log`; 0 = none): the same samples each time.
+    pub val_generations_to_log: usize,
     /// Checkpoint every N steps (5); 0 = only at the end.
     pub save_freq: u64,
     /// Checkpoints kept per phase, the newest (3, EasyR1's `remove_obsolete_ckpt`); 0 or
@@ -197,6 +200,7 @@ impl Default for TrainerConfig {
             sft_max_steps: None,
             val_freq: 5,
             val_before_train: true,
+            val_generations_to_log: 0,
             save_freq: 5,
             save_limit: 3,
             save_hf: false,
@@ -223,7 +227,11 @@ impl TrainerConfig {
             return bad("trainer.n_gpus_per_node", "0".into(), "must be positive");
         }
         if self.collective_timeout_s == 0 {
-            return bad("trainer.collective_timeout_s", "0".into(), "must be positive");
+            return bad(
+                "trainer.collective_timeout_s",
+                "0".into(),
+                "must be positive",
+            );
         }
         if self.node_rank >= self.nnodes.max(1) {
             return bad(
@@ -374,7 +382,10 @@ mod tests {
         ] {
             let err = TrainConfig::from_toml(&format!("[trainer]\n{text}\n"), Path::new("x.toml"))
                 .unwrap_err();
-            assert!(matches!(&err, Error::Config { key: k, .. } if *k == key), "{err}");
+            assert!(
+                matches!(&err, Error::Config { key: k, .. } if *k == key),
+                "{err}"
+            );
         }
     }
 

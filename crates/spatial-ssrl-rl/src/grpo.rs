@@ -15,7 +15,7 @@ use spatial_ssrl_rewards::TaskRouter;
 use crate::advantage::{AdvantageEstimator, AdvantageInputs, compute_advantage_return};
 use crate::checkpoint::{self, TrainState};
 use crate::distributed::shard::owned_micro_batches;
-use crate::distributed::{GradReduce, Peer, all_reduce_grads};
+use crate::distributed::{GradReduce, Peer, all_reduce_grads, broadcast_module};
 use crate::error::{Error, Result};
 use crate::kl::KlPenalty;
 use crate::loss::{PolicyLossConfig, compute_policy_loss, kl_loss};
@@ -244,7 +244,7 @@ impl<P: Policy> GrpoTrainer<P> {
             reference: reference.map(|r| r.valid()),
             cfg,
             peer: Peer::solo(device.clone()),
-            reduce: GradReduce::Host,
+            reduce: GradReduce::DeviceSum,
             device,
             policy,
             optim,
@@ -257,10 +257,18 @@ impl<P: Policy> GrpoTrainer<P> {
     /// Makes this trainer one data-parallel `peer` (its policy on the peer's device): it
     /// samples and trains on its share of each batch and sums gradients with the other peers
     /// (see [`crate::distributed`]).
-    pub fn with_peer(mut self, peer: Peer) -> Self {
+    ///
+    /// # Errors
+    /// As [`broadcast_module`] (rank 0's weights are copied to every peer first).
+    pub fn with_peer(mut self, peer: Peer) -> Result<Self> {
+        self.policy = broadcast_module(&peer, self.policy)?;
+        self.reference = self
+            .reference
+            .map(|r| broadcast_module(&peer, r))
+            .transpose()?;
         self.reduce = GradReduce::for_devices(std::slice::from_ref(peer.device()));
         self.peer = peer;
-        self
+        Ok(self)
     }
 
     /// The policy being trained.

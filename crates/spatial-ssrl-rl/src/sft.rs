@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, TrainState};
-use crate::distributed::{GradReduce, Peer, all_reduce_grads};
+use crate::distributed::{GradReduce, Peer, all_reduce_grads, broadcast_module};
 use crate::error::{Error, Result};
 use crate::masked::{scalar, tensor2};
 use crate::metrics::{PhaseTimes, StepMetrics};
@@ -243,7 +243,7 @@ impl<P: Policy> SftTrainer<P> {
             state: TrainState::new(cfg.seed),
             cfg,
             peer: Peer::solo(device.clone()),
-            reduce: GradReduce::Host,
+            reduce: GradReduce::DeviceSum,
             device,
             policy,
             examples: encoded,
@@ -292,10 +292,14 @@ impl<P: Policy> SftTrainer<P> {
     /// Makes this trainer one data-parallel `peer` (its policy on the peer's device): it
     /// computes every `world`-th micro-batch of a step and sums gradients with the other
     /// peers (see [`crate::distributed`]); checkpoints are written by rank 0.
-    pub fn with_peer(mut self, peer: Peer) -> Self {
+    ///
+    /// # Errors
+    /// As [`broadcast_module`] (rank 0's weights are copied to every peer first).
+    pub fn with_peer(mut self, peer: Peer) -> Result<Self> {
+        self.policy = broadcast_module(&peer, self.policy)?;
         self.reduce = GradReduce::for_devices(std::slice::from_ref(peer.device()));
         self.peer = peer;
-        self
+        Ok(self)
     }
 
     /// Restores weights, optimiser and data cursor.

@@ -282,7 +282,16 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         b.depart();
         let err = t.join().unwrap().unwrap_err();
-        assert!(matches!(err, Error::PeerLeft { rank: 1, op: "wait" }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::PeerLeft {
+                    rank: 1,
+                    op: "wait"
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

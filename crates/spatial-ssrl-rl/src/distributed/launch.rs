@@ -153,9 +153,12 @@ mod tests {
 
     #[test]
     fn input_count_must_match_devices() {
-        let err = run_peers(vec![Device::flex()], Duration::from_secs(1), vec![1, 2], |_, x| {
-            Ok(x)
-        });
+        let err = run_peers(
+            vec![Device::flex()],
+            Duration::from_secs(1),
+            vec![1, 2],
+            |_, x| Ok(x),
+        );
         assert!(matches!(err, Err(Error::Config { .. })));
     }
 }
