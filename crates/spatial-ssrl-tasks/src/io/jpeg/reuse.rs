@@ -104,7 +104,9 @@ pub(super) fn unchanged_mcus(
             &rgb[y * row_bytes..][..row_bytes],
             &mut old[y * row_bytes..][..row_bytes],
         );
-        if a == b {
+        // While every MCU still matches, one comparison of the whole row is the fastest test;
+        // after that only the MCUs that still match are compared.
+        if same.iter().all(|&s| s) && a == b {
             continue;
         }
         for (m, s) in same.iter_mut().enumerate() {
