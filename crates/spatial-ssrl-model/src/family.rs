@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::generate::{self, Generated, GenerationConfig, Prompt};
 use crate::layers::cache::KvCache;
 use crate::layers::decoder::TextOutput;
+use crate::processor::ImageProcessorConfig;
 
 /// The model architectures this crate runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,6 +169,12 @@ pub trait ModelFamily {
     /// default: one `model.safetensors`, or 2 GiB shards with an index when larger.
     fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
         self.save_pretrained_sharded(dir, crate::shard_writer::DEFAULT_SHARD_BYTES)
+    }
+
+    /// The image-processor settings the family's checkpoints use where a
+    /// `preprocessor_config.json` is silent (patch size, mean/std).
+    fn image_processor_defaults(&self) -> ImageProcessorConfig {
+        ImageProcessorConfig::family_defaults(self.family())
     }
 
     /// A fresh cache sized for this model.

@@ -233,6 +233,11 @@ fn qwen3_processor_fills_keys_the_preprocessor_file_omits_with_qwen3_values() {
     )
     .unwrap();
     let proc = Processor::from_dir(dir.path()).expect("processor");
+    let (model, _) = qwen3();
+    assert_eq!(
+        proc.image_processor().config().image_mean,
+        model.image_processor_defaults().image_mean
+    );
     let img = load_image(reference_image(&src, "image")).expect("image");
     let px = proc.image_processor().preprocess(&img).expect("preprocess");
     let g = Goldens::load(src.join("golden.safetensors"));
