@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     think: bool,
     /// Dtype the weights are held in: `auto` (as stored, bf16 for the released models),
-    /// `bf16`, `f16` or `f32` (fastest on CPU, twice the memory of bf16).
+    /// `bf16`, `f16` or `f32` (twice the memory of bf16; on CPU bf16 decodes faster).
     #[arg(long, default_value_t = WeightDtype::Auto)]
     dtype: WeightDtype,
     #[command(flatten)]
