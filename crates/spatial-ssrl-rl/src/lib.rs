@@ -34,6 +34,7 @@ mod grpo;
 mod kl;
 mod loss;
 pub mod masked;
+mod memory;
 mod metrics;
 mod mixed_precision;
 mod optim;
@@ -64,6 +65,7 @@ pub use crate::{
         kl_loss,
     },
     masked::LossAggregation,
+    memory::{LayerShape, MemoryEstimate, MemoryInputs, ParamCounts, gib},
     metrics::{MeanStd, MetricsLine, MetricsWriter, PhaseTimes, StepMetrics, read_metrics},
     mixed_precision::{MasterAdamW, MasterAdamWState, widen_grads},
     optim::{LrSchedule, OptimConfig, clip_global_norm, grad_norm},
@@ -77,5 +79,5 @@ pub use crate::{
     sft::{SftConfig, SftTrainer, apply_lora, merge_lora},
     sft_data::{SftExample, read_sft_examples},
     tiny::{TINY_EOS, TinyPolicy, TinyPolicyConfig},
-    validation::{ValSampling, Validator},
+    validation::{ValGeneration, ValSampling, Validator},
 };

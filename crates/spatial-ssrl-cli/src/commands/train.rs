@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use burn::tensor::{DType, Device};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use spatial_ssrl_model::{Family, WeightDtype};
 use spatial_ssrl_rl::{
@@ -56,7 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&cfg.trainer.output_dir)
         .with_context(|| format!("creating {}", cfg.trainer.output_dir.display()))?;
     std::fs::write(cfg.trainer.output_dir.join("config.toml"), cfg.to_toml())?;
-    let device = Device::default().autodiff();
+    // Narrow weights train with f32 master weights (spatial_ssrl_rl::MasterAdamW).
+    let device = cfg.model.training_device(Device::default());
     match cfg.model.kind.as_str() {
         "tiny" => {
             let policy = cfg.model.tiny.init(&device);
@@ -85,16 +86,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut policy = QwenPolicy::from_pretrained_dtype(&path, &device, dtype)
                 .map(|p| p.with_pixel_limits(pixels))
                 .with_context(|| format!("loading {}", path.display()))?;
-            // The gradient-norm clip and AdamW step run in f32 and do not take narrower
-            // parameters yet (f32 master weights are issue 10's mixed precision).
-            let held = policy.model().weight_dtype();
-            if held != DType::F32 {
-                bail!(
-                    "model.dtype = {:?} holds the weights in {held:?}; training needs f32 \
-                     weights for now (set model.dtype = \"f32\")",
-                    cfg.model.dtype
-                );
-            }
             if cfg.model.freeze_vision_tower {
                 policy = policy.freeze_vision_tower();
             }
@@ -286,7 +277,11 @@ fn train<P: Policy>(
                 cfg.grpo.sampling.max_new_tokens,
                 cfg.grpo.max_prompt_length,
                 cfg.grpo.seed,
-            )?;
+            )?
+            .with_generation_log(
+                cfg.trainer.output_dir.join("val_generations.jsonl"),
+                cfg.trainer.val_generations_to_log,
+            );
             println!("data: {} val prompts", v.len());
             Some(v)
         }
