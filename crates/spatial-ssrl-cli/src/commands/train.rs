@@ -53,6 +53,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.dtype {
         cfg.model.dtype = d.to_string();
     }
+    if cfg.trainer.n_gpus_per_node > 1 {
+        // Refused rather than run on one device while the config asks for more.
+        anyhow::bail!(
+            "trainer.n_gpus_per_node = {}: the train command runs one device; data-parallel \
+             peers run through spatial_ssrl_rl::distributed::run_peers (docs/training.md, \
+             \"Many devices\")",
+            cfg.trainer.n_gpus_per_node
+        );
+    }
     std::fs::create_dir_all(&cfg.trainer.output_dir)
         .with_context(|| format!("creating {}", cfg.trainer.output_dir.display()))?;
     std::fs::write(cfg.trainer.output_dir.join("config.toml"), cfg.to_toml())?;
