@@ -137,8 +137,8 @@ fn bench(c: &mut Criterion) {
         });
     phases(
         c,
-        &format!("grpo_phases/3b_width_{layers}_layer (1 prompt x 5, 32 tokens)"),
-        trainer(real, 1, 32),
+        &format!("grpo_phases/3b_width_{layers}_layer (1 prompt x 5, 8 tokens)"),
+        trainer(real, 1, 8),
         10,
     );
 }
