@@ -1,0 +1,163 @@
+//! In-place edits of a rectangle of an RGB image (fill, flips, symmetry tests) and quarter
+//! turns, on whole rows of the raw buffer.
+
+use image::{Rgb, RgbImage};
+
+use super::PX;
+
+/// Fills the `w x h` rectangle at `(x, y)` with one colour.
+pub(crate) fn fill_rect(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32, color: Rgb<u8>) {
+    let stride = img.width() as usize * PX;
+    let d: &mut [u8] = img;
+    for r in 0..h as usize {
+        let o = (y as usize + r) * stride + x as usize * PX;
+        for px in d[o..o + w as usize * PX].chunks_exact_mut(PX) {
+            px.copy_from_slice(&color.0);
+        }
+    }
+}
+
+/// Turns the `w x h` rectangle at `(x, y)` upside down (rows reversed), in place.
+pub(crate) fn flip_vertical(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32) {
+    let stride = img.width() as usize * PX;
+    let len = w as usize * PX;
+    let d: &mut [u8] = img;
+    let (mut top, mut bottom) = (y as usize, (y + h) as usize);
+    while top + 1 < bottom {
+        bottom -= 1;
+        // Split so the two rows can be borrowed mutably at once.
+        let (head, tail) = d.split_at_mut(bottom * stride);
+        let a = &mut head[top * stride + x as usize * PX..][..len];
+        let b = &mut tail[x as usize * PX..][..len];
+        a.swap_with_slice(b);
+        top += 1;
+    }
+}
+
+/// Mirrors the `w x h` rectangle at `(x, y)` left to right, in place.
+pub(crate) fn mirror(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32) {
+    let stride = img.width() as usize * PX;
+    let len = w as usize * PX;
+    let d: &mut [u8] = img;
+    for r in 0..h as usize {
+        let o = (y as usize + r) * stride + x as usize * PX;
+        let row = &mut d[o..o + len];
+        let n = w as usize;
+        for i in 0..n / 2 {
+            let j = n - 1 - i;
+            let (l, rgt) = row.split_at_mut(j * PX);
+            l[i * PX..i * PX + PX].swap_with_slice(&mut rgt[..PX]);
+        }
+    }
+}
+
+/// Whether the `w x h` rectangle at `(x, y)` reads the same upside down (row `r` equals row
+/// `h - 1 - r`). Stops at the first difference, so photos answer almost at once.
+pub(crate) fn is_symmetric_vertically(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> bool {
+    let stride = img.width() as usize * PX;
+    let len = w as usize * PX;
+    let d: &[u8] = img;
+    let row = |r: u32| {
+        let o = (y + r) as usize * stride + x as usize * PX;
+        &d[o..o + len]
+    };
+    (0..h / 2).all(|r| row(r) == row(h - 1 - r))
+}
+
+/// Whether the `w x h` rectangle at `(x, y)` reads the same mirrored (each row a palindrome
+/// of pixels).
+pub(crate) fn is_symmetric_horizontally(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> bool {
+    let stride = img.width() as usize * PX;
+    let len = w as usize * PX;
+    let d: &[u8] = img;
+    (0..h as usize).all(|r| {
+        let o = (y as usize + r) * stride + x as usize * PX;
+        let row = &d[o..o + len];
+        row.chunks_exact(PX)
+            .zip(row.chunks_exact(PX).rev())
+            .take(w as usize / 2)
+            .all(|(a, b)| a == b)
+    })
+}
+
+/// The image turned a quarter turn counter-clockwise ("rotated 90 degrees left").
+pub(crate) fn rotate_left(src: &RgbImage) -> RgbImage {
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let mut out = RgbImage::new(h as u32, w as u32);
+    let s: &[u8] = src;
+    let d: &mut [u8] = &mut out;
+    // Output row r is source column w-1-r read top to bottom; writes stay sequential.
+    for (r, row) in d.chunks_exact_mut(h * PX).enumerate() {
+        let col = w - 1 - r;
+        for (i, px) in row.chunks_exact_mut(PX).enumerate() {
+            let o = (i * w + col) * PX;
+            px.copy_from_slice(&s[o..o + PX]);
+        }
+    }
+    out
+}
+
+/// The image turned a quarter turn clockwise ("rotated 90 degrees right").
+pub(crate) fn rotate_right(src: &RgbImage) -> RgbImage {
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let mut out = RgbImage::new(h as u32, w as u32);
+    let s: &[u8] = src;
+    let d: &mut [u8] = &mut out;
+    // Output row r is source column r read bottom to top.
+    for (r, row) in d.chunks_exact_mut(h * PX).enumerate() {
+        for (i, px) in row.chunks_exact_mut(PX).enumerate() {
+            let o = ((h - 1 - i) * w + r) * PX;
+            px.copy_from_slice(&s[o..o + PX]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::grid::tests::ramp;
+
+    #[test]
+    fn flips_match_imageops_and_invert() {
+        let src = ramp(13, 9);
+        let mut a = src.clone();
+        flip_vertical(&mut a, 0, 0, 13, 9);
+        assert_eq!(a, image::imageops::flip_vertical(&src));
+        let mut b = src.clone();
+        mirror(&mut b, 0, 0, 13, 9);
+        assert_eq!(b, image::imageops::flip_horizontal(&src));
+        // A sub-rectangle flip leaves the rest alone and is its own inverse.
+        let mut c = src.clone();
+        mirror(&mut c, 2, 1, 5, 4);
+        flip_vertical(&mut c, 2, 1, 5, 4);
+        assert_ne!(c, src);
+        assert_eq!(c.get_pixel(0, 0), src.get_pixel(0, 0));
+        flip_vertical(&mut c, 2, 1, 5, 4);
+        mirror(&mut c, 2, 1, 5, 4);
+        assert_eq!(c, src);
+    }
+
+    #[test]
+    fn symmetry_checks() {
+        let src = ramp(13, 9);
+        assert!(!is_symmetric_vertically(&src, 0, 0, 13, 9));
+        assert!(!is_symmetric_horizontally(&src, 0, 0, 13, 9));
+        let rows = RgbImage::from_fn(6, 5, |_, y| Rgb([y as u8, 0, 0]));
+        assert!(is_symmetric_horizontally(&rows, 0, 0, 6, 5));
+        assert!(!is_symmetric_vertically(&rows, 0, 0, 6, 5));
+        let cols = RgbImage::from_fn(6, 5, |x, _| Rgb([0, x as u8, 0]));
+        assert!(is_symmetric_vertically(&cols, 0, 0, 6, 5));
+        assert!(!is_symmetric_horizontally(&cols, 0, 0, 6, 5));
+        // A sub-rectangle of the ramp that is a single row is vertically symmetric.
+        assert!(is_symmetric_vertically(&src, 2, 3, 5, 1));
+    }
+
+    #[test]
+    fn rotations_match_imageops() {
+        let src = ramp(7, 4);
+        assert_eq!(rotate_right(&src), image::imageops::rotate90(&src));
+        assert_eq!(rotate_left(&src), image::imageops::rotate270(&src));
+        assert_eq!(rotate_left(&rotate_right(&src)), src);
+    }
+}
