@@ -46,7 +46,7 @@ pub struct SftConfig {
     pub lora_target: String,
     /// Optimiser (lr 1e-5, cosine, warmup ratio 0.1).
     pub optim: OptimConfig,
-    /// Data-order seed.
+    /// Seed of the data order and of the LoRA adapters' initial A factors.
     pub seed: u64,
 }
 
@@ -213,13 +213,18 @@ impl<P: Policy> SftTrainer<P> {
                 reason: "batch size and accumulation must be positive",
             });
         }
-        let (policy, trainable) =
-            apply_lora(policy, cfg.lora_rank, cfg.lora_alpha, &cfg.lora_target)?;
         let device = policy
             .devices()
             .into_iter()
             .next()
             .ok_or_else(|| Error::Policy("policy has no parameters".into()))?;
+        // burn draws the LoRA A factors from the device's generator: seed it from the run's
+        // seed so one seed gives the same adapters (and every data-parallel peer the same).
+        if cfg.lora_rank > 0 {
+            device.seed(cfg.seed);
+        }
+        let (policy, trainable) =
+            apply_lora(policy, cfg.lora_rank, cfg.lora_alpha, &cfg.lora_target)?;
         let mut encoded = Vec::with_capacity(examples.len());
         let mut dropped = 0;
         for ex in examples {
