@@ -375,6 +375,40 @@ fn trainable_count<M: Module>(m: &M) -> usize {
     c.0
 }
 
+/// The LoRA adapters' initial factors come from `sft.seed`, not from whatever the device's
+/// generator drew before: one seed, one set of adapters.
+#[test]
+fn lora_adapters_follow_the_sft_seed() {
+    let ad = Device::flex().autodiff();
+    let examples: Vec<SftExample> = records()
+        .into_iter()
+        .map(|r| SftExample {
+            response: r.answer.clone(),
+            prompt: r,
+        })
+        .collect();
+    let cfg = |seed| SftConfig {
+        lora_rank: 4,
+        lora_alpha: 8.0,
+        lora_target: "w1, w2".into(),
+        seed,
+        ..SftConfig::default()
+    };
+    let adapters = |seed, draws: usize| {
+        ad.seed(99);
+        let policy = tiny().init(&ad);
+        // Use the device's generator a different number of times before the trainer starts.
+        for _ in 0..draws {
+            let _ = Tensor::<2>::random([3, 3], burn::tensor::Distribution::Default, &ad);
+        }
+        let t = SftTrainer::new(policy, &examples, cfg(seed)).unwrap();
+        float_params(t.policy()).0
+    };
+    let a = adapters(7, 0);
+    assert_eq!(a, adapters(7, 3), "same seed, different adapters");
+    assert_ne!(a, adapters(8, 0), "the seed does not reach the adapters");
+}
+
 /// A LoRA SFT run stopped after a checkpoint and resumed ends with the same merged weights as
 /// an uninterrupted run.
 #[test]
