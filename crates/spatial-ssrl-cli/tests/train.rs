@@ -605,4 +605,36 @@ fn train_on_two_peers_matches_one_device() {
         one_log[1]["critic/score/mean"],
         two_log[1]["critic/score/mean"]
     );
+
+    // Both resume from their step-1 checkpoint for one more step and still agree.
+    let mut resumed = Vec::new();
+    for peers in [1, 2] {
+        let config = dir.path().join(format!("train{peers}.toml"));
+        run_ok(
+            cmd()
+                .args([
+                    "train",
+                    "--quiet",
+                    "--resume",
+                    "--max-steps",
+                    "2",
+                    "--config",
+                ])
+                .arg(&config),
+        );
+        let run = dir.path().join(format!("run{peers}"));
+        let phases: Vec<String> = lines(&run.join("metrics.jsonl"))
+            .iter()
+            .map(|m| format!("{}{}", m["phase"].as_str().unwrap(), m["step"]))
+            .collect();
+        assert_eq!(phases, ["sft1", "grpo1", "grpo2"], "{peers} peers");
+        resumed.push(tiny_weights(&run, &run.join("grpo/global_step_2")));
+    }
+    let stepped = max_diff(one, &resumed[0]);
+    assert!(stepped > 1e-4, "the resumed step barely moved ({stepped})");
+    let worst = max_diff(&resumed[0], &resumed[1]);
+    assert!(
+        worst <= 1e-5,
+        "resumed: 2 peers vs 1 device: max weight difference {worst}"
+    );
 }
