@@ -187,7 +187,20 @@ fn train_on_peers<P: Policy + Send>(
     export: Option<Export<'_, P>>,
 ) -> anyhow::Result<P> {
     let cfg = job.cfg;
-    let devices: Vec<Device> = peer_devices(cfg.trainer.n_gpus_per_node)
+    let n = cfg.trainer.n_gpus_per_node;
+    let base = peer_devices(n);
+    // Peers run where `peer_devices` puts them; a build whose one-device run would use other
+    // hardware (wgpu, a BURN_DEVICE override) is refused rather than moved onto it silently.
+    if base.first() != Some(&Device::default()) {
+        bail!(
+            "trainer.n_gpus_per_node = {n}: data-parallel peers run on {:?} (CUDA devices in a \
+             cuda build, else CPU threads) but this build trains on {:?}; use \
+             n_gpus_per_node = 1 or a cuda/flex build",
+            base.first(),
+            Device::default()
+        );
+    }
+    let devices: Vec<Device> = base
         .into_iter()
         .map(|d| cfg.model.training_device(d))
         .collect();
