@@ -59,6 +59,10 @@ pub struct GrpoConfig {
     pub loss: PolicyLossConfig,
     /// KL to the reference as a loss term (true).
     pub use_kl_loss: bool,
+    /// Keep the frozen KL reference on the CPU (EasyR1's `worker.ref.offload.offload_params`)
+    /// (false): its weights leave the training device, at the cost of computing the
+    /// reference log-probs on the CPU. Needs the `flex` feature.
+    pub ref_on_cpu: bool,
     /// KL estimator (`low_var_kl`).
     pub kl_penalty: KlPenalty,
     /// KL coefficient (0.01).
@@ -103,6 +107,7 @@ impl Default for GrpoConfig {
             lam: 1.0,
             loss: PolicyLossConfig::default(),
             use_kl_loss: true,
+            ref_on_cpu: false,
             kl_penalty: KlPenalty::LowVarKl,
             kl_coef: 1e-2,
             online_filtering: false,
@@ -198,6 +203,25 @@ pub struct GrpoTrainer<P: Policy> {
     reduce: GradReduce,
 }
 
+/// Where the frozen reference lives: on its own (training) device, or moved to the CPU.
+fn place_reference<P: Policy>(reference: P, on_cpu: bool) -> Result<P> {
+    if !on_cpu {
+        return Ok(reference);
+    }
+    #[cfg(feature = "flex")]
+    {
+        Ok(reference.to_device(&burn::tensor::Device::flex()))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        Err(Error::Config {
+            key: "ref_on_cpu",
+            value: "true".into(),
+            reason: "keeping the reference on the CPU needs the `flex` feature",
+        })
+    }
+}
+
 impl<P: Policy> GrpoTrainer<P> {
     /// A trainer for `policy` (on an autodiff device), with `reference` the frozen initial
     /// policy (used when `use_kl_loss`), over `records`. Prompts longer than
@@ -240,8 +264,12 @@ impl<P: Policy> GrpoTrainer<P> {
         }
         let optim = cfg.optim.init();
         let state = TrainState::new(cfg.seed);
+        let reference = match reference {
+            Some(r) => Some(place_reference(r.valid(), cfg.ref_on_cpu)?),
+            None => None,
+        };
         Ok(GrpoTrainer {
-            reference: reference.map(|r| r.valid()),
+            reference,
             cfg,
             peer: Peer::solo(device.clone()),
             reduce: GradReduce::DeviceSum,

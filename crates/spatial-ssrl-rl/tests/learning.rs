@@ -526,3 +526,28 @@ fn rollout_results_do_not_depend_on_the_micro_batch() {
     };
     assert_eq!(run(None), run(Some(3)));
 }
+
+/// `ref_on_cpu` moves the frozen reference off the training device; the KL it feeds is the
+/// same as with the reference beside the policy (here both are CPU devices, so the numbers
+/// must agree exactly).
+#[test]
+fn reference_kept_on_the_cpu_gives_the_same_kl() {
+    let build = |on_cpu| {
+        let ad = Device::flex().autodiff();
+        let cfg = GrpoConfig {
+            ref_on_cpu: on_cpu,
+            ..config()
+        };
+        GrpoTrainer::new(tiny().init(&ad), Some(tiny().init(&ad)), records(), cfg).unwrap()
+    };
+    let (mut a, mut b) = (build(false), build(true));
+    let mut kl = 0.0;
+    for _ in 0..3 {
+        let x = a.step(&every_task(TokenMatch), 3).unwrap();
+        let y = b.step(&every_task(TokenMatch), 3).unwrap();
+        assert_eq!(comparable(&x), comparable(&y));
+        kl = y.kl;
+    }
+    // The reference took part: after two updates the policy has moved away from it.
+    assert!(kl > 0.0, "kl {kl}");
+}
