@@ -1,7 +1,7 @@
 //! Memory model of a GRPO step on one device: bytes for weights, f32 master weights,
 //! gradients, AdamW state, the KL reference, training activations (with and without
 //! gradient checkpointing), the log-prob head, and the KV cache of a rollout call, for a
-//! Qwen2.5-VL configuration and the run's batch settings (`spatial-ssrl train --plan`).
+//! Qwen2.5-VL configuration and the run's batch settings (the `memory_plan` example prints the table for 3B and 7B).
 //!
 //! The counts follow this implementation, not PyTorch's: parameters as the model crate
 //! builds them (projection matrices and the token embedding in the held dtype; biases,
