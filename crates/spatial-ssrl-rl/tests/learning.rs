@@ -56,6 +56,17 @@ fn records() -> Vec<PromptRecord> {
         .collect()
 }
 
+/// The records as SFT pairs: each prompt with its ground-truth answer as the response.
+fn sft_examples() -> Vec<SftExample> {
+    records()
+        .into_iter()
+        .map(|r| SftExample {
+            response: r.answer.clone(),
+            prompt: r,
+        })
+        .collect()
+}
+
 fn tiny() -> TinyPolicyConfig {
     TinyPolicyConfig {
         n_prompts: 4,
@@ -233,13 +244,7 @@ fn resume_matches_an_uninterrupted_run() {
 #[test]
 fn sft_lowers_the_response_cross_entropy() {
     let ad = Device::flex().autodiff();
-    let examples: Vec<SftExample> = records()
-        .into_iter()
-        .map(|r| SftExample {
-            response: r.answer.clone(),
-            prompt: r,
-        })
-        .collect();
+    let examples = sft_examples();
     let cfg = SftConfig {
         batch_size: 2,
         grad_accum: 2,
@@ -274,13 +279,7 @@ fn sft_lowers_the_response_cross_entropy() {
 #[test]
 fn sft_with_burn_lora_trains_only_the_adapters() {
     let ad = Device::flex().autodiff();
-    let examples: Vec<SftExample> = records()
-        .into_iter()
-        .map(|r| SftExample {
-            response: r.answer.clone(),
-            prompt: r,
-        })
-        .collect();
+    let examples = sft_examples();
     let cfg = SftConfig {
         batch_size: 4,
         grad_accum: 1,
@@ -380,13 +379,7 @@ fn trainable_count<M: Module>(m: &M) -> usize {
 #[test]
 fn lora_adapters_follow_the_sft_seed() {
     let ad = Device::flex().autodiff();
-    let examples: Vec<SftExample> = records()
-        .into_iter()
-        .map(|r| SftExample {
-            response: r.answer.clone(),
-            prompt: r,
-        })
-        .collect();
+    let examples = sft_examples();
     let cfg = |seed| SftConfig {
         lora_rank: 4,
         lora_alpha: 8.0,
@@ -414,13 +407,7 @@ fn lora_adapters_follow_the_sft_seed() {
 #[test]
 fn lora_sft_resumes_to_the_same_weights() {
     let ad = Device::flex().autodiff();
-    let examples: Vec<SftExample> = records()
-        .into_iter()
-        .map(|r| SftExample {
-            response: r.answer.clone(),
-            prompt: r,
-        })
-        .collect();
+    let examples = sft_examples();
     let cfg = SftConfig {
         batch_size: 2,
         grad_accum: 1,
