@@ -5,7 +5,7 @@
 //! Ports `Qwen2_5_VLDecoderLayer` / `Qwen2MLP` (`modeling_qwen2_5_vl.py`) and
 //! `Qwen3VLTextDecoderLayer` (`modeling_qwen3_vl.py`), transformers v4.57.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::silu;
 use burn::tensor::{Bool, Device, Tensor};
@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::layers::attention::Attention;
 use crate::layers::cache::KvCache;
 use crate::layers::sdpa::hidden_mask;
-use crate::weights::{TensorSink, TensorSource, linear, rms_norm};
+use crate::weights::{TensorSink, TensorSource, linear, matrix, rms_norm};
 
 #[derive(Module, Debug)]
 pub(crate) struct Mlp {
@@ -44,6 +44,48 @@ pub(crate) struct LayerDims {
     pub qkv_bias: bool,
     /// Qwen3: per-head RMSNorm on q and k before rope.
     pub qk_norm: bool,
+}
+
+/// What both families' decoders load the same way under `prefix`: the token embedding
+/// (`[vocab, hidden]`, in the held dtype), `layers` decoder layers and the final norm.
+pub(crate) struct DecoderStack {
+    pub embed_tokens: Param<Tensor<2>>,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+}
+
+impl DecoderStack {
+    pub(crate) fn load(
+        src: &dyn TensorSource,
+        prefix: &str,
+        vocab: usize,
+        layers: usize,
+        dims: &LayerDims,
+        device: &Device,
+    ) -> Result<Self> {
+        let embed_tokens = Param::from_tensor(matrix(
+            src,
+            &format!("{prefix}.embed_tokens.weight"),
+            [vocab, dims.hidden],
+            false,
+            device,
+        )?);
+        let layers = (0..layers)
+            .map(|l| DecoderLayer::load(src, &format!("{prefix}.layers.{l}"), dims, device))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = rms_norm(
+            src,
+            &format!("{prefix}.norm"),
+            dims.hidden,
+            dims.eps,
+            device,
+        )?;
+        Ok(DecoderStack {
+            embed_tokens,
+            layers,
+            norm,
+        })
+    }
 }
 
 impl DecoderLayer {

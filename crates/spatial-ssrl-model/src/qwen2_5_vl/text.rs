@@ -10,9 +10,9 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::dtype::widen;
 use crate::error::Result;
 use crate::layers::cache::KvCache;
-use crate::layers::decoder::{DecoderLayer, KeyMask, LayerDims, TextOutput};
+use crate::layers::decoder::{DecoderLayer, DecoderStack, KeyMask, LayerDims, TextOutput};
 use crate::qwen2_5_vl::config::TextConfig;
-use crate::weights::{TensorSink, TensorSource, matrix, rms_norm};
+use crate::weights::{TensorSink, TensorSource};
 
 /// The language model body (HF `model.*` / `model.language_model.*`).
 #[derive(Module, Debug)]
@@ -35,13 +35,6 @@ impl TextModel {
         let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
         let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let eps = cfg.rms_norm_eps;
-        let embed_tokens = Param::from_tensor(matrix(
-            src,
-            &format!("{prefix}.embed_tokens.weight"),
-            [cfg.vocab_size, h],
-            false,
-            device,
-        )?);
         let dims = LayerDims {
             hidden: h,
             intermediate: i,
@@ -52,13 +45,18 @@ impl TextModel {
             qkv_bias: true,
             qk_norm: false,
         };
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|l| {
-                let p = format!("{prefix}.layers.{l}");
-                DecoderLayer::load(src, &p, &dims, device)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;
+        let DecoderStack {
+            embed_tokens,
+            layers,
+            norm,
+        } = DecoderStack::load(
+            src,
+            prefix,
+            cfg.vocab_size,
+            cfg.num_hidden_layers,
+            &dims,
+            device,
+        )?;
         Ok(TextModel {
             embed_tokens,
             layers,

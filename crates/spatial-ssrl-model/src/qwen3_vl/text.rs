@@ -15,10 +15,10 @@ use crate::batch::index_tensor;
 use crate::dtype::{apply_linear, widen};
 use crate::error::{Error, Result};
 use crate::layers::cache::KvCache;
-use crate::layers::decoder::{DecoderLayer, KeyMask, LayerDims, tied_logits};
+use crate::layers::decoder::{DecoderLayer, DecoderStack, KeyMask, LayerDims, tied_logits};
 use crate::layers::mrope::MropeLayout;
 use crate::qwen3_vl::config::Qwen3VlTextConfig;
-use crate::weights::{Checkpoint, TensorSink, TensorSource, linear, matrix, rms_norm};
+use crate::weights::{Checkpoint, TensorSink, TensorSource, linear};
 
 /// DeepStack features to add inside the decoder: `features[k]` (`[rows, hidden]`) is added
 /// after layer `k` to the flattened `batch * seq` rows listed in `rows`, in order.
@@ -77,13 +77,6 @@ impl Qwen3TextModel {
         let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
         let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let eps = cfg.rms_norm_eps;
-        let embed_tokens = Param::from_tensor(matrix(
-            src,
-            &format!("{prefix}.embed_tokens.weight"),
-            [cfg.vocab_size, h],
-            false,
-            device,
-        )?);
         let dims = LayerDims {
             hidden: h,
             intermediate: i,
@@ -94,13 +87,18 @@ impl Qwen3TextModel {
             qkv_bias: false,
             qk_norm: true,
         };
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|l| {
-                let p = format!("{prefix}.layers.{l}");
-                DecoderLayer::load(src, &p, &dims, device)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let norm = rms_norm(src, &format!("{prefix}.norm"), h, eps, device)?;
+        let DecoderStack {
+            embed_tokens,
+            layers,
+            norm,
+        } = DecoderStack::load(
+            src,
+            prefix,
+            cfg.vocab_size,
+            cfg.num_hidden_layers,
+            &dims,
+            device,
+        )?;
         let lm_head = if tied {
             None
         } else {
