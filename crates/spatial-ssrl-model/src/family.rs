@@ -12,6 +12,7 @@ use std::path::Path;
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::batch::VlBatch;
+use crate::config_file::{read_json, unsupported};
 use crate::error::{Error, Result};
 use crate::generate::{self, Generated, GenerationConfig, Prompt};
 use crate::layers::cache::KvCache;
@@ -43,11 +44,11 @@ impl Family {
         match model_type {
             "qwen2_5_vl" => Ok(Family::Qwen2_5Vl),
             "qwen3_vl" => Ok(Family::Qwen3Vl),
-            other => Err(Error::UnsupportedConfig {
-                field: "model_type",
-                value: format!("{other:?}"),
-                reason: "known model families: qwen2_5_vl, qwen3_vl",
-            }),
+            other => Err(unsupported(
+                "model_type",
+                other,
+                "known model families: qwen2_5_vl, qwen3_vl",
+            )),
         }
     }
 
@@ -57,13 +58,7 @@ impl Family {
     /// I/O and JSON errors of `config.json`; [`Error::UnsupportedConfig`] when `model_type`
     /// is missing or unknown.
     pub fn detect(dir: impl AsRef<Path>) -> Result<Self> {
-        let path = dir.as_ref().join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| Error::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let json: serde_json::Value = read_json(&dir.as_ref().join("config.json"))?;
         match json.get("model_type").and_then(serde_json::Value::as_str) {
             Some(t) => Self::from_model_type(t),
             None => Err(Error::UnsupportedConfig {

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::config_file::{parse_json, read_json, unsupported};
+use crate::error::Result;
 use crate::generate::GenerationConfig;
 
 /// File name of the decoding defaults in a model folder.
@@ -68,20 +69,12 @@ pub struct HfGenerationConfig {
 impl HfGenerationConfig {
     /// Parses the text of a `generation_config.json`.
     pub fn from_json_str(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|source| Error::Json {
-            path: "<string>".into(),
-            source,
-        })
+        parse_json(json)
     }
 
     /// Reads a `generation_config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.into(),
-            source,
-        })
+        read_json(path.as_ref())
     }
 
     /// The model folder's `generation_config.json`, or all defaults when the folder has none
@@ -116,12 +109,12 @@ impl HfGenerationConfig {
     /// sampling, temperature (1.0), top-k (50, `0` = off) and top-p (1.0 = off) as
     /// transformers defaults them; the repetition penalty in both modes. EOS and pad ids
     /// default to Qwen's (`<|im_end|>`, `<|endoftext|>`); `max_new_tokens` to
-    /// `default_max_new_tokens`. Impossible values are [`Error::UnsupportedConfig`].
+    /// `default_max_new_tokens`. Impossible values are [`crate::Error::UnsupportedConfig`].
     pub fn resolve(&self, default_max_new_tokens: usize, seed: u64) -> Result<GenerationConfig> {
         let base = GenerationConfig::greedy(self.max_new_tokens.unwrap_or(default_max_new_tokens));
         let repetition_penalty = self.repetition_penalty.unwrap_or(1.0);
         if !repetition_penalty.is_finite() || repetition_penalty <= 0.0 {
-            return Err(impossible(
+            return Err(unsupported(
                 "repetition_penalty",
                 repetition_penalty,
                 "must be a positive number",
@@ -130,7 +123,7 @@ impl HfGenerationConfig {
         if let Some(t) = self.temperature
             && (!t.is_finite() || t < 0.0)
         {
-            return Err(impossible(
+            return Err(unsupported(
                 "temperature",
                 t,
                 "must be a non-negative number",
@@ -139,11 +132,11 @@ impl HfGenerationConfig {
         if let Some(p) = self.top_p
             && (!p.is_finite() || p <= 0.0 || p > 1.0)
         {
-            return Err(impossible("top_p", p, "must be in (0, 1]"));
+            return Err(unsupported("top_p", p, "must be in (0, 1]"));
         }
         let stop_tokens = match &self.eos_token_id {
             Some(ids) if ids.to_vec().is_empty() => {
-                return Err(impossible("eos_token_id", "[]", "lists no token"));
+                return Err(unsupported("eos_token_id", "[]", "lists no token"));
             }
             Some(ids) => ids.to_vec(),
             None => base.stop_tokens.clone(),
@@ -172,17 +165,10 @@ impl HfGenerationConfig {
     }
 }
 
-fn impossible(field: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Error {
-    Error::UnsupportedConfig {
-        field,
-        value: format!("{value:?}"),
-        reason,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     #[test]
     fn released_file_resolves_like_generate() {

@@ -35,6 +35,7 @@
 
 mod batch;
 mod chat;
+mod config_file;
 mod dtype;
 mod error;
 mod family;

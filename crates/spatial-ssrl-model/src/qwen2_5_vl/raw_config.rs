@@ -6,6 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::config_file::{
+    expect_model_type, first_eos, parse_json, positive, read_json, unsupported,
+};
 use crate::error::{Error, Result};
 use crate::qwen2_5_vl::config::{Qwen2_5VlConfig, TextConfig, VisionConfig};
 
@@ -126,30 +129,6 @@ struct RawConfig {
     vision_end_token_id: Option<i64>,
 }
 
-fn unsupported(field: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Error {
-    Error::UnsupportedConfig {
-        field,
-        value: format!("{value:?}"),
-        reason,
-    }
-}
-
-fn first_eos(v: &Option<serde_json::Value>) -> Option<i64> {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.as_i64(),
-        Some(serde_json::Value::Array(a)) => a.first().and_then(|x| x.as_i64()),
-        _ => None,
-    }
-}
-
-/// `0` is never a valid size.
-fn positive(field: &'static str, n: usize) -> Result<usize> {
-    if n == 0 {
-        return Err(unsupported(field, n, "must be positive"));
-    }
-    Ok(n)
-}
-
 /// RMSNorm epsilon and RoPE base must be positive, finite numbers.
 fn positive_f64(field: &'static str, x: f64) -> Result<f64> {
     if !x.is_finite() || x <= 0.0 {
@@ -163,35 +142,21 @@ const DTYPES: [&str; 3] = ["float32", "bfloat16", "float16"];
 impl Qwen2_5VlConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let raw: RawConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.into(),
-            source,
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(read_json(path.as_ref())?)
     }
 
     /// Parses and validates the text of a `config.json`, in any of the spellings listed in
     /// the module documentation.
     pub fn from_json_str(json: &str) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_str(json).map_err(|source| Error::Json {
-            path: "<string>".into(),
-            source,
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(parse_json(json)?)
     }
 
     fn from_raw(raw: RawConfig) -> Result<Self> {
-        if let Some(mt) = &raw.model_type
-            && mt != "qwen2_5_vl"
-        {
-            return Err(unsupported(
-                "model_type",
-                mt,
-                "only qwen2_5_vl is implemented",
-            ));
-        }
+        expect_model_type(
+            raw.model_type.as_deref(),
+            "qwen2_5_vl",
+            "only qwen2_5_vl is implemented",
+        )?;
         let nested = raw.text_config.unwrap_or_default();
         let top = raw.top;
         // The nested `text_config` wins where both exist: newer transformers write it as the

@@ -4,13 +4,16 @@
 //! decoder with an explicit `head_dim` and interleaved M-RoPE in `rope_scaling`, or
 //! `rope_parameters` as transformers 5 writes it), vision fields under `vision_config`
 //! (patch 16, learned position table, DeepStack block indexes). Impossible or unimplemented
-//! values give [`Error::UnsupportedConfig`] instead of a panic later.
+//! values give [`crate::Error::UnsupportedConfig`] instead of a panic later.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::config_file::{
+    expect_model_type, first_eos, parse_json, positive, read_json, unsupported,
+};
+use crate::error::Result;
 
 /// Qwen3 decoder hyper-parameters (`text_config`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,39 +165,24 @@ struct RawConfig {
     eos_token_id: Option<serde_json::Value>,
 }
 
-fn unsupported(field: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Error {
-    Error::UnsupportedConfig {
-        field,
-        value: format!("{value:?}"),
-        reason,
-    }
-}
-
 fn required<T>(value: Option<T>, field: &'static str) -> Result<T> {
     value.ok_or_else(|| unsupported(field, "absent", "required key is missing"))
-}
-
-fn positive(value: usize, field: &'static str) -> Result<usize> {
-    if value == 0 {
-        return Err(unsupported(field, value, "must be positive"));
-    }
-    Ok(value)
 }
 
 impl RawText {
     /// Fills the defaults of HF `Qwen3VLTextConfig` and checks the values.
     fn into_config(self) -> Result<(Qwen3VlTextConfig, Option<bool>)> {
         let hidden = positive(
-            required(self.hidden_size, "text_config.hidden_size")?,
             "text_config.hidden_size",
+            required(self.hidden_size, "text_config.hidden_size")?,
         )?;
         let heads = positive(
-            required(self.num_attention_heads, "text_config.num_attention_heads")?,
             "text_config.num_attention_heads",
+            required(self.num_attention_heads, "text_config.num_attention_heads")?,
         )?;
         let kv_heads = positive(
-            self.num_key_value_heads.unwrap_or(heads),
             "text_config.num_key_value_heads",
+            self.num_key_value_heads.unwrap_or(heads),
         )?;
         if !heads.is_multiple_of(kv_heads) {
             return Err(unsupported(
@@ -204,8 +192,8 @@ impl RawText {
             ));
         }
         let head_dim = positive(
-            self.head_dim.unwrap_or(hidden / heads),
             "text_config.head_dim",
+            self.head_dim.unwrap_or(hidden / heads),
         )?;
         if !head_dim.is_multiple_of(2) {
             return Err(unsupported(
@@ -295,17 +283,17 @@ impl RawText {
         Ok((
             Qwen3VlTextConfig {
                 vocab_size: positive(
-                    required(self.vocab_size, "text_config.vocab_size")?,
                     "text_config.vocab_size",
+                    required(self.vocab_size, "text_config.vocab_size")?,
                 )?,
                 hidden_size: hidden,
                 intermediate_size: positive(
-                    required(self.intermediate_size, "text_config.intermediate_size")?,
                     "text_config.intermediate_size",
+                    required(self.intermediate_size, "text_config.intermediate_size")?,
                 )?,
                 num_hidden_layers: positive(
-                    required(self.num_hidden_layers, "text_config.num_hidden_layers")?,
                     "text_config.num_hidden_layers",
+                    required(self.num_hidden_layers, "text_config.num_hidden_layers")?,
                 )?,
                 num_attention_heads: heads,
                 num_key_value_heads: kv_heads,
@@ -333,33 +321,33 @@ impl RawVision {
             ));
         }
         let v = Qwen3VlVisionConfig {
-            depth: positive(self.depth.unwrap_or(27), "vision_config.depth")?,
+            depth: positive("vision_config.depth", self.depth.unwrap_or(27))?,
             hidden_size: positive(
-                self.hidden_size.unwrap_or(1152),
                 "vision_config.hidden_size",
+                self.hidden_size.unwrap_or(1152),
             )?,
             intermediate_size: positive(
-                self.intermediate_size.unwrap_or(4304),
                 "vision_config.intermediate_size",
+                self.intermediate_size.unwrap_or(4304),
             )?,
-            num_heads: positive(self.num_heads.unwrap_or(16), "vision_config.num_heads")?,
-            in_channels: positive(self.in_channels.unwrap_or(3), "vision_config.in_channels")?,
-            patch_size: positive(self.patch_size.unwrap_or(16), "vision_config.patch_size")?,
+            num_heads: positive("vision_config.num_heads", self.num_heads.unwrap_or(16))?,
+            in_channels: positive("vision_config.in_channels", self.in_channels.unwrap_or(3))?,
+            patch_size: positive("vision_config.patch_size", self.patch_size.unwrap_or(16))?,
             spatial_merge_size: positive(
-                self.spatial_merge_size.unwrap_or(2),
                 "vision_config.spatial_merge_size",
+                self.spatial_merge_size.unwrap_or(2),
             )?,
             temporal_patch_size: positive(
-                self.temporal_patch_size.unwrap_or(2),
                 "vision_config.temporal_patch_size",
+                self.temporal_patch_size.unwrap_or(2),
             )?,
             out_hidden_size: positive(
-                self.out_hidden_size.unwrap_or(3584),
                 "vision_config.out_hidden_size",
+                self.out_hidden_size.unwrap_or(3584),
             )?,
             num_position_embeddings: positive(
-                self.num_position_embeddings.unwrap_or(2304),
                 "vision_config.num_position_embeddings",
+                self.num_position_embeddings.unwrap_or(2304),
             )?,
             deepstack_visual_indexes: self
                 .deepstack_visual_indexes
@@ -394,46 +382,28 @@ impl RawVision {
 impl Qwen3VlConfig {
     /// Parses the text of a Qwen3-VL `config.json`.
     pub fn from_json_str(json: &str) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_str(json).map_err(|source| Error::Json {
-            path: "<string>".into(),
-            source,
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(parse_json(json)?)
     }
 
     /// Reads and validates `config.json` in the folder `path` (or the file `path` itself).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let path = if path.is_dir() {
+        let file = if path.is_dir() {
             path.join("config.json")
         } else {
             path.to_path_buf()
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let raw: RawConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(read_json(&file)?)
     }
 
     fn from_raw(raw: RawConfig) -> Result<Self> {
-        if let Some(t) = &raw.model_type
-            && t != "qwen3_vl"
-        {
-            return Err(unsupported(
-                "model_type",
-                t,
-                "this is the Qwen3-VL (qwen3_vl) configuration",
-            ));
-        }
-        // `eos_token_id` is an id or a list of ids; the first one is the config's.
-        let first_id = |v: &Option<serde_json::Value>| match v {
-            Some(serde_json::Value::Array(a)) => a.first().and_then(serde_json::Value::as_i64),
-            Some(v) => v.as_i64(),
-            None => None,
-        };
-        let eos_token_id = first_id(&raw.text_config.eos_token_id).or(first_id(&raw.eos_token_id));
+        expect_model_type(
+            raw.model_type.as_deref(),
+            "qwen3_vl",
+            "this is the Qwen3-VL (qwen3_vl) configuration",
+        )?;
+        let eos_token_id =
+            first_eos(&raw.text_config.eos_token_id).or(first_eos(&raw.eos_token_id));
         let (text, text_tie) = raw.text_config.into_config()?;
         let vision = raw.vision_config.into_config()?;
         if vision.out_hidden_size != text.hidden_size {
