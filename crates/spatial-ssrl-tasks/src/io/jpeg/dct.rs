@@ -1,51 +1,38 @@
 //! Forward DCT (Loeffler-Ligtenberg-Moschytz, integer), quantisation, and the zig-zag
 //! non-zero mask the Huffman coder reads a block through.
 
+use super::colour::Strip;
 use super::tables::ZIGZAG_T;
 use super::{Component, RECIP_BITS};
 
 /// 13-bit fixed-point constants of the LLM DCT.
-const C0_298: i32 = 2446;
-const C0_390: i32 = 3196;
-const C0_541: i32 = 4433;
-const C0_765: i32 = 6270;
-const C0_899: i32 = 7373;
-const C1_175: i32 = 9633;
-const C1_501: i32 = 12299;
-const C1_847: i32 = 15137;
-const C1_961: i32 = 16069;
-const C2_053: i32 = 16819;
-const C2_562: i32 = 20995;
-const C3_072: i32 = 25172;
-const CONST_BITS: u32 = 13;
+pub(super) const C0_298: i32 = 2446;
+pub(super) const C0_390: i32 = 3196;
+pub(super) const C0_541: i32 = 4433;
+pub(super) const C0_765: i32 = 6270;
+pub(super) const C0_899: i32 = 7373;
+pub(super) const C1_175: i32 = 9633;
+pub(super) const C1_501: i32 = 12299;
+pub(super) const C1_847: i32 = 15137;
+pub(super) const C1_961: i32 = 16069;
+pub(super) const C2_053: i32 = 16819;
+pub(super) const C2_562: i32 = 20995;
+pub(super) const C3_072: i32 = 25172;
+pub(super) const CONST_BITS: u32 = 13;
 /// Extra precision kept between the two passes.
-const PASS1_BITS: u32 = 2;
+pub(super) const PASS1_BITS: u32 = 2;
 
 /// Eight `i32` lanes: the DCT runs on eight columns (then eight rows) at once, and each
 /// operation is a plain loop over the lanes, which compiles to one vector instruction.
 #[derive(Clone, Copy)]
 pub(super) struct Lanes(pub(super) [i32; 8]);
 
-/// The lane-wise `i32` operations the DCT is written in, so that one [`dct8`] serves the
-/// portable [`Lanes`] and, on x86-64, explicit AVX2 registers ([`Avx`]): the same integer
-/// operations in the same order, so the same values.
-pub(super) trait Row8: Copy {
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, k: i32) -> Self;
-    fn shl(self, n: u32) -> Self;
-    /// Divides by `2^n`, rounding half up.
-    fn descale(self, n: u32) -> Self;
-}
-
 impl Lanes {
     #[inline(always)]
     fn map2(self, o: Self, f: impl Fn(i32, i32) -> i32) -> Self {
         Self(std::array::from_fn(|i| f(self.0[i], o.0[i])))
     }
-}
 
-impl Row8 for Lanes {
     #[inline(always)]
     fn add(self, o: Self) -> Self {
         self.map2(o, |a, b| a + b)
@@ -72,52 +59,10 @@ impl Row8 for Lanes {
     }
 }
 
-/// Eight `i32` lanes in an AVX2 register. Values of this type are only made by
-/// [`transform_avx2`], which runs on CPUs with AVX2; that is what makes the intrinsics in
-/// its [`Row8`] methods sound to call.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-pub(super) struct Avx(std::arch::x86_64::__m256i);
-
-#[cfg(target_arch = "x86_64")]
-impl Row8 for Avx {
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        // SAFETY (each method): an `Avx` exists only where the CPU has AVX2 (type docs).
-        Self(unsafe { std::arch::x86_64::_mm256_add_epi32(self.0, o.0) })
-    }
-
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        Self(unsafe { std::arch::x86_64::_mm256_sub_epi32(self.0, o.0) })
-    }
-
-    #[inline(always)]
-    fn mul(self, k: i32) -> Self {
-        use std::arch::x86_64::{_mm256_mullo_epi32, _mm256_set1_epi32};
-        Self(unsafe { _mm256_mullo_epi32(self.0, _mm256_set1_epi32(k)) })
-    }
-
-    #[inline(always)]
-    fn shl(self, n: u32) -> Self {
-        use std::arch::x86_64::{_mm_cvtsi32_si128, _mm256_sll_epi32};
-        Self(unsafe { _mm256_sll_epi32(self.0, _mm_cvtsi32_si128(n as i32)) })
-    }
-
-    #[inline(always)]
-    fn descale(self, n: u32) -> Self {
-        use std::arch::x86_64::{_mm_cvtsi32_si128, _mm256_sra_epi32};
-        let half = self.add(Self(unsafe {
-            std::arch::x86_64::_mm256_set1_epi32(1 << (n - 1))
-        }));
-        Self(unsafe { _mm256_sra_epi32(half.0, _mm_cvtsi32_si128(n as i32)) })
-    }
-}
-
 /// One 8-point DCT (LLM) per lane. Pass 1 (`last == false`) keeps `PASS1_BITS` of extra
 /// precision; pass 2 removes it and leaves the coefficients scaled by 8.
 #[inline(always)]
-pub(super) fn dct8<V: Row8>(d: [V; 8], last: bool) -> [V; 8] {
+pub(super) fn dct8(d: [Lanes; 8], last: bool) -> [Lanes; 8] {
     let down = if last {
         CONST_BITS + PASS1_BITS
     } else {
@@ -184,51 +129,6 @@ pub(super) fn transpose(m: [Lanes; 8]) -> [Lanes; 8] {
     [r0, r1, r2, r3, r4, r5, r6, r7].map(Lanes)
 }
 
-/// [`transpose`] in eight AVX2 shuffles per stage: 32-bit and 64-bit interleaves within
-/// 128-bit halves, then the halves exchanged. Moves values only, so the result is the same.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-fn transpose_avx2(m: [Avx; 8]) -> [Avx; 8] {
-    use std::arch::x86_64::{
-        _mm256_permute2x128_si256 as halves, _mm256_unpackhi_epi32 as hi32,
-        _mm256_unpackhi_epi64 as hi64, _mm256_unpacklo_epi32 as lo32,
-        _mm256_unpacklo_epi64 as lo64,
-    };
-    let r = m.map(|v| v.0);
-    let t = [
-        lo32(r[0], r[1]),
-        hi32(r[0], r[1]),
-        lo32(r[2], r[3]),
-        hi32(r[2], r[3]),
-        lo32(r[4], r[5]),
-        hi32(r[4], r[5]),
-        lo32(r[6], r[7]),
-        hi32(r[6], r[7]),
-    ];
-    let u = [
-        lo64(t[0], t[2]),
-        hi64(t[0], t[2]),
-        lo64(t[1], t[3]),
-        hi64(t[1], t[3]),
-        lo64(t[4], t[6]),
-        hi64(t[4], t[6]),
-        lo64(t[5], t[7]),
-        hi64(t[5], t[7]),
-    ];
-    let out = [
-        halves::<0x20>(u[0], u[4]),
-        halves::<0x20>(u[1], u[5]),
-        halves::<0x20>(u[2], u[6]),
-        halves::<0x20>(u[3], u[7]),
-        halves::<0x31>(u[0], u[4]),
-        halves::<0x31>(u[1], u[5]),
-        halves::<0x31>(u[2], u[6]),
-        halves::<0x31>(u[3], u[7]),
-    ];
-    out.map(Avx)
-}
-
 /// Rows `a` and `b = a + S` after swapping their off-diagonal `S`-wide sub-blocks.
 #[inline(always)]
 fn swap_blocks<const S: usize>(a: [i32; 8], b: [i32; 8]) -> ([i32; 8], [i32; 8]) {
@@ -238,20 +138,48 @@ fn swap_blocks<const S: usize>(a: [i32; 8], b: [i32; 8]) -> ([i32; 8], [i32; 8])
     )
 }
 
-/// Forward DCT and quantisation of the 8x8 block at the start of `plane`; `out` is in the
-/// DCT's transposed natural order (`ZIGZAG_T` maps zig-zag positions into it).
+/// Forward DCT and quantisation of one MCU's six blocks (four luma, then Cb and Cr) from
+/// the strip's columns `x..x + 16`; each block in the DCT's transposed natural order
+/// (`ZIGZAG_T` maps zig-zag positions into it).
 #[inline(always)]
-pub(super) fn transform<const AVX2: bool>(
-    plane: &[i16],
-    stride: usize,
-    comp: &Component,
-    out: &mut [i16; 64],
+pub(super) fn transform_mcu<const AVX2: bool>(
+    strip: &Strip,
+    x: usize,
+    (luma, chroma): (&Component, &Component),
+    out: &mut [[i16; 64]; 6],
 ) {
+    let (stride, half) = (strip.stride, strip.stride / 2);
+    let (y, cb, cr) = (&strip.y, &strip.cb[x / 2..], &strip.cr[x / 2..]);
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
+        let [y0, y1, y2, y3, b, r] = out;
         // SAFETY: `AVX2` is only true in `encode_avx2`, which runs on CPUs with AVX2.
-        return unsafe { transform_avx2(plane, stride, comp, out) };
+        unsafe {
+            use super::dct_avx2::transform_pair;
+            transform_pair((&y[x..], stride), (&y[x + 8..], stride), luma, [y0, y1]);
+            let (lower, right) = (&y[8 * stride + x..], &y[8 * stride + x + 8..]);
+            transform_pair((lower, stride), (right, stride), luma, [y2, y3]);
+            transform_pair((cb, half), (cr, half), chroma, [b, r]);
+        }
+        return;
     }
+    let blocks: [(&[i16], usize, &Component); 6] = [
+        (&y[x..], stride, luma),
+        (&y[x + 8..], stride, luma),
+        (&y[8 * stride + x..], stride, luma),
+        (&y[8 * stride + x + 8..], stride, luma),
+        (cb, half, chroma),
+        (cr, half, chroma),
+    ];
+    for ((plane, stride, comp), out) in blocks.into_iter().zip(out) {
+        transform(plane, stride, comp, out);
+    }
+}
+
+/// Forward DCT and quantisation of the 8x8 block at the start of `plane`, portable build;
+/// `out` is in the DCT's transposed natural order.
+#[inline(always)]
+pub(super) fn transform(plane: &[i16], stride: usize, comp: &Component, out: &mut [i16; 64]) {
     // Pass 1 down the columns: lanes are columns, `p[v]` is vertical frequency `v`.
     let rows = std::array::from_fn(|r| {
         let row = &plane[r * stride..][..8];
@@ -266,40 +194,12 @@ pub(super) fn transform<const AVX2: bool>(
     quantise_block(&x, comp, out);
 }
 
-/// [`transform`] with the rows loaded, transformed and narrowed in AVX2 registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-fn transform_avx2(plane: &[i16], stride: usize, comp: &Component, out: &mut [i16; 64]) {
-    use std::arch::x86_64::{
-        __m128i, __m256i, _mm_loadu_si128, _mm256_cvtepi16_epi32, _mm256_packs_epi32,
-        _mm256_permute4x64_epi64, _mm256_storeu_si256,
-    };
-    let rows: [Avx; 8] = std::array::from_fn(|r| {
-        let row = &plane[r * stride..][..8];
-        // SAFETY: `row` is eight `i16`, the 16 bytes read.
-        Avx(_mm256_cvtepi16_epi32(unsafe {
-            _mm_loadu_si128(row.as_ptr().cast::<__m128i>())
-        }))
-    });
-    let f = dct8(transpose_avx2(dct8(rows, false)), true);
-    // Narrowing saturates, and every coefficient fits in 16 bits (see `quantise_block`), so
-    // it is the same as `as i16`; the pack interleaves 128-bit halves, the permute undoes it.
-    let mut x = [0i16; 64];
-    for (pair, dst) in f.chunks_exact(2).zip(x.chunks_exact_mut(16)) {
-        let packed = _mm256_permute4x64_epi64::<0xd8>(_mm256_packs_epi32(pair[0].0, pair[1].0));
-        // SAFETY: `dst` is sixteen `i16`, the 32 bytes written.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast::<__m256i>(), packed) };
-    }
-    quantise_block(&x, comp, out);
-}
-
 /// Quantises a transformed block. In 16-bit lanes, twice as many per instruction: a
 /// coefficient (scaled by 8) is at most 8 * 2048 in magnitude for 8-bit samples, so it and
 /// `|x| + half` fit, and `(a * recip) >> 18` is the high half of the 16x16 product shifted
 /// by 2, the same value.
 #[inline(always)]
-fn quantise_block(x: &[i16; 64], comp: &Component, out: &mut [i16; 64]) {
+pub(super) fn quantise_block(x: &[i16; 64], comp: &Component, out: &mut [i16; 64]) {
     let scale = comp.half.iter().zip(&comp.recip);
     for ((q, &x), (&half, &recip)) in out.iter_mut().zip(x).zip(scale) {
         *q = quantise(x, half, recip);

@@ -5,9 +5,9 @@
 //! Integers only (colour conversion, the Loeffler-Ligtenberg-Moschytz DCT, quantisation by
 //! reciprocal), so the output is a pure function of the pixels: the same bytes on every CPU
 //! and thread count. The inner loops are written over fixed-size arrays so the compiler
-//! vectorises them; on x86-64 the same code is also compiled for AVX2 (the DCT then in
-//! explicit AVX2 registers) and picked at run time, which changes the instructions, not the
-//! integer results (`avx2_and_baseline_agree`).
+//! vectorises them; on x86-64 the same code is also compiled for AVX2 (the DCT then two
+//! blocks at a time in 16-bit AVX2 lanes, `dct_avx2`) and picked at run time, which changes
+//! the instructions, not the integer results (`avx2_and_baseline_agree`).
 //!
 //! The parts: `colour` (RGB to level-shifted Y/Cb/Cr, chroma subsampled), `dct`
 //! (transform, quantisation, zig-zag mask), `huffman` (coding and the bit writer),
@@ -17,12 +17,14 @@
 
 mod colour;
 mod dct;
+#[cfg(target_arch = "x86_64")]
+mod dct_avx2;
 mod huffman;
 mod reuse;
 mod tables;
 
 use colour::Strip;
-use dct::{transform, zigzag_mask};
+use dct::{transform_mcu, zigzag_mask};
 use huffman::{BitWriter, HuffCodes};
 use tables::{CHROMA_AC, CHROMA_DC, CHROMA_QUANT, HuffSpec, LUMA_AC, LUMA_DC, LUMA_QUANT, ZIGZAG};
 
@@ -126,7 +128,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     };
     let mut bits = BitWriter::new(coded);
     let mut dc = [0i32; 3];
-    let mut q = [0i16; 64];
+    let mut q = [[0i16; 64]; 6];
     // What this thread last encoded at this size: unchanged MCUs are copied from it.
     let record = reuse::take((width, height, quality));
     let (mut old, spare) = if record.is_complete() {
@@ -144,7 +146,6 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
         }
         // Pixels are converted on demand, a run of changed MCUs at a time.
         let mut converted = 0;
-        let half = stride / 2;
         for m in 0..per_row {
             let i = row * per_row + m;
             let reusable = match &old {
@@ -162,21 +163,12 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                     converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);
                     strip.fill(rgb, (w, h), y0, 16 * m, 16 * converted);
                 }
-                let x = 16 * m;
                 // One MCU: four luma blocks, then Cb and Cr. A single call site keeps one
-                // copy of the inlined transform and coder.
-                let mcu: [(&[i16], usize, usize); 6] = [
-                    (&strip.y[x..], stride, 0),
-                    (&strip.y[x + 8..], stride, 0),
-                    (&strip.y[8 * stride + x..], stride, 0),
-                    (&strip.y[8 * stride + x + 8..], stride, 0),
-                    (&strip.cb[x / 2..], half, 1),
-                    (&strip.cr[x / 2..], half, 2),
-                ];
-                for (plane, plane_stride, c) in mcu {
+                // copy of the inlined coder.
+                transform_mcu::<AVX2>(&strip, 16 * m, (&luma, &chroma), &mut q);
+                for (block, c) in q.iter().zip([0, 0, 0, 0, 1, 2]) {
                     let comp = if c == 0 { &luma } else { &chroma };
-                    transform::<AVX2>(plane, plane_stride, comp, &mut q);
-                    bits.block(&q, zigzag_mask::<AVX2>(&q), &mut dc[c], comp);
+                    bits.block(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
                 }
             }
             mcu_end.push(bits.position());

@@ -1,6 +1,6 @@
 #[cfg(target_arch = "x86_64")]
 use super::dct::zigzag_mask_avx2;
-use super::dct::{Lanes, dct8, quantise, transpose};
+use super::dct::{Lanes, dct8, quantise, transform, transpose};
 use super::tables::ZIGZAG_T;
 use super::*;
 use image::RgbImage;
@@ -50,7 +50,7 @@ fn dct_matches_the_float_formula() {
     let img = picture(8, 8, 7);
     let plane: Vec<i16> = img.pixels().map(|p| i16::from(p[1]) - 128).collect();
     let mut q = [0i16; 64];
-    transform::<false>(&plane, 8, &unit, &mut q);
+    transform(&plane, 8, &unit, &mut q);
     let c = |k: usize| if k == 0 { 0.5f64.sqrt() } else { 1.0 };
     for (k, &n) in ZIGZAG.iter().enumerate() {
         let (v, u) = (n / 8, n % 8);
@@ -308,6 +308,68 @@ fn reuse_changes_no_byte() {
         sequence.extend([one, base.clone(), picture(h, w, 1), base]);
         for img in &sequence {
             assert!(encode(img) == fresh(img), "{w}x{h}");
+        }
+    }
+}
+
+/// The AVX2 pair transform gives the portable transform's coefficients on the extreme
+/// blocks (flat -128 and 128, the chroma extremes; checkerboards, stripes, ramps) and on
+/// random ones, for both tables.
+#[test]
+fn avx2_pair_equals_the_portable_transform() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let patterns: [fn(usize, usize) -> bool; 6] = [
+            |_, _| true,
+            |_, _| false,
+            |y, x| (x + y) % 2 == 0,
+            |_, x| x % 2 == 0,
+            |y, _| y < 4,
+            |y, x| (x < 4) != (y % 2 == 0),
+        ];
+        let mut blocks: Vec<[i16; 64]> = Vec::new();
+        for (lo, hi) in [(-128, 127), (-127, 128), (-128, 128)] {
+            for p in patterns {
+                blocks.push(std::array::from_fn(
+                    |i| if p(i / 8, i % 8) { hi } else { lo },
+                ));
+            }
+        }
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            blocks.push(std::array::from_fn(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 257) as i16 - 128
+            }));
+        }
+        let tables = [
+            Component::new(&scaled_table(&LUMA_QUANT, 90), &LUMA_DC, &LUMA_AC),
+            Component::new(&[1; 64], &CHROMA_DC, &CHROMA_AC),
+        ];
+        for comp in &tables {
+            for pair in blocks.chunks_exact(2) {
+                let want: Vec<[i16; 64]> = pair
+                    .iter()
+                    .map(|b| {
+                        let mut q = [0i16; 64];
+                        transform(b, 8, comp, &mut q);
+                        q
+                    })
+                    .collect();
+                let (mut a, mut b) = ([0i16; 64], [0i16; 64]);
+                // SAFETY: AVX2 is present (checked above).
+                unsafe {
+                    super::dct_avx2::transform_pair(
+                        (&pair[0], 8),
+                        (&pair[1], 8),
+                        comp,
+                        [&mut a, &mut b],
+                    )
+                };
+                assert_eq!(vec![a, b], want, "{:?}", pair[0]);
+            }
         }
     }
 }
