@@ -1,6 +1,8 @@
 //! The decoder layer both families share: RMSNorm -> grouped-query attention (q/k/v bias
 //! for Qwen2, per-head q/k RMSNorm for Qwen3) -> residual, RMSNorm -> SwiGLU -> residual;
-//! the key mask every layer of one forward reads; hidden-state output; tied output head.
+//! the key mask every layer of one forward reads; hidden-state output. Around it, what both
+//! decoders do alike: loading and saving the embedding + layers + norm stack, the token
+//! lookup, the layer loop with its KV-cache bookkeeping, and the (tied or separate) head.
 //!
 //! Ports `Qwen2_5_VLDecoderLayer` / `Qwen2MLP` (`modeling_qwen2_5_vl.py`) and
 //! `Qwen3VLTextDecoderLayer` (`modeling_qwen3_vl.py`), transformers v4.57.
@@ -8,7 +10,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Linear, RmsNorm};
 use burn::tensor::activation::silu;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::dtype::{apply_linear, widen};
 use crate::error::Result;
@@ -85,6 +87,94 @@ impl DecoderStack {
             layers,
             norm,
         })
+    }
+}
+
+/// Writes a decoder's token embedding, layers and final norm under `prefix` with the names
+/// [`DecoderStack::load`] reads.
+pub(crate) fn save_stack(
+    sink: &mut TensorSink,
+    prefix: &str,
+    embed_tokens: &Param<Tensor<2>>,
+    layers: &[DecoderLayer],
+    norm: &RmsNorm,
+) -> Result<()> {
+    sink.put(format!("{prefix}.embed_tokens.weight"), &embed_tokens.val())?;
+    for (l, layer) in layers.iter().enumerate() {
+        layer.save(sink, &format!("{prefix}.layers.{l}"))?;
+    }
+    sink.put_norm(&format!("{prefix}.norm"), norm)
+}
+
+/// Token embeddings `[batch, seq, hidden]` of ids `[batch, seq]`, widened to f32 from
+/// whatever dtype `embed_tokens` (`[vocab, hidden]`) is held in.
+pub(crate) fn embed_ids(embed_tokens: &Param<Tensor<2>>, ids: Tensor<2, Int>) -> Tensor<3> {
+    let [b, s] = ids.dims();
+    let table = embed_tokens.val();
+    let [_, h] = table.dims();
+    widen(table.select(0, ids.reshape([b * s]))).reshape([b, s, h])
+}
+
+/// Runs `layers` over `x` `[batch, seq, hidden]` with the rotary tables `rope` (`cos`,
+/// `sin`, `[batch, 1, seq, head_dim]`). With a cache, `seq` positions for keys of
+/// `kv_shape` (`[batch, kv_heads, head_dim]`) are reserved at its end first and it advances
+/// after the last layer; `key_mask` is read as [`KeyMask::new`] reads it. `after_layer(l, x)`
+/// sees each layer's output and returns what the next layer reads (where Qwen3-VL adds
+/// DeepStack features, and both families record hidden states). Returns the last output,
+/// before the final norm.
+pub(crate) fn run_layers(
+    layers: &[DecoderLayer],
+    x: Tensor<3>,
+    rope: (&Tensor<4>, &Tensor<4>),
+    key_mask: &[Vec<i64>],
+    kv_shape: [usize; 3],
+    mut cache: Option<&mut KvCache>,
+    mut after_layer: impl FnMut(usize, Tensor<3>) -> Tensor<3>,
+) -> Tensor<3> {
+    let [_, s, _] = x.dims();
+    let device = x.device();
+    let (past, kv_len) = match cache.as_deref_mut() {
+        Some(c) => (c.len(), c.reserve(s, kv_shape, &device)),
+        None => (0, s),
+    };
+    let mask = KeyMask::new(key_mask, past, s, kv_len, &device);
+    let mut x = x;
+    for (l, layer) in layers.iter().enumerate() {
+        let c = cache.as_deref_mut().map(|c| (c, l));
+        x = after_layer(l, layer.forward(x, rope.0, rope.1, &mask, c));
+    }
+    if let Some(c) = cache {
+        c.advance(s);
+    }
+    x
+}
+
+/// The output projection: `Some` when the checkpoint has its own `lm_head.weight`
+/// (`[vocab, hidden]`), `None` when it is tied to the token embedding.
+pub(crate) fn load_lm_head(
+    src: &dyn TensorSource,
+    tied: bool,
+    hidden: usize,
+    vocab: usize,
+    device: &Device,
+) -> Result<Option<Linear>> {
+    if tied {
+        Ok(None)
+    } else {
+        linear(src, "lm_head", hidden, vocab, false, device).map(Some)
+    }
+}
+
+/// Logits `[batch, seq, vocab]` of `hidden` through `lm_head`, or through the embedding
+/// when the head is tied ([`load_lm_head`] gave `None`).
+pub(crate) fn lm_head_logits(
+    lm_head: Option<&Linear>,
+    embed_tokens: &Param<Tensor<2>>,
+    hidden: Tensor<3>,
+) -> Tensor<3> {
+    match lm_head {
+        Some(head) => apply_linear(head, hidden),
+        None => tied_logits(embed_tokens.val(), hidden),
     }
 }
 
@@ -222,7 +312,7 @@ pub struct TextOutput {
 }
 
 /// Logits `[batch, seq, vocab]` through a head tied to the embedding `[vocab, hidden]`.
-pub(crate) fn tied_logits(embed: Tensor<2>, hidden: Tensor<3>) -> Tensor<3> {
+fn tied_logits(embed: Tensor<2>, hidden: Tensor<3>) -> Tensor<3> {
     // 2-D matmul against the transposed view: no copy of an f32 embedding matrix.
     let [vocab, _] = embed.dims();
     let [b, s, h] = hidden.dims();

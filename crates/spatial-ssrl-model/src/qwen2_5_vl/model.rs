@@ -11,18 +11,18 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::batch::{ImageInput, VlBatch};
-use crate::dtype::{WeightDtype, apply_linear};
+use crate::dtype::WeightDtype;
 use crate::error::Result;
 use crate::family::{Family, ModelFamily, VisionTokenIds};
 use crate::layers::cache::KvCache;
-use crate::layers::decoder::{TextOutput, tied_logits};
+use crate::layers::decoder::{TextOutput, lm_head_logits, load_lm_head};
 use crate::layers::mrope::mrope_tables;
 use crate::qwen2_5_vl::config::Qwen2_5VlConfig;
 use crate::qwen2_5_vl::text::TextModel;
 use crate::qwen2_5_vl::vision::VisionTower;
 use crate::rope_index::RopeIndexConfig;
 use crate::vl_positions::{VideoPositions, rope_positions};
-use crate::weights::{Checkpoint, Held, RandomSource, TensorSink, TensorSource, linear};
+use crate::weights::{Checkpoint, Held, RandomSource, TensorSink, TensorSource};
 
 /// The base model (HF `Qwen2_5_VLModel`): returns hidden states.
 #[derive(Module, Debug)]
@@ -124,18 +124,13 @@ impl Qwen2_5VlForCausalLm {
         let visual = VisionTower::load(src, vision_prefix, &config.vision, device)?;
         let language_model = TextModel::load(src, text_prefix, &config.text, device)?;
         let t = &config.text;
-        let lm_head = if t.tie_word_embeddings {
-            None
-        } else {
-            Some(linear(
-                src,
-                "lm_head",
-                t.hidden_size,
-                t.vocab_size,
-                false,
-                device,
-            )?)
-        };
+        let lm_head = load_lm_head(
+            src,
+            t.tie_word_embeddings,
+            t.hidden_size,
+            t.vocab_size,
+            device,
+        )?;
         Ok(Qwen2_5VlForCausalLm {
             model: Qwen2_5VlModel {
                 visual,
@@ -269,10 +264,11 @@ impl ModelFamily for Qwen2_5VlForCausalLm {
     }
 
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
-            Some(h) => apply_linear(h, hidden),
-            None => tied_logits(self.model.language_model.embed_tokens.val(), hidden),
-        }
+        lm_head_logits(
+            self.lm_head.as_ref(),
+            &self.model.language_model.embed_tokens,
+            hidden,
+        )
     }
 
     fn save_pretrained_sharded(&self, dir: impl AsRef<Path>, max_shard_bytes: usize) -> Result<()> {

@@ -7,10 +7,11 @@ use burn::module::{Module, Param};
 use burn::nn::RmsNorm;
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::dtype::widen;
 use crate::error::Result;
 use crate::layers::cache::KvCache;
-use crate::layers::decoder::{DecoderLayer, DecoderStack, KeyMask, LayerDims, TextOutput};
+use crate::layers::decoder::{
+    DecoderLayer, DecoderStack, LayerDims, TextOutput, embed_ids, run_layers, save_stack,
+};
 use crate::qwen2_5_vl::config::TextConfig;
 use crate::weights::{TensorSink, TensorSource};
 
@@ -32,16 +33,13 @@ impl TextModel {
         cfg: &TextConfig,
         device: &Device,
     ) -> Result<Self> {
-        let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim());
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let eps = cfg.rms_norm_eps;
         let dims = LayerDims {
-            hidden: h,
-            intermediate: i,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            eps,
+            hidden: cfg.hidden_size,
+            intermediate: cfg.intermediate_size,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim(),
+            eps: cfg.rms_norm_eps,
             qkv_bias: true,
             qk_norm: false,
         };
@@ -66,14 +64,7 @@ impl TextModel {
     }
 
     pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
-        sink.put(
-            format!("{prefix}.embed_tokens.weight"),
-            &self.embed_tokens.val(),
-        )?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            layer.save(sink, &format!("{prefix}.layers.{l}"))?;
-        }
-        sink.put_norm(&format!("{prefix}.norm"), &self.norm)
+        save_stack(sink, prefix, &self.embed_tokens, &self.layers, &self.norm)
     }
 
     /// The text configuration.
@@ -83,9 +74,7 @@ impl TextModel {
 
     /// Token embeddings `[batch, seq, hidden]` of ids `[batch, seq]`.
     pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [b, s] = ids.dims();
-        let h = self.config.hidden_size;
-        widen(self.embed_tokens.val().select(0, ids.reshape([b * s]))).reshape([b, s, h])
+        embed_ids(&self.embed_tokens, ids)
     }
 
     /// Runs the decoder over `embeds` `[batch, seq, hidden]` with M-RoPE tables
@@ -97,35 +86,30 @@ impl TextModel {
         cos: &Tensor<4>,
         sin: &Tensor<4>,
         key_mask: &[Vec<i64>],
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         keep_layers: bool,
     ) -> TextOutput {
-        let [b, s, _] = embeds.dims();
-        let device = embeds.device();
+        let [b, _, _] = embeds.dims();
         let cfg = &self.config;
-        let (past, kv_len) = match cache.as_deref_mut() {
-            Some(c) => {
-                let shape = [b, cfg.num_key_value_heads, cfg.head_dim()];
-                (c.len(), c.reserve(s, shape, &device))
-            }
-            None => (0, s),
-        };
-        let mask = KeyMask::new(key_mask, past, s, kv_len, &device);
+        let kv_shape = [b, cfg.num_key_value_heads, cfg.head_dim()];
         let mut layer_outputs = Vec::new();
         if keep_layers {
             layer_outputs.push(embeds.clone());
         }
-        let mut x = embeds;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, l));
-            x = layer.forward(x, cos, sin, &mask, c);
-            if keep_layers {
-                layer_outputs.push(x.clone());
-            }
-        }
-        if let Some(c) = cache {
-            c.advance(s);
-        }
+        let x = run_layers(
+            &self.layers,
+            embeds,
+            (cos, sin),
+            key_mask,
+            kv_shape,
+            cache,
+            |_, x| {
+                if keep_layers {
+                    layer_outputs.push(x.clone());
+                }
+                x
+            },
+        );
         TextOutput {
             last_hidden: self.norm.forward(x),
             layer_outputs,

@@ -12,13 +12,15 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::batch::index_tensor;
-use crate::dtype::{apply_linear, widen};
 use crate::error::{Error, Result};
 use crate::layers::cache::KvCache;
-use crate::layers::decoder::{DecoderLayer, DecoderStack, KeyMask, LayerDims, tied_logits};
+use crate::layers::decoder::{
+    DecoderLayer, DecoderStack, LayerDims, embed_ids, lm_head_logits, load_lm_head, run_layers,
+    save_stack,
+};
 use crate::layers::mrope::MropeLayout;
 use crate::qwen3_vl::config::Qwen3VlTextConfig;
-use crate::weights::{Checkpoint, TensorSink, TensorSource, linear};
+use crate::weights::{Checkpoint, TensorSink, TensorSource};
 
 /// DeepStack features to add inside the decoder: `features[k]` (`[rows, hidden]`) is added
 /// after layer `k` to the flattened `batch * seq` rows listed in `rows`, in order.
@@ -74,16 +76,13 @@ impl Qwen3TextModel {
         cfg: &Qwen3VlTextConfig,
         device: &Device,
     ) -> Result<Self> {
-        let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let eps = cfg.rms_norm_eps;
         let dims = LayerDims {
-            hidden: h,
-            intermediate: i,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            eps,
+            hidden: cfg.hidden_size,
+            intermediate: cfg.intermediate_size,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+            eps: cfg.rms_norm_eps,
             qkv_bias: false,
             qk_norm: true,
         };
@@ -99,11 +98,7 @@ impl Qwen3TextModel {
             &dims,
             device,
         )?;
-        let lm_head = if tied {
-            None
-        } else {
-            Some(linear(src, "lm_head", h, cfg.vocab_size, false, device)?)
-        };
+        let lm_head = load_lm_head(src, tied, cfg.hidden_size, cfg.vocab_size, device)?;
         Ok(Qwen3TextModel {
             embed_tokens,
             layers,
@@ -116,12 +111,7 @@ impl Qwen3TextModel {
     /// Writes the decoder under `prefix` (and `lm_head` when untied) with the names
     /// [`load`](Self::load) reads.
     pub(crate) fn save(&self, sink: &mut TensorSink, prefix: &str) -> Result<()> {
-        let embed = self.embed_tokens.val();
-        sink.put(format!("{prefix}.embed_tokens.weight"), &embed)?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            layer.save(sink, &format!("{prefix}.layers.{l}"))?;
-        }
-        sink.put_norm(&format!("{prefix}.norm"), &self.norm)?;
+        save_stack(sink, prefix, &self.embed_tokens, &self.layers, &self.norm)?;
         match &self.lm_head {
             Some(head) => sink.put_linear("lm_head", head),
             None => Ok(()),
@@ -145,9 +135,7 @@ impl Qwen3TextModel {
 
     /// Token embeddings `[batch, seq, hidden]` of ids `[batch, seq]`.
     pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [b, s] = ids.dims();
-        let h = self.config.hidden_size;
-        widen(self.embed_tokens.val().select(0, ids.reshape([b * s]))).reshape([b, s, h])
+        embed_ids(&self.embed_tokens, ids)
     }
 
     /// Interleaved M-RoPE `cos`/`sin` tables `[batch, 1, seq, head_dim]` for positions
@@ -185,7 +173,7 @@ impl Qwen3TextModel {
         positions: &[i64],
         key_mask: &[Vec<i64>],
         deepstack: Option<&DeepstackInput>,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         keep_layers: bool,
     ) -> Result<Qwen3TextOutput> {
         let [b, s, h] = embeds.dims();
@@ -217,23 +205,13 @@ impl Qwen3TextModel {
             None => None,
         };
         let (cos, sin) = self.rope_tables(positions, b, s, &device)?;
-        let (past, kv_len) = match cache.as_deref_mut() {
-            Some(c) => {
-                let shape = [b, cfg.num_key_value_heads, cfg.head_dim];
-                (c.len(), c.reserve(s, shape, &device))
-            }
-            None => (0, s),
-        };
-        let mask = KeyMask::new(key_mask, past, s, kv_len, &device);
+        let kv_shape = [b, cfg.num_key_value_heads, cfg.head_dim];
         let mut layer_outputs = Vec::new();
         let mut hidden_states = Vec::new();
         if keep_layers {
             hidden_states.push(embeds.clone());
         }
-        let mut x = embeds;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, l));
-            x = layer.forward(x, &cos, &sin, &mask, c);
+        let after_layer = |l: usize, mut x: Tensor<3>| {
             if keep_layers {
                 layer_outputs.push(x.clone());
             }
@@ -251,10 +229,17 @@ impl Qwen3TextModel {
             if keep_layers {
                 hidden_states.push(x.clone());
             }
-        }
-        if let Some(c) = cache {
-            c.advance(s);
-        }
+            x
+        };
+        let x = run_layers(
+            &self.layers,
+            embeds,
+            (&cos, &sin),
+            key_mask,
+            kv_shape,
+            cache,
+            after_layer,
+        );
         Ok(Qwen3TextOutput {
             last_hidden: self.norm.forward(x),
             layer_outputs,
@@ -264,10 +249,7 @@ impl Qwen3TextModel {
 
     /// Projects hidden states `[batch, seq, hidden]` to logits `[batch, seq, vocab]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
-            Some(head) => apply_linear(head, hidden),
-            None => tied_logits(self.embed_tokens.val(), hidden),
-        }
+        lm_head_logits(self.lm_head.as_ref(), &self.embed_tokens, hidden)
     }
 
     /// Token embeddings of `ids` (one row) with `image_embeds` written, in order, over the
