@@ -1,12 +1,47 @@
 //! `spatial-ssrl eval`: offline scoring of a predictions file end to end, reports, comparison
 //! tables; live evaluation with the tiny Qwen2.5-VL and Qwen3-VL fixtures (behind `ml`).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
 use crate::util::{cmd, fixtures, run_ok};
+
+/// `spatial-ssrl eval --bench <bench> --data <data..> --predictions <preds> --out <out>`:
+/// offline scoring; each test adds its own flags.
+fn offline_eval(
+    bench: &str,
+    data: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    preds: &Path,
+    out: &Path,
+) -> Command {
+    let mut c = cmd();
+    c.args(["eval", "--bench", bench, "--data"])
+        .args(data)
+        .arg("--predictions")
+        .arg(preds)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// `spatial-ssrl eval --bench <bench> <flags> --data <data> --model <model> --out <out>`:
+/// live evaluation (generation with the model, then scoring).
+fn live_eval(bench: &str, flags: &[&str], data: &Path, model: &Path, out: &Path) -> Command {
+    let mut c = cmd();
+    c.args(["eval", "--bench", bench])
+        .args(flags)
+        .arg("--data")
+        .arg(data)
+        .arg("--model")
+        .arg(model)
+        .arg("--out")
+        .arg(out);
+    c
+}
 
 fn write_preds(path: &Path, preds: &[(i64, &str)]) {
     let text: String = preds
@@ -36,15 +71,14 @@ fn offline_eval_writes_json_and_markdown_reports() {
     let out = dir.path().join("viewspatial.json");
     let scores = dir.path().join("scores.jsonl");
     let stdout = run_ok(
-        cmd()
-            .args(["eval", "--bench", "viewspatial", "--data"])
-            .arg(fixtures().join("bench/viewspatial.json"))
-            .arg("--predictions")
-            .arg(&preds)
-            .arg("--out")
-            .arg(&out)
-            .arg("--scores")
-            .arg(&scores),
+        offline_eval(
+            "viewspatial",
+            [fixtures().join("bench/viewspatial.json")],
+            &preds,
+            &out,
+        )
+        .arg("--scores")
+        .arg(&scores),
     );
     let r = report(&out);
     assert_eq!(r["overall"], 75.0);
@@ -57,11 +91,7 @@ fn offline_eval_writes_json_and_markdown_reports() {
     let md = fs::read_to_string(dir.path().join("viewspatial.md")).unwrap();
     assert!(md.contains("| **overall** | 4 | **75.00** |"), "{md}");
     assert_eq!(stdout, md);
-    let per_item: Vec<Value> = fs::read_to_string(&scores)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let per_item = json_lines(&scores);
     assert_eq!(per_item.len(), 4);
     assert_eq!(
         (
@@ -91,13 +121,13 @@ fn offline_eval_then_compare_in_paper_order() {
     );
     let r3d = dir.path().join("3d.json");
     run_ok(
-        cmd()
-            .args(["eval", "--bench", "3dsrbench", "--label", "mine", "--data"])
-            .arg(fixtures().join("bench/3dsrbench.tsv"))
-            .arg("--predictions")
-            .arg(&preds)
-            .arg("--out")
-            .arg(&r3d),
+        offline_eval(
+            "3dsrbench",
+            [fixtures().join("bench/3dsrbench.tsv")],
+            &preds,
+            &r3d,
+        )
+        .args(["--label", "mine"]),
     );
     let r = report(&r3d);
     assert_eq!(r["overall"], 75.0);
@@ -115,13 +145,13 @@ fn offline_eval_then_compare_in_paper_order() {
     );
     let rqs = dir.path().join("qs.json");
     run_ok(
-        cmd()
-            .args(["eval", "--bench", "qspatial", "--label", "mine", "--data"])
-            .arg(fixtures().join("bench/qspatial.jsonl"))
-            .arg("--predictions")
-            .arg(&preds)
-            .arg("--out")
-            .arg(&rqs),
+        offline_eval(
+            "qspatial",
+            [fixtures().join("bench/qspatial.jsonl")],
+            &preds,
+            &rqs,
+        )
+        .args(["--label", "mine"]),
     );
     let table_path = dir.path().join("table.md");
     let table = run_ok(
@@ -161,30 +191,24 @@ fn offline_eval_rejects_incomplete_or_foreign_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let preds = dir.path().join("p.jsonl");
     write_preds(&preds, &[(0, "\\boxed{A}")]);
-    let base = |c: &mut std::process::Command| {
-        c.args(["eval", "--bench", "whatsup", "--data"])
-            .arg(fixtures().join("bench/whatsup_controlled.json"))
-            .arg("--predictions")
-            .arg(&preds)
-            .arg("--out")
-            .arg(dir.path().join("r.json"));
+    let base = || {
+        offline_eval(
+            "whatsup",
+            [fixtures().join("bench/whatsup_controlled.json")],
+            &preds,
+            &dir.path().join("r.json"),
+        )
     };
-    let mut c = cmd();
-    base(&mut c);
-    let out = c.output().unwrap();
+    let out = base().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("3 of 4 items have no prediction"), "{err}");
 
-    let mut c = cmd();
-    base(&mut c);
-    run_ok(c.arg("--allow-partial"));
+    run_ok(base().arg("--allow-partial"));
     assert_eq!(report(&dir.path().join("r.json"))["n"], 1);
 
     write_preds(&preds, &[(17, "\\boxed{A}")]);
-    let mut c = cmd();
-    base(&mut c);
-    let out = c.output().unwrap();
+    let out = base().output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("index 17 is not in the benchmark"));
 
     let out = cmd()
@@ -213,35 +237,25 @@ fn live_eval_with_the_tiny_model_resumes() {
     let out = dir.path().join("live.json");
     let preds = dir.path().join("live.predictions.jsonl");
     let run = || {
-        run_ok(
-            cmd()
-                .args([
-                    "eval",
-                    "--bench",
-                    "spatialeval",
-                    "--batch-size",
-                    "2",
-                    "--max-new-tokens",
-                    "4",
-                    // The paper's 1280·28² minimum would upscale every image; the pipeline
-                    // is what is tested here.
-                    "--prompt",
-                    "robust",
-                    "--data",
-                ])
-                .arg(fixtures().join("bench/spatialeval.tsv"))
-                .arg("--model")
-                .arg(fixtures().join("tiny-qwen2_5-vl"))
-                .arg("--out")
-                .arg(&out),
-        )
+        run_ok(&mut live_eval(
+            "spatialeval",
+            &[
+                "--batch-size",
+                "2",
+                "--max-new-tokens",
+                "4",
+                // The paper's 1280·28² minimum would upscale every image; the pipeline is
+                // what is tested here.
+                "--prompt",
+                "robust",
+            ],
+            &fixtures().join("bench/spatialeval.tsv"),
+            &fixtures().join("tiny-qwen2_5-vl"),
+            &out,
+        ))
     };
     run();
-    let lines: Vec<Value> = fs::read_to_string(&preds)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&preds);
     let idx: Vec<i64> = lines.iter().map(|l| l["index"].as_i64().unwrap()).collect();
     assert_eq!(idx, vec![10, 11, 12, 13]);
     let r = report(&out);
@@ -271,24 +285,13 @@ fn live_eval_with_the_tiny_qwen3_vl_uses_the_paper_prompts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("qwen3.json");
     let model = crate::util::tiny_qwen3_dir();
-    run_ok(
-        cmd()
-            .args([
-                "eval",
-                "--bench",
-                "spatialeval",
-                "--batch-size",
-                "2",
-                "--max-new-tokens",
-                "2",
-                "--data",
-            ])
-            .arg(fixtures().join("bench/spatialeval.tsv"))
-            .arg("--model")
-            .arg(&model)
-            .arg("--out")
-            .arg(&out),
-    );
+    run_ok(&mut live_eval(
+        "spatialeval",
+        &["--batch-size", "2", "--max-new-tokens", "2"],
+        &fixtures().join("bench/spatialeval.tsv"),
+        &model,
+        &out,
+    ));
     let r = report(&out);
     assert_eq!(r["n"], 4);
     let name = model.file_name().unwrap().to_str().unwrap();
@@ -305,22 +308,13 @@ fn live_vsibench_sends_one_video_per_item() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("vsi.json");
     let data = fixtures().join("bench/vsibench.json");
-    run_ok(
-        cmd()
-            .args([
-                "eval",
-                "--bench",
-                "vsibench",
-                "--max-new-tokens",
-                "2",
-                "--data",
-            ])
-            .arg(&data)
-            .arg("--model")
-            .arg(fixtures().join("tiny-qwen2_5-vl"))
-            .arg("--out")
-            .arg(&out),
-    );
+    run_ok(&mut live_eval(
+        "vsibench",
+        &["--max-new-tokens", "2"],
+        &data,
+        &fixtures().join("tiny-qwen2_5-vl"),
+        &out,
+    ));
     let items: Vec<Value> = serde_json::from_str(&fs::read_to_string(&data).unwrap()).unwrap();
     assert_eq!(report(&out)["n"].as_u64(), Some(items.len() as u64));
 }
@@ -330,15 +324,15 @@ fn live_vsibench_sends_one_video_per_item() {
 #[test]
 fn live_mode_needs_the_ml_feature() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd()
-        .args(["eval", "--bench", "spatialeval", "--data"])
-        .arg(fixtures().join("bench/spatialeval.tsv"))
-        .arg("--model")
-        .arg(fixtures().join("tiny-qwen2_5-vl"))
-        .arg("--out")
-        .arg(dir.path().join("r.json"))
-        .output()
-        .unwrap();
+    let out = live_eval(
+        "spatialeval",
+        &[],
+        &fixtures().join("bench/spatialeval.tsv"),
+        &fixtures().join("tiny-qwen2_5-vl"),
+        &dir.path().join("r.json"),
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("live evaluation needs the `ml` feature")
@@ -472,15 +466,7 @@ fn whatsup_pooled_paper_and_robust_scoring_compare() {
     let mut reports = Vec::new();
     for scoring in ["paper", "robust"] {
         let out = dir.path().join(format!("{scoring}.json"));
-        run_ok(
-            cmd()
-                .args(["eval", "--bench", "whatsup", "--scoring", scoring, "--data"])
-                .args(&files)
-                .arg("--predictions")
-                .arg(&preds)
-                .arg("--out")
-                .arg(&out),
-        );
+        run_ok(offline_eval("whatsup", &files, &preds, &out).args(["--scoring", scoring]));
         let r = report(&out);
         assert_eq!(r["scoring"], scoring);
         assert_eq!(r["n"].as_u64(), Some(n as u64));
@@ -492,15 +478,7 @@ fn whatsup_pooled_paper_and_robust_scoring_compare() {
     assert_eq!(reports[1].1["overall"], 100.0);
     // The folder pools the same two files in the same order.
     let out = dir.path().join("folder.json");
-    run_ok(
-        cmd()
-            .args(["eval", "--bench", "whatsup", "--scoring", "paper", "--data"])
-            .arg(&pooled)
-            .arg("--predictions")
-            .arg(&preds)
-            .arg("--out")
-            .arg(&out),
-    );
+    run_ok(offline_eval("whatsup", [&pooled], &preds, &out).args(["--scoring", "paper"]));
     assert_eq!(report(&out)["overall"], reports[0].1["overall"]);
     let table = run_ok(
         cmd()

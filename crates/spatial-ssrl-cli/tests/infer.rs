@@ -1,12 +1,33 @@
 //! `spatial-ssrl infer` on the tiny Qwen2.5-VL and Qwen3-VL fixtures: greedy output equals
 //! HF's golden text.
 
+use std::path::Path;
+use std::process::Command;
+
 use crate::util::{
     cmd, fixtures, golden_input, golden_of, run_ok, tiny_qwen_dir, tiny_qwen_golden, tiny_qwen3_dir,
 };
 
 fn golden() -> serde_json::Value {
     tiny_qwen_golden()
+}
+
+/// `spatial-ssrl infer --model <model>`; each test adds its inputs and flags.
+fn infer(model: &Path) -> Command {
+    let mut c = cmd();
+    c.arg("infer").arg("--model").arg(model);
+    c
+}
+
+/// What `infer` printed, without the closing newline: the decoded text.
+fn printed(stdout: &str) -> &str {
+    stdout.strip_suffix('\n').unwrap_or(stdout)
+}
+
+/// The tiny Qwen2.5-VL video fixture: its frames folder holds the golden's frames (the only
+/// image files there), in name order.
+fn video_frames() -> std::path::PathBuf {
+    fixtures().join("tiny-qwen2_5-vl/video")
 }
 
 /// The image the golden prompt was made from.
@@ -20,10 +41,7 @@ fn greedy_infer_prints_hf_golden_text() {
     // The golden prompt is the user text verbatim (question + format prompt, as HF rendered it);
     // `--question` is sent verbatim, so the 12 greedy tokens must decode to HF's text.
     let out = run_ok(
-        cmd()
-            .arg("infer")
-            .arg("--model")
-            .arg(tiny_qwen_dir())
+        infer(&tiny_qwen_dir())
             .arg("--image")
             .arg(golden_image(&g))
             .arg("--question")
@@ -32,7 +50,7 @@ fn greedy_infer_prints_hf_golden_text() {
             .arg(g["max_new_tokens"].to_string()),
     );
     let want = g["generated_text_skip_special"].as_str().unwrap();
-    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+    assert_eq!(printed(&out), want);
 }
 
 /// Both families from the fixture's bare question: `--think` appends the format instruction as
@@ -43,10 +61,7 @@ fn think_infer_on_both_families_prints_hf_golden_text() {
     for dir in [tiny_qwen_dir(), tiny_qwen3_dir()] {
         let g = golden_of(&dir);
         let out = run_ok(
-            cmd()
-                .arg("infer")
-                .arg("--model")
-                .arg(&dir)
+            infer(&dir)
                 .arg("--image")
                 .arg(golden_image(&g))
                 .arg("--question")
@@ -56,21 +71,13 @@ fn think_infer_on_both_families_prints_hf_golden_text() {
                 .arg(g["max_new_tokens"].to_string()),
         );
         let want = g["generated_text_skip_special"].as_str().unwrap();
-        assert_eq!(
-            out.strip_suffix('\n').unwrap_or(&out),
-            want,
-            "{}",
-            dir.display()
-        );
+        assert_eq!(printed(&out), want, "{}", dir.display());
     }
 }
 
 #[test]
 fn infer_reports_a_missing_image() {
-    let out = cmd()
-        .arg("infer")
-        .arg("--model")
-        .arg(tiny_qwen_dir())
+    let out = infer(&tiny_qwen_dir())
         .arg("--image")
         .arg(fixtures().join("no-such-image.jpg"))
         .arg("--question")
@@ -90,15 +97,11 @@ fn video_golden() -> serde_json::Value {
 #[test]
 fn greedy_video_infer_prints_hf_golden_text() {
     let g = video_golden();
-    // The frames folder holds the golden's frames (the only image files there), in name order.
     let n_new = g["generated_ids"].as_array().unwrap().len();
     let out = run_ok(
-        cmd()
-            .arg("infer")
-            .arg("--model")
-            .arg(fixtures().join("tiny-qwen2_5-vl"))
+        infer(&fixtures().join("tiny-qwen2_5-vl"))
             .arg("--video")
-            .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+            .arg(video_frames())
             .arg("--fps")
             .arg(g["fps"].to_string())
             .arg("--question")
@@ -107,7 +110,7 @@ fn greedy_video_infer_prints_hf_golden_text() {
             .arg(n_new.to_string()),
     );
     let want = g["generated_text"].as_str().unwrap();
-    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+    assert_eq!(printed(&out), want);
 }
 
 #[test]
@@ -119,10 +122,7 @@ fn greedy_image_and_video_infer_prints_hf_golden_text() {
     let image = std::path::Path::new(m["image"].as_str().unwrap());
     let n_new = m["generated_ids"].as_array().unwrap().len();
     let out = run_ok(
-        cmd()
-            .arg("infer")
-            .arg("--model")
-            .arg(fixtures().join("tiny-qwen2_5-vl"))
+        infer(&fixtures().join("tiny-qwen2_5-vl"))
             .arg("--image")
             .arg(
                 fixtures()
@@ -130,7 +130,7 @@ fn greedy_image_and_video_infer_prints_hf_golden_text() {
                     .join(image.file_name().unwrap()),
             )
             .arg("--video")
-            .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+            .arg(video_frames())
             .arg("--fps")
             .arg(g["fps"].to_string())
             .arg("--question")
@@ -139,17 +139,14 @@ fn greedy_image_and_video_infer_prints_hf_golden_text() {
             .arg(n_new.to_string()),
     );
     let want = m["generated_text"].as_str().unwrap();
-    assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want);
+    assert_eq!(printed(&out), want);
 }
 
 #[test]
 fn infer_rejects_bad_video_input() {
     let model = fixtures().join("tiny-qwen2_5-vl");
     // Neither --image nor --video.
-    let out = cmd()
-        .arg("infer")
-        .arg("--model")
-        .arg(&model)
+    let out = infer(&model)
         .arg("--question")
         .arg("Where?")
         .output()
@@ -157,10 +154,7 @@ fn infer_rejects_bad_video_input() {
     assert!(!out.status.success());
     // A folder without frames is named in the error.
     let empty = tempfile::tempdir().unwrap();
-    let out = cmd()
-        .arg("infer")
-        .arg("--model")
-        .arg(&model)
+    let out = infer(&model)
         .arg("--video")
         .arg(empty.path())
         .arg("--question")
@@ -171,12 +165,9 @@ fn infer_rejects_bad_video_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no image files"), "stderr: {err}");
     // fps must be positive.
-    let out = cmd()
-        .arg("infer")
-        .arg("--model")
-        .arg(&model)
+    let out = infer(&model)
         .arg("--video")
-        .arg(fixtures().join("tiny-qwen2_5-vl/video"))
+        .arg(video_frames())
         .arg("--fps")
         .arg("0")
         .arg("--question")
@@ -204,10 +195,7 @@ fn repetition_penalty_flag_matches_transformers() {
         // infer stops at generation_config.json's EOS ids; the golden ran without stops.
         assert!(ids.iter().all(|t| !stops.contains(&t.as_i64().unwrap())));
         let out = run_ok(
-            cmd()
-                .arg("infer")
-                .arg("--model")
-                .arg(&model)
+            infer(&model)
                 .arg("--image")
                 .arg(golden_image(&g))
                 .arg("--question")
@@ -218,6 +206,6 @@ fn repetition_penalty_flag_matches_transformers() {
                 .arg(case["repetition_penalty"].to_string()),
         );
         let want = case["generated_text"].as_str().unwrap();
-        assert_eq!(out.strip_suffix('\n').unwrap_or(&out), want, "{case}");
+        assert_eq!(printed(&out), want, "{case}");
     }
 }

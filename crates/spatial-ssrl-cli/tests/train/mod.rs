@@ -2,6 +2,9 @@
 //! finite losses, metrics file and curves written.
 
 use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
 
 use crate::util::{cmd, run_ok};
 
@@ -60,7 +63,7 @@ output_dir = "run"
 }
 
 /// Every line carries finite losses under EasyR1's (GRPO) or LLaMA-Factory's (SFT) names.
-fn assert_finite_losses(metrics: &[serde_json::Value]) {
+fn assert_finite_losses(metrics: &[Value]) {
     for m in metrics {
         let keys: &[&str] = if m["phase"] == "sft" {
             &["sft/loss", "sft/grad_norm", "sft/lr"]
@@ -84,7 +87,7 @@ fn assert_finite_losses(metrics: &[serde_json::Value]) {
     }
 }
 
-fn lines(path: &Path) -> Vec<serde_json::Value> {
+fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -92,56 +95,102 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn train_sft_then_grpo_checkpoints_resumes_and_plots() {
-    let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path());
-    let config = dir.path().join("train.toml");
-    run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
-    let run = dir.path().join("run");
-    let metrics = lines(&run.join("metrics.jsonl"));
-    let phases: Vec<&str> = metrics
+/// `spatial-ssrl train <flags> --config <config>`.
+fn train(config: &Path, flags: &[&str]) -> Command {
+    let mut c = cmd();
+    c.arg("train").args(flags).arg("--config").arg(config);
+    c
+}
+
+/// The `phase` of each metrics line, in order.
+fn phases(metrics: &[Value]) -> Vec<&str> {
+    metrics
         .iter()
         .map(|m| m["phase"].as_str().unwrap())
-        .collect();
-    // Validation before training (step 0), at step 2 (val_freq) and after the last step.
-    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]);
-    let val_steps: Vec<u64> = metrics
+        .collect()
+}
+
+/// The steps of the metrics lines that carry `key` (validation lines for a `val/` key).
+fn steps_with(metrics: &[Value], key: &str) -> Vec<u64> {
+    metrics
         .iter()
-        .filter(|m| m.get("val/reward_score").is_some())
+        .filter(|m| m.get(key).is_some())
         .map(|m| m["step"].as_u64().unwrap())
-        .collect();
-    assert_eq!(val_steps, [0, 2, 3]);
-    assert!(metrics[2]["val/task/toy/accuracy_reward"].is_number());
-    let metrics: Vec<serde_json::Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
-    assert_finite_losses(&metrics);
+        .collect()
+}
+
+/// Points the run's GRPO `latest` at `global_step_{step}` and resumes training from it.
+fn resume_from(run: &Path, step: u32, config: &Path) {
+    std::fs::write(run.join("grpo/latest"), format!("global_step_{step}")).unwrap();
+    run_ok(&mut train(config, &["--quiet", "--resume"]));
+}
+
+/// `keys` of two metrics lines agree within a relative tolerance `tol`.
+fn assert_close(a: &Value, b: &Value, keys: &[&str], tol: f64) {
+    for k in keys {
+        let (a, b) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+        assert!((a - b).abs() <= tol * (1.0 + a.abs()), "{k}: {a} vs {b}");
+    }
+}
+
+/// The checkpoints (SFT step 2, GRPO policy at 2 and optimizer at 3) and the curves of the
+/// 2-step SFT, 3-step GRPO runs.
+fn assert_checkpoints_and_curves(run: &Path) {
     assert!(run.join("grpo/global_step_2/policy.bpk").exists());
     assert!(run.join("grpo/global_step_3/optimizer.bpk").exists());
     assert!(run.join("sft/global_step_2/state.json").exists());
     let png = std::fs::read(run.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
+}
+
+/// The `[sft]` (LoRA rank 4) and `[grpo]` batch sections of the real-model runs; each test
+/// adds its own sampling length, learning rate and `[trainer]` section.
+const LORA_SFT_AND_GRPO: &str = "[sft]
+batch_size = 2
+grad_accum = 1
+lora_rank = 4
+lora_alpha = 8.0
+[grpo]
+rollout_batch_size = 2
+n = 2
+global_batch_size = 2
+micro_batch_size = 4
+";
+
+#[test]
+fn train_sft_then_grpo_checkpoints_resumes_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let config = dir.path().join("train.toml");
+    run_ok(&mut train(&config, &["--quiet"]));
+    let run = dir.path().join("run");
+    let metrics = lines(&run.join("metrics.jsonl"));
+    // Validation before training (step 0), at step 2 (val_freq) and after the last step.
+    assert_eq!(
+        phases(&metrics),
+        ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]
+    );
+    assert_eq!(steps_with(&metrics, "val/reward_score"), [0, 2, 3]);
+    assert!(metrics[2]["val/task/toy/accuracy_reward"].is_number());
+    let metrics: Vec<Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
+    assert_finite_losses(&metrics);
+    assert_checkpoints_and_curves(&run);
 
     // Resume from step 2 and run to step 3 again: the same step-3 metrics.
-    std::fs::write(run.join("grpo/latest"), "global_step_2").unwrap();
-    run_ok(
-        cmd()
-            .args(["train", "--quiet", "--resume", "--config"])
-            .arg(&config),
-    );
+    resume_from(&run, 2, &config);
     let resumed = lines(&run.join("metrics.jsonl"));
     assert_eq!(resumed.len(), 6);
-    let resumed: Vec<serde_json::Value> = resumed.into_iter().filter(|m| m["step"] != 0).collect();
+    let resumed: Vec<Value> = resumed.into_iter().filter(|m| m["step"] != 0).collect();
     assert_eq!(
         metrics[4]["val/reward_score"],
         resumed[4]["val/reward_score"]
     );
-    for k in ["actor/pg_loss", "actor/kl_loss", "actor/grad_norm"] {
-        let (a, b) = (
-            metrics[4][k].as_f64().unwrap(),
-            resumed[4][k].as_f64().unwrap(),
-        );
-        assert!((a - b).abs() <= 1e-6 * (1.0 + a.abs()), "{k}: {a} vs {b}");
-    }
+    assert_close(
+        &metrics[4],
+        &resumed[4],
+        &["actor/pg_loss", "actor/kl_loss", "actor/grad_norm"],
+        1e-6,
+    );
     assert_eq!(
         metrics[4]["critic/score/mean"],
         resumed[4]["critic/score/mean"]
@@ -162,11 +211,7 @@ fn train_sft_then_grpo_checkpoints_resumes_and_plots() {
 fn train_rejects_unknown_config_keys() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.toml"), "[grpo]\nnot_a_key = 1\n").unwrap();
-    let out = cmd()
-        .args(["train", "--config"])
-        .arg(dir.path().join("bad.toml"))
-        .output()
-        .unwrap();
+    let out = train(&dir.path().join("bad.toml"), &[]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not_a_key"));
 }
@@ -176,20 +221,12 @@ fn train_rejects_an_unknown_dtype() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[model]\ndtype = \"int8\"\n").unwrap();
-    let out = cmd()
-        .args(["train", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = train(&config, &[]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("model.dtype") && err.contains("int8"), "{err}");
     std::fs::write(&config, "").unwrap();
-    let out = cmd()
-        .args(["train", "--dtype", "int8", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = train(&config, &["--dtype", "int8"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("int8"));
 }
@@ -270,7 +307,8 @@ fn train_qwen2_5_vl_on_generated_pretext_data() {
         image.display().to_string()
     );
     std::fs::write(dir.path().join("sft.jsonl"), sft.repeat(2)).unwrap();
-    let toml = r#"
+    let toml = format!(
+        r#"
 [model]
 kind = "qwen2_5_vl"
 path = "model"
@@ -278,17 +316,7 @@ path = "model"
 train_files = "data"
 val_files = "data"
 sft_files = "sft.jsonl"
-[sft]
-batch_size = 2
-grad_accum = 1
-lora_rank = 4
-lora_alpha = 8.0
-[grpo]
-rollout_batch_size = 2
-n = 2
-global_batch_size = 2
-micro_batch_size = 4
-[grpo.sampling]
+{LORA_SFT_AND_GRPO}[grpo.sampling]
 max_new_tokens = 8
 [grpo.optim]
 lr = 1e-3
@@ -301,10 +329,11 @@ save_hf = true
 val_freq = 2
 val_generations_to_log = 1
 output_dir = "run"
-"#;
+"#
+    );
     let config = dir.path().join("train.toml");
-    std::fs::write(&config, toml).unwrap();
-    let stdout = run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+    std::fs::write(&config, &toml).unwrap();
+    let stdout = run_ok(&mut train(&config, &["--quiet"]));
     // Only the train shards are trained on.
     assert!(
         stdout.contains(&format!("data: {train_rows} train prompts")),
@@ -317,17 +346,12 @@ output_dir = "run"
 
     let run = dir.path().join("run");
     let metrics = lines(&run.join("metrics.jsonl"));
-    let phases: Vec<&str> = metrics
-        .iter()
-        .map(|m| m["phase"].as_str().unwrap())
-        .collect();
     // LoRA SFT, validation before GRPO (step 0), GRPO with validation at step 2 and the end.
-    assert_eq!(phases, ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]);
-    let val_steps: Vec<u64> = metrics
-        .iter()
-        .filter(|m| m.get("val/accuracy_reward").is_some())
-        .map(|m| m["step"].as_u64().unwrap())
-        .collect();
+    assert_eq!(
+        phases(&metrics),
+        ["sft", "sft", "grpo", "grpo", "grpo", "grpo"]
+    );
+    let val_steps = steps_with(&metrics, "val/accuracy_reward");
     assert_eq!(val_steps, [0, 2, 3]);
     // One validation generation logged per validation (EasyR1's val_generations_to_log).
     let logged: Vec<u64> = lines(&run.join("val_generations.jsonl"))
@@ -335,18 +359,14 @@ output_dir = "run"
         .map(|g| g["step"].as_u64().unwrap())
         .collect();
     assert_eq!(logged, val_steps);
-    let metrics: Vec<serde_json::Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
+    let metrics: Vec<Value> = metrics.into_iter().filter(|m| m["step"] != 0).collect();
     assert_finite_losses(&metrics);
     // save_limit = 2: the step-1 checkpoint was pruned when step 3 was saved.
     assert!(!run.join("grpo/global_step_1").exists());
     // SFT on a real tokenizer: a positive cross-entropy and a non-zero gradient.
     assert!(metrics[0]["sft/loss"].as_f64().unwrap() > 0.0);
     assert!(metrics[0]["sft/grad_norm"].as_f64().unwrap() > 0.0);
-    assert!(run.join("grpo/global_step_2/policy.bpk").exists());
-    assert!(run.join("grpo/global_step_3/optimizer.bpk").exists());
-    assert!(run.join("sft/global_step_2/state.json").exists());
-    let png = std::fs::read(run.join("curves.png")).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
+    assert_checkpoints_and_curves(&run);
     for name in [
         "model.safetensors",
         "config.json",
@@ -360,13 +380,8 @@ output_dir = "run"
     }
 
     // Resume from the step-2 checkpoint: step 3 is redone with the same result.
-    std::fs::write(run.join("grpo/latest"), "global_step_2").unwrap();
-    run_ok(
-        cmd()
-            .args(["train", "--quiet", "--resume", "--config"])
-            .arg(&config),
-    );
-    let resumed: Vec<serde_json::Value> = lines(&run.join("metrics.jsonl"))
+    resume_from(&run, 2, &config);
+    let resumed: Vec<Value> = lines(&run.join("metrics.jsonl"))
         .into_iter()
         .filter(|m| m["step"] != 0)
         .collect();
@@ -379,13 +394,12 @@ output_dir = "run"
         metrics[4]["val/accuracy_reward"],
         resumed[4]["val/accuracy_reward"]
     );
-    for k in ["actor/pg_loss", "actor/kl_loss"] {
-        let (a, b) = (
-            metrics[4][k].as_f64().unwrap(),
-            resumed[4][k].as_f64().unwrap(),
-        );
-        assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{k}: {a} vs {b}");
-    }
+    assert_close(
+        &metrics[4],
+        &resumed[4],
+        &["actor/pg_loss", "actor/kl_loss"],
+        1e-4,
+    );
 
     // The saved folder loads back as a model.
     let config_out = dir.path().join("again.toml");
@@ -402,11 +416,7 @@ output_dir = "run"
     std::fs::write(&config_out, toml2).unwrap();
     // `--dtype` overrides `model.dtype`: bf16 weights train with f32 master weights, here
     // with gradient checkpointing too.
-    run_ok(
-        cmd()
-            .args(["train", "--quiet", "--dtype", "bf16", "--config"])
-            .arg(&config_out),
-    );
+    run_ok(&mut train(&config_out, &["--quiet", "--dtype", "bf16"]));
     let m2 = lines(&dir.path().join("run2/metrics.jsonl"));
     assert_eq!(m2.len(), 1);
     assert_finite_losses(&m2);
@@ -443,24 +453,15 @@ fn train_qwen3_vl_sft_and_grpo_write_an_hf_folder() {
          \"images\":[{image}]}}\n"
     );
     std::fs::write(dir.path().join("sft.jsonl"), sft.repeat(2)).unwrap();
-    let toml = r#"
+    let toml = format!(
+        r#"
 [model]
 kind = "qwen3_vl"
 path = "model"
 [data]
 train_files = "prompts.jsonl"
 sft_files = "sft.jsonl"
-[sft]
-batch_size = 2
-grad_accum = 1
-lora_rank = 4
-lora_alpha = 8.0
-[grpo]
-rollout_batch_size = 2
-n = 2
-global_batch_size = 2
-micro_batch_size = 4
-[grpo.sampling]
+{LORA_SFT_AND_GRPO}[grpo.sampling]
 max_new_tokens = 4
 [grpo.optim]
 lr = 1e-3
@@ -469,30 +470,23 @@ max_steps = 1
 sft_max_steps = 1
 save_freq = 1
 output_dir = "run"
-"#;
+"#
+    );
     let config = dir.path().join("train.toml");
     std::fs::write(&config, toml.replace("qwen3_vl", "qwen2_5_vl")).unwrap();
-    let wrong = cmd()
-        .args(["train", "--quiet", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let wrong = train(&config, &["--quiet"]).output().unwrap();
     let err = String::from_utf8_lossy(&wrong.stderr);
     assert!(!wrong.status.success() && err.contains("qwen3_vl"), "{err}");
 
-    std::fs::write(&config, toml).unwrap();
-    run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+    std::fs::write(&config, &toml).unwrap();
+    run_ok(&mut train(&config, &["--quiet"]));
     let run = dir.path().join("run");
     let metrics = lines(&run.join("metrics.jsonl"));
-    let phases: Vec<&str> = metrics
-        .iter()
-        .map(|m| m["phase"].as_str().unwrap())
-        .collect();
-    assert_eq!(phases, ["sft", "grpo"]);
+    assert_eq!(phases(&metrics), ["sft", "grpo"]);
     assert_finite_losses(&metrics);
     assert!(metrics[0]["sft/grad_norm"].as_f64().unwrap() > 0.0);
     let final_dir = run.join("final");
-    let saved: serde_json::Value =
+    let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(final_dir.join("config.json")).unwrap())
             .unwrap();
     assert_eq!(saved["model_type"], "qwen3_vl");

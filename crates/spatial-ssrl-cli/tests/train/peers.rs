@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::{assert_finite_losses, lines, write_inputs};
-use crate::util::{cmd, run_ok};
+use super::{assert_finite_losses, lines, phases, train, write_inputs};
+use crate::util::run_ok;
 
 /// Every float parameter of the policy checkpoint `checkpoint/policy.bpk`, loaded into the tiny
 /// policy the run's own `config.toml` describes.
@@ -54,15 +54,11 @@ fn train_on_two_peers_matches_one_device() {
     for peers in [1, 2] {
         let config = dir.path().join(format!("train{peers}.toml"));
         std::fs::write(&config, toml(peers)).unwrap();
-        run_ok(cmd().args(["train", "--quiet", "--config"]).arg(&config));
+        run_ok(&mut train(&config, &["--quiet"]));
         let run = dir.path().join(format!("run{peers}"));
         let metrics = lines(&run.join("metrics.jsonl"));
-        let phases: Vec<&str> = metrics
-            .iter()
-            .map(|m| m["phase"].as_str().unwrap())
-            .collect();
         // One line per step: the second peer writes no log of its own.
-        assert_eq!(phases, ["sft", "grpo"], "{peers} peers");
+        assert_eq!(phases(&metrics), ["sft", "grpo"], "{peers} peers");
         assert_finite_losses(&metrics);
         let written: Vec<String> = std::fs::read_dir(run.join("grpo"))
             .unwrap()
@@ -103,18 +99,10 @@ fn train_on_two_peers_matches_one_device() {
     let mut resumed = Vec::new();
     for peers in [1, 2] {
         let config = dir.path().join(format!("train{peers}.toml"));
-        run_ok(
-            cmd()
-                .args([
-                    "train",
-                    "--quiet",
-                    "--resume",
-                    "--max-steps",
-                    "2",
-                    "--config",
-                ])
-                .arg(&config),
-        );
+        run_ok(&mut train(
+            &config,
+            &["--quiet", "--resume", "--max-steps", "2"],
+        ));
         let run = dir.path().join(format!("run{peers}"));
         let phases: Vec<String> = lines(&run.join("metrics.jsonl"))
             .iter()
