@@ -196,6 +196,14 @@ impl Error {
         }
     }
 
+    /// An [`Error::InvalidConfig`] of `task`.
+    pub(crate) fn invalid_config(task: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            task,
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

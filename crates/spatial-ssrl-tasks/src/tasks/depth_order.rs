@@ -147,12 +147,7 @@ impl DepthOrder {
 
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
-        let bad = |message: String| {
-            Err(Error::InvalidConfig {
-                task: NAME,
-                message,
-            })
-        };
+        let bad = |message: String| Err(Error::invalid_config(NAME, message));
         if !(0.0..=100.0).contains(&c.low_percentile)
             || !(0.0..=100.0).contains(&c.high_percentile)
             || c.low_percentile >= c.high_percentile

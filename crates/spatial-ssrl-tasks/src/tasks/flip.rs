@@ -161,10 +161,7 @@ impl Flip {
 
     fn sample(&self, scene: &Scene, rng: &mut TaskRng) -> Result<Sample> {
         let cfg = &self.config;
-        let invalid = |message: String| Error::InvalidConfig {
-            task: NAME,
-            message,
-        };
+        let invalid = |message: String| Error::invalid_config(NAME, message);
         if cfg.rows.saturating_mul(cfg.cols) < 2 {
             return Err(invalid(format!(
                 "a {}x{} grid has fewer than two patches",

@@ -32,12 +32,12 @@ pub fn check_images(task: &'static str, problem: &str, images: usize) -> Result<
     if found == images {
         Ok(())
     } else {
-        Err(Error::InvalidConfig {
+        Err(Error::invalid_config(
             task,
-            message: format!(
+            format!(
                 "prompt template has {found} {IMAGE} placeholders, the sample has {images} images"
             ),
-        })
+        ))
     }
 }
 

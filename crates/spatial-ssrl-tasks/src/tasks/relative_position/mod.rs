@@ -225,12 +225,7 @@ impl RelativePosition {
 
     fn check_config(&self) -> Result<()> {
         let c = &self.config;
-        let bad = |message: String| {
-            Err(Error::InvalidConfig {
-                task: NAME,
-                message,
-            })
-        };
+        let bad = |message: String| Err(Error::invalid_config(NAME, message));
         if c.block == 0 || c.min_distance_divisor == 0 {
             return bad("block and min_distance_divisor must be positive".into());
         }
@@ -394,13 +389,9 @@ impl PretextTask for RelativePosition {
             (PairKind::Far, false) => answer_text(facing, None, Some(farther)),
             (PairKind::Far, true) => answer_text(facing, Some(right_in_image), Some(farther)),
         };
-        let slot = options
-            .iter()
-            .position(|o| *o == text)
-            .ok_or_else(|| Error::InvalidConfig {
-                task: NAME,
-                message: format!("answer {text:?} is not among the options"),
-            })?;
+        let slot = options.iter().position(|o| *o == text).ok_or_else(|| {
+            Error::invalid_config(NAME, format!("answer {text:?} is not among the options"))
+        })?;
         let answer = LETTERS[slot].to_owned();
 
         let mut img = (*scene.rgb).clone();
