@@ -1,7 +1,7 @@
 //! `spatial-ssrl infer` on the tiny Qwen2.5-VL and Qwen3-VL fixtures: greedy output equals
 //! HF's golden text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{
@@ -26,12 +26,12 @@ fn printed(stdout: &str) -> &str {
 
 /// The tiny Qwen2.5-VL video fixture: its frames folder holds the golden's frames (the only
 /// image files there), in name order.
-fn video_frames() -> std::path::PathBuf {
+fn video_frames() -> PathBuf {
     fixtures().join("tiny-qwen2_5-vl/video")
 }
 
 /// The image the golden prompt was made from.
-fn golden_image(g: &serde_json::Value) -> std::path::PathBuf {
+fn golden_image(g: &serde_json::Value) -> PathBuf {
     golden_input(g["image"].as_str().expect("golden.json names its image"))
 }
 
@@ -94,23 +94,31 @@ fn video_golden() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Greedy `infer` on the tiny Qwen2.5-VL with the video fixture's frames at `fps` (after
+/// `image` when given), asked `case["user_text"]` for as many tokens as `case` generated,
+/// must print `case["generated_text"]`.
+fn assert_video_case(case: &serde_json::Value, fps: &serde_json::Value, image: Option<PathBuf>) {
+    let n_new = case["generated_ids"].as_array().unwrap().len();
+    let mut c = infer(&fixtures().join("tiny-qwen2_5-vl"));
+    if let Some(image) = image {
+        c.arg("--image").arg(image);
+    }
+    c.arg("--video")
+        .arg(video_frames())
+        .arg("--fps")
+        .arg(fps.to_string())
+        .arg("--question")
+        .arg(case["user_text"].as_str().unwrap())
+        .arg("--max-new-tokens")
+        .arg(n_new.to_string());
+    let want = case["generated_text"].as_str().unwrap();
+    assert_eq!(printed(&run_ok(&mut c)), want);
+}
+
 #[test]
 fn greedy_video_infer_prints_hf_golden_text() {
     let g = video_golden();
-    let n_new = g["generated_ids"].as_array().unwrap().len();
-    let out = run_ok(
-        infer(&fixtures().join("tiny-qwen2_5-vl"))
-            .arg("--video")
-            .arg(video_frames())
-            .arg("--fps")
-            .arg(g["fps"].to_string())
-            .arg("--question")
-            .arg(g["user_text"].as_str().unwrap())
-            .arg("--max-new-tokens")
-            .arg(n_new.to_string()),
-    );
-    let want = g["generated_text"].as_str().unwrap();
-    assert_eq!(printed(&out), want);
+    assert_video_case(&g, &g["fps"], None);
 }
 
 #[test]
@@ -119,27 +127,11 @@ fn greedy_image_and_video_infer_prints_hf_golden_text() {
     let m = &g["mixed"];
     // The mixed prompt's image is named by the golden; the repository keeps it in
     // reference_inputs.
-    let image = std::path::Path::new(m["image"].as_str().unwrap());
-    let n_new = m["generated_ids"].as_array().unwrap().len();
-    let out = run_ok(
-        infer(&fixtures().join("tiny-qwen2_5-vl"))
-            .arg("--image")
-            .arg(
-                fixtures()
-                    .join("reference_inputs")
-                    .join(image.file_name().unwrap()),
-            )
-            .arg("--video")
-            .arg(video_frames())
-            .arg("--fps")
-            .arg(g["fps"].to_string())
-            .arg("--question")
-            .arg(m["user_text"].as_str().unwrap())
-            .arg("--max-new-tokens")
-            .arg(n_new.to_string()),
-    );
-    let want = m["generated_text"].as_str().unwrap();
-    assert_eq!(printed(&out), want);
+    let image = Path::new(m["image"].as_str().unwrap());
+    let image = fixtures()
+        .join("reference_inputs")
+        .join(image.file_name().unwrap());
+    assert_video_case(m, &g["fps"], Some(image));
 }
 
 #[test]
