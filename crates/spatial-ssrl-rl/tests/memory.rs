@@ -1,23 +1,29 @@
-//! The memory model against a measured CPU GRPO step on a real-width, reduced-depth
+//! The memory model against measured CPU GRPO steps on a real-width, reduced-depth
 //! Qwen2.5-VL: the 3B configuration (`tests/fixtures/hub-configs`, or the `config.json` in
 //! `SSRL_MEMORY_CONFIG`) cut to `SSRL_MEMORY_LAYERS` decoder layers and vision blocks
-//! (default 2), random weights, the tiny fixture's processor (same tokenizer and
-//! vocabulary), one image, n = 5 responses of 256 tokens. The peak resident set
-//! (`VmHWM` of /proc/self/status) of the run's first step must be within 20% of
-//! `MemoryEstimate::first_step_peak` (AdamW's state appears during that step's update;
-//! `peak`, the later steps' figure, adds it to every phase).
+//! (default 2), random f32 weights, the tiny fixture's processor (same tokenizer and
+//! vocabulary), one image, n = 5 responses of 256 tokens, `SSRL_MEMORY_STEPS` steps (default
+//! 2). The peak resident set (`VmHWM` of /proc/self/status) of the first step must be within
+//! 20% of `MemoryEstimate::first_step_peak` (AdamW's state appears during that step's
+//! update), and that of every later step (the high-water mark reset between steps through
+//! /proc/self/clear_refs) within 20% of `MemoryEstimate::peak` (the state held in every
+//! phase). Per step it prints the trainer's own phase seconds (`StepMetrics::time`: rollout,
+//! reward, behaviour/reference log-probs, update) and the resident set sampled in each phase.
 //!
-//! It needs ~10 GB of memory and minutes of CPU, so it is ignored in CI; run it alone with
-//! `scripts/memory_check.sh` (which also prints the breakdown).
+//! It needs ~12 GB of memory and tens of minutes of CPU, so it is ignored in CI; run it alone
+//! with `scripts/memory_check.sh` (which also prints the breakdown).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use spatial_ssrl_model::{Processor, Qwen2_5VlConfig, Qwen2_5VlForCausalLm};
 use spatial_ssrl_rewards::{RewardBreakdown, RewardFn, TaskRouter};
 use spatial_ssrl_rl::{
     GrpoConfig, GrpoTrainer, ImageSource, MemoryInputs, ModelConfig, OptimConfig, PixelLimits,
-    Policy, PromptRecord, QwenPolicy, SamplingConfig, gib,
+    Policy, PromptRecord, QwenPolicy, SamplingConfig, StepMetrics, gib,
 };
 
 fn root() -> PathBuf {
@@ -46,12 +52,115 @@ fn config() -> Qwen2_5VlConfig {
     cfg
 }
 
-/// Peak resident set of this process so far, in bytes.
-fn peak_rss() -> u64 {
+/// A field of /proc/self/status in bytes (`VmHWM`: peak resident set, `VmRSS`: current).
+fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb * 1024
+}
+
+/// Peak resident set of this process since its start or the last [`reset_peak`], in bytes.
+fn peak_rss() -> u64 {
+    status_bytes("VmHWM:")
+}
+
+/// Resets `VmHWM` to the current resident set (Linux >= 4.0); false where the kernel refuses,
+/// and the peak then runs on from the process's start.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Samples `VmRSS` every few milliseconds on its own thread, so each phase's peak can be read
+/// off the samples that fall in its time window (the trainer reports the windows' lengths).
+/// A spike shorter than the interval can slip between samples; `VmHWM` stays authoritative.
+struct RssSampler {
+    samples: Arc<Mutex<Vec<(Instant, u64)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    fn start(interval: Duration) -> RssSampler {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (samples.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let rss = status_bytes("VmRSS:");
+                s.lock().unwrap().push((Instant::now(), rss));
+                std::thread::sleep(interval);
+            }
+        });
+        RssSampler {
+            samples,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Largest sample in `[from, to)` (0 when none fell there).
+    fn max_between(&self, from: Instant, to: Instant) -> u64 {
+        let samples = self.samples.lock().unwrap();
+        samples
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|&(_, b)| b)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One measured step: the trainer's phase seconds and the resident set in each phase.
+struct Measured {
+    metrics: StepMetrics,
+    /// Sampled peak RSS per phase: rollout, reward, log-probs, update (optimiser included).
+    phase_rss: [u64; 4],
+    /// `VmHWM` at the step's end (since the previous reset, or the process's start).
+    peak: u64,
+}
+
+/// Runs one step, timing its phases with the trainer's own clock and attributing RSS samples
+/// to them: the trainer runs rollout, reward, log-probs and update back to back, so the
+/// phase windows are consecutive from the step's start (the last runs to the step's end).
+fn measured_step(
+    trainer: &mut GrpoTrainer<QwenPolicy>,
+    reward: &TaskRouter,
+    total_steps: u64,
+    sampler: &RssSampler,
+) -> Measured {
+    let start = Instant::now();
+    let metrics = trainer.step(reward, total_steps).unwrap();
+    let end = Instant::now();
+    let t = &metrics.time;
+    let mut bounds = [start; 5];
+    let mut at = start;
+    for (b, secs) in bounds[1..4]
+        .iter_mut()
+        .zip([t.rollout, t.reward, t.log_probs])
+    {
+        at = (at + Duration::from_secs_f64(secs)).min(end);
+        *b = at;
+    }
+    bounds[4] = end;
+    let mut phase_rss = [0u64; 4];
+    for (p, w) in phase_rss.iter_mut().zip(bounds.windows(2)) {
+        *p = sampler.max_between(w[0], w[1]);
+    }
+    Measured {
+        metrics,
+        phase_rss,
+        peak: peak_rss(),
+    }
 }
 
 struct Constant;
@@ -69,13 +178,14 @@ impl RewardFn for Constant {
 }
 
 #[test]
-#[ignore = "needs ~10 GB and minutes of CPU: scripts/memory_check.sh"]
+#[ignore = "needs ~12 GB and tens of minutes of CPU: scripts/memory_check.sh"]
 fn grpo_step_peak_rss_matches_the_memory_model() {
     let cfg = config();
     let device = Device::flex().autodiff();
     let fixture = root().join("tests/fixtures/tiny-qwen2_5-vl");
     let processor = Processor::from_dir(&fixture).unwrap();
     let max_pixels = env_or("SSRL_MEMORY_MAX_PIXELS", 200_704u64);
+    let steps = env_or("SSRL_MEMORY_STEPS", 2u64).max(1);
     let model = Qwen2_5VlForCausalLm::random(cfg.clone(), 1, 0.02, &device).unwrap();
     let policy = QwenPolicy::new(model, processor, &fixture).with_pixel_limits(PixelLimits {
         min_pixels: None,
@@ -119,39 +229,82 @@ fn grpo_step_peak_rss_matches_the_memory_model() {
     let inputs =
         MemoryInputs::for_run(&cfg, &model_cfg, &grpo, prompt_tokens, image_tokens).unwrap();
     let est = inputs.estimate();
-    let before = peak_rss();
-    let mut trainer = GrpoTrainer::new(policy, None, vec![record], grpo).unwrap();
-    let m = trainer
-        .step(&TaskRouter::new(Box::new(Constant)), 1)
-        .unwrap();
-    let peak = peak_rss();
     eprintln!(
-        "params {} ({:.2} GiB f32); prompt {prompt_tokens} tokens ({image_tokens} image), \
-         responses mean {:.0} tokens",
+        "params {} ({:.2} GiB f32); prompt {prompt_tokens} tokens ({image_tokens} image); \
+         {steps} steps",
         inputs.params.total(),
         gib(inputs.params.total() * 4),
-        m.response_length_mean
     );
     eprintln!("estimate: {est:#?}");
+    let state = est.optimizer + est.master_weights;
     eprintln!(
-        "phases (GiB): rollout {:.2} scoring {:.2} update {:.2} step {:.2}",
+        "predicted phases (GiB), first step / later steps: rollout {:.2} / {:.2}, \
+         log-probs {:.2} / {:.2}, update {:.2} / {:.2}, optimiser step {:.2} / {:.2}",
+        gib(est.rollout_peak() - state),
         gib(est.rollout_peak()),
+        gib(est.scoring_peak() - state),
         gib(est.scoring_peak()),
+        gib(est.update_peak() - state),
         gib(est.update_peak()),
-        gib(est.step_peak())
+        gib(est.step_peak()),
+        gib(est.step_peak()),
     );
-    let predicted = est.first_step_peak();
-    let ratio = peak as f64 / predicted as f64;
+    let before = peak_rss();
+    let sampler = RssSampler::start(Duration::from_millis(20));
+    let mut trainer = GrpoTrainer::new(policy, None, vec![record], grpo).unwrap();
+    let reward = TaskRouter::new(Box::new(Constant));
+    let mut runs = Vec::new();
+    let mut reset = true;
+    for step in 0..steps {
+        if step > 0 {
+            reset &= reset_peak();
+        }
+        runs.push(measured_step(&mut trainer, &reward, steps, &sampler));
+    }
+    drop(sampler);
+
     eprintln!(
-        "peak RSS {:.2} GiB (before the trainer {:.2} GiB) vs predicted first step {:.2} GiB: \
-         ratio {ratio:.3} (later steps: {:.2} GiB)",
-        gib(peak),
-        gib(before),
-        gib(predicted),
-        gib(est.peak())
+        "model built: peak RSS {:.2} GiB before the trainer",
+        gib(before)
     );
-    assert!(
-        (0.8..=1.2).contains(&ratio),
-        "measured {peak} vs predicted {predicted}"
+    eprintln!(
+        "step | response tokens | rollout s | reward s | log-probs s | update s | step s | \
+         RSS GiB rollout / log-probs / update | peak GiB | predicted GiB | ratio"
     );
+    let mut failures = Vec::new();
+    for (m, run) in runs.iter().enumerate() {
+        let (t, r) = (&run.metrics.time, &run.phase_rss);
+        let predicted = if m == 0 {
+            est.first_step_peak()
+        } else {
+            est.peak()
+        };
+        let ratio = run.peak as f64 / predicted as f64;
+        eprintln!(
+            "{} | {:.0} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} / {:.2} | \
+             {:.2} | {:.2} | {ratio:.3}",
+            run.metrics.step,
+            run.metrics.response_length_mean,
+            t.rollout,
+            t.reward,
+            t.log_probs,
+            t.update,
+            t.step,
+            gib(r[0]),
+            gib(r[2]),
+            gib(r[3]),
+            gib(run.peak),
+            gib(predicted),
+        );
+        if !(0.8..=1.2).contains(&ratio) {
+            failures.push(format!(
+                "step {}: measured {} vs predicted {predicted}",
+                run.metrics.step, run.peak
+            ));
+        }
+    }
+    if !reset {
+        eprintln!("(VmHWM could not be reset: later peaks run on from the process's start)");
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }
