@@ -223,6 +223,34 @@ impl VlBatch {
         Ok((n_img, n_vid))
     }
 
+    /// The token ids as a `[batch, seq]` tensor on `device`.
+    pub(crate) fn ids_tensor(&self, device: &Device) -> Tensor<2, Int> {
+        Tensor::from_data(
+            TensorData::new(self.input_ids.clone(), [self.batch, self.seq_len]),
+            device,
+        )
+    }
+
+    /// Runs `encode` (a family's vision tower) over the images, then over the videos'
+    /// patches, each only when the prompt has pad tokens for them; the pad counts are
+    /// checked first ([`Self::media_tokens`]). Returns the `(image, video)` encodings.
+    pub(crate) fn encode_media<T>(
+        &self,
+        pads: VisionTokenIds,
+        merge_unit: usize,
+        mut encode: impl FnMut(&[ImageInput]) -> Result<T>,
+    ) -> Result<(Option<T>, Option<T>)> {
+        let (n_img, n_vid) = self.media_tokens(pads, merge_unit)?;
+        let image = (n_img > 0).then(|| encode(&self.images)).transpose()?;
+        let video = if n_vid > 0 {
+            let videos: Vec<ImageInput> = self.videos.iter().map(|v| v.patches.clone()).collect();
+            Some(encode(&videos)?)
+        } else {
+            None
+        };
+        Ok((image, video))
+    }
+
     /// Token embeddings `text` `[batch, seq, hidden]` with the rows of `image` written, in
     /// order, over the `<|image_pad|>` tokens and those of `video` over the `<|video_pad|>`
     /// tokens (differentiable in all three; counts checked by [`Self::media_tokens`]).

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::batch::{ImageInput, VlBatch};
+use crate::batch::VlBatch;
 use crate::dtype::WeightDtype;
 use crate::error::Result;
 use crate::family::{Family, ModelFamily, VisionTokenIds};
@@ -157,22 +157,12 @@ impl Qwen2_5VlForCausalLm {
     pub fn embed_inputs(&self, batch: &VlBatch) -> Result<Tensor<3>> {
         batch.check()?;
         let device = self.device();
-        let ids = Tensor::<2, Int>::from_data(
-            TensorData::new(batch.input_ids.clone(), [batch.batch, batch.seq_len]),
-            &device,
-        );
-        let text = self.model.language_model.embed(ids);
+        let text = self.model.language_model.embed(batch.ids_tensor(&device));
         let pads = self.vision_token_ids();
-        let (n_img, n_vid) = batch.media_tokens(pads, self.config.vision.merge_unit())?;
-        let image = (n_img > 0)
-            .then(|| self.model.visual.forward(&batch.images, &device))
-            .transpose()?;
-        let video = if n_vid > 0 {
-            let videos: Vec<ImageInput> = batch.videos.iter().map(|v| v.patches.clone()).collect();
-            Some(self.model.visual.forward(&videos, &device)?)
-        } else {
-            None
-        };
+        let (image, video) =
+            batch.encode_media(pads, self.config.vision.merge_unit(), |media| {
+                self.model.visual.forward(media, &device)
+            })?;
         Ok(batch.splice_media(text, pads, image, video))
     }
 }

@@ -11,7 +11,6 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
-use crate::batch::ImageInput;
 use crate::batch::VlBatch;
 use crate::dtype::WeightDtype;
 use crate::error::{Error, Result};
@@ -112,25 +111,16 @@ impl Qwen3VlForCausalLm {
     pub fn embed_inputs(&self, batch: &VlBatch) -> Result<(Tensor<3>, Option<DeepstackInput>)> {
         batch.check()?;
         let device = self.device();
-        let ids = Tensor::<2, Int>::from_data(
-            TensorData::new(batch.input_ids.clone(), [batch.batch, batch.seq_len]),
-            &device,
-        );
-        let text = self.language_model.embed(ids);
+        let text = self.language_model.embed(batch.ids_tensor(&device));
         let pads = self.vision_token_ids();
-        let (n_img, n_vid) = batch.media_tokens(pads, self.config.vision.merge_unit())?;
-        let image = (n_img > 0)
-            .then(|| self.visual.forward(&batch.images, &device))
-            .transpose()?;
-        let video = if n_vid > 0 {
-            let videos: Vec<ImageInput> = batch.videos.iter().map(|v| v.patches.clone()).collect();
-            Some(self.visual.forward(&videos, &device)?)
-        } else {
-            None
-        };
+        let (image, video) =
+            batch.encode_media(pads, self.config.vision.merge_unit(), |media| {
+                self.visual.forward(media, &device)
+            })?;
         // DeepStack level k: image features then video features, the order of media_rows.
         let levels = self.config.vision.deepstack_visual_indexes.len();
-        let deepstack = (n_img + n_vid > 0 && levels > 0).then(|| DeepstackInput {
+        let has_media = image.is_some() || video.is_some();
+        let deepstack = (has_media && levels > 0).then(|| DeepstackInput {
             rows: batch.media_rows(pads),
             features: (0..levels)
                 .map(|k| {
