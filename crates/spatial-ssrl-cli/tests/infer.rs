@@ -35,20 +35,35 @@ fn golden_image(g: &serde_json::Value) -> PathBuf {
     golden_input(g["image"].as_str().expect("golden.json names its image"))
 }
 
+/// `infer` on `model` with the golden's image, asked `question` for `max_new_tokens` tokens;
+/// each test adds its own flags.
+fn infer_golden_image(
+    model: &Path,
+    g: &serde_json::Value,
+    question: &str,
+    max_new_tokens: impl ToString,
+) -> Command {
+    let mut c = infer(model);
+    c.arg("--image")
+        .arg(golden_image(g))
+        .arg("--question")
+        .arg(question)
+        .arg("--max-new-tokens")
+        .arg(max_new_tokens.to_string());
+    c
+}
+
 #[test]
 fn greedy_infer_prints_hf_golden_text() {
     let g = golden();
     // The golden prompt is the user text verbatim (question + format prompt, as HF rendered it);
     // `--question` is sent verbatim, so the 12 greedy tokens must decode to HF's text.
-    let out = run_ok(
-        infer(&tiny_qwen_dir())
-            .arg("--image")
-            .arg(golden_image(&g))
-            .arg("--question")
-            .arg(g["user_text"].as_str().unwrap())
-            .arg("--max-new-tokens")
-            .arg(g["max_new_tokens"].to_string()),
-    );
+    let out = run_ok(&mut infer_golden_image(
+        &tiny_qwen_dir(),
+        &g,
+        g["user_text"].as_str().unwrap(),
+        &g["max_new_tokens"],
+    ));
     let want = g["generated_text_skip_special"].as_str().unwrap();
     assert_eq!(printed(&out), want);
 }
@@ -61,14 +76,13 @@ fn think_infer_on_both_families_prints_hf_golden_text() {
     for dir in [tiny_qwen_dir(), tiny_qwen3_dir()] {
         let g = golden_of(&dir);
         let out = run_ok(
-            infer(&dir)
-                .arg("--image")
-                .arg(golden_image(&g))
-                .arg("--question")
-                .arg(g["question"].as_str().unwrap())
-                .arg("--think")
-                .arg("--max-new-tokens")
-                .arg(g["max_new_tokens"].to_string()),
+            infer_golden_image(
+                &dir,
+                &g,
+                g["question"].as_str().unwrap(),
+                &g["max_new_tokens"],
+            )
+            .arg("--think"),
         );
         let want = g["generated_text_skip_special"].as_str().unwrap();
         assert_eq!(printed(&out), want, "{}", dir.display());
@@ -176,24 +190,16 @@ fn infer_rejects_bad_video_input() {
 #[test]
 fn repetition_penalty_flag_matches_transformers() {
     let dir = fixtures().join("generation-golden");
-    let rp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let rp = golden_of(&dir);
     let model = dir.join(rp["model_dir"].as_str().unwrap());
-    let text = std::fs::read_to_string(model.join("golden.json")).unwrap();
-    let g: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let g = golden_of(&model);
     let stops = [151645, 151643];
     for case in rp["cases"].as_array().unwrap() {
         let ids = case["generated_ids"].as_array().unwrap();
         // infer stops at generation_config.json's EOS ids; the golden ran without stops.
         assert!(ids.iter().all(|t| !stops.contains(&t.as_i64().unwrap())));
         let out = run_ok(
-            infer(&model)
-                .arg("--image")
-                .arg(golden_image(&g))
-                .arg("--question")
-                .arg(g["user_text"].as_str().unwrap())
-                .arg("--max-new-tokens")
-                .arg(ids.len().to_string())
+            infer_golden_image(&model, &g, g["user_text"].as_str().unwrap(), ids.len())
                 .arg("--repetition-penalty")
                 .arg(case["repetition_penalty"].to_string()),
         );
