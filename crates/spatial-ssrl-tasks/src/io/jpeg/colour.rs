@@ -28,9 +28,7 @@ impl Strip {
         for (r, dst) in self.y.chunks_exact_mut(self.stride).enumerate() {
             let src = &row(y0 + r)[3 * x0..3 * real];
             for (d, p) in dst[x0..real].iter_mut().zip(src.chunks_exact(3)) {
-                let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-                // BT.601 weights in 16-bit fixed point; they sum to exactly 65536.
-                *d = (((19595 * r + 38470 * g + 7471 * b + 32768) >> 16) - 128) as i16;
+                *d = luma(p[0], p[1], p[2]);
             }
             let last = dst[real - 1];
             dst[real..x1].fill(last);
@@ -70,6 +68,44 @@ impl Strip {
             }
         }
     }
+}
+
+/// Level-shifted Y of one pixel.
+#[inline(always)]
+fn luma(r: u8, g: u8, b: u8) -> i16 {
+    let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+    // BT.601 weights in 16-bit fixed point; they sum to exactly 65536.
+    (((19595 * r + 38470 * g + 7471 * b + 32768) >> 16) - 128) as i16
+}
+
+/// Level-shifted Y, Cb and Cr of an area of one colour `px`, as [`Strip::fill`] computes
+/// them for each of its pixels and 2x2 groups.
+pub(super) fn ycbcr(px: [u8; 3]) -> (i16, i16, i16) {
+    let [r, g, b] = px;
+    let four = |c: u8| 4 * i32::from(c);
+    let (cb, cr) = chroma(four(r), four(g), four(b));
+    (luma(r, g, b), cb, cr)
+}
+
+/// The colour of the MCU at pixel `(x0, y0)` (multiples of 16, inside the `w x h` image)
+/// when all its pixels have that one colour; the padding past the image edges repeats edge
+/// pixels, so only the pixels inside count. Fails on the first differing row of a photo.
+#[inline(always)]
+pub(super) fn flat_mcu(
+    rgb: &[u8],
+    (w, h): (usize, usize),
+    y0: usize,
+    x0: usize,
+) -> Option<[u8; 3]> {
+    let start = 3 * (y0 * w + x0);
+    let first = [rgb[start], rgb[start + 1], rgb[start + 2]];
+    let span = 3 * (w - x0).min(16);
+    let mut pattern = [0u8; 48];
+    for px in pattern.chunks_exact_mut(3) {
+        px.copy_from_slice(&first);
+    }
+    let flat = (y0..(y0 + 16).min(h)).all(|y| rgb[3 * (y * w + x0)..][..span] == pattern[..span]);
+    flat.then_some(first)
 }
 
 /// Cb and Cr of a 2x2 pixel group from its channel sums (each up to 4 * 255): the colour

@@ -194,6 +194,16 @@ pub(super) fn transform(plane: &[i16], stride: usize, comp: &Component, out: &mu
     quantise_block(&x, comp, out);
 }
 
+/// The quantised block of an 8x8 area whose level-shifted samples all equal `v`: the
+/// transform of a constant is its DC alone (`8 * v` per pass, so `64 * v` with the scaling
+/// by 8) and every AC coefficient is exactly zero, so this is [`transform`]'s result.
+#[inline(always)]
+pub(super) fn flat_block(v: i16, comp: &Component) -> [i16; 64] {
+    let mut q = [0i16; 64];
+    q[0] = quantise(64 * v, comp.half[0], comp.recip[0]);
+    q
+}
+
 /// Quantises a transformed block. In 16-bit lanes, twice as many per instruction: a
 /// coefficient (scaled by 8) is at most 8 * 2048 in magnitude for 8-bit samples, so it and
 /// `|x| + half` fit, and `(a * recip) >> 18` is the high half of the 16x16 product shifted

@@ -158,6 +158,14 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
             if let Some((o, from, to)) = reusable {
                 bits.copy(&o.stream, from, to);
                 dc = o.dc_after[i];
+            } else if let Some(px) = colour::flat_mcu(rgb, (w, h), y0, 16 * m) {
+                // One colour (a blacked-out or masked region): each block is its DC alone.
+                let (y, cb, cr) = colour::ycbcr(px);
+                for (v, c) in [y, y, y, y, cb, cr].into_iter().zip([0, 0, 0, 0, 1, 2]) {
+                    let comp = if c == 0 { &luma } else { &chroma };
+                    let dc_only = dct::flat_block(v, comp);
+                    bits.block(&dc_only, 1, &mut dc[c], comp);
+                }
             } else {
                 if m >= converted {
                     converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);

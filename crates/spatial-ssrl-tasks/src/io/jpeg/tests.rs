@@ -373,3 +373,59 @@ fn avx2_pair_equals_the_portable_transform() {
         }
     }
 }
+
+/// A flat MCU's shortcut (its colour's Y/Cb/Cr, each block its DC alone) gives what the
+/// strip conversion and the transform give for it, for every sample value, both tables, at
+/// the image edge (odd sizes, padding) too; one different pixel anywhere disables it.
+#[test]
+fn flat_mcus_code_as_converted_and_transformed() {
+    let tables = [
+        Component::new(&scaled_table(&LUMA_QUANT, 90), &LUMA_DC, &LUMA_AC),
+        Component::new(&scaled_table(&CHROMA_QUANT, 90), &CHROMA_DC, &CHROMA_AC),
+    ];
+    for v in -128..=128i16 {
+        for comp in &tables {
+            let mut want = [0i16; 64];
+            transform(&[v; 64], 8, comp, &mut want);
+            assert_eq!(dct::flat_block(v, comp), want, "{v}");
+        }
+    }
+    for (w, h) in [(16, 16), (5, 3), (21, 17)] {
+        for px in [
+            [0, 0, 0],
+            [255, 255, 255],
+            [0, 0, 255],
+            [255, 0, 0],
+            [17, 200, 93],
+        ] {
+            let img = RgbImage::from_pixel(w, h, image::Rgb(px));
+            let (w, h) = (w as usize, h as usize);
+            assert_eq!(colour::flat_mcu(img.as_raw(), (w, h), 0, 0), Some(px));
+            let stride = w.div_ceil(16) * 16;
+            let mut strip = colour::Strip {
+                y: vec![0; 16 * stride],
+                cb: vec![0; 8 * stride / 2],
+                cr: vec![0; 8 * stride / 2],
+                stride,
+            };
+            strip.fill(img.as_raw(), (w, h), 0, 0, 16);
+            let (y, cb, cr) = colour::ycbcr(px);
+            let row = |plane: &[i16], r: usize| plane[r * stride / 2..][..8].to_vec();
+            for r in 0..16 {
+                assert!(
+                    strip.y[r * stride..][..16].iter().all(|&s| s == y),
+                    "{px:?}"
+                );
+            }
+            for r in 0..8 {
+                assert!(row(&strip.cb, r).iter().all(|&s| s == cb), "{px:?}");
+                assert!(row(&strip.cr, r).iter().all(|&s| s == cr), "{px:?}");
+            }
+            for (x, y) in [(0, 0), (w.min(16) - 1, h.min(16) - 1), (w.min(16) / 2, 1)] {
+                let mut spot = img.clone();
+                spot.put_pixel(x as u32, y as u32, image::Rgb([px[0] ^ 1, px[1], px[2]]));
+                assert_eq!(colour::flat_mcu(spot.as_raw(), (w, h), 0, 0), None);
+            }
+        }
+    }
+}

@@ -56,59 +56,192 @@ pub(crate) fn resize_window(
     width: u32,
     height: u32,
 ) -> RgbImage {
-    let (wx, wy, ww, wh) = window;
+    let (_, _, ww, wh) = window;
     if width == 0 || height == 0 || ww == 0 || wh == 0 {
         return RgbImage::new(width, height);
     }
-    // Byte offsets of each output column's two source pixels within a window row.
-    let xs: Vec<(usize, usize, u32)> = linear_taps(ww, width)
-        .into_iter()
-        .map(|(x0, fx)| (x0 * PX, (x0 + 1).min(ww as usize - 1) * PX, fx))
-        .collect();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has just been checked for AVX2.
+        return unsafe { resize_avx2(src, window, width, height) };
+    }
+    resize_body::<false>(src, window, width, height)
+}
+
+/// [`resize_body`] compiled with AVX2: the vertical pass in eight lanes, the horizontal
+/// one with gathers. Integer arithmetic either way, so the same bytes as the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn resize_avx2(src: &RgbImage, window: (u32, u32, u32, u32), width: u32, height: u32) -> RgbImage {
+    resize_body::<true>(src, window, width, height)
+}
+
+/// The horizontal taps of every output value `k = 3j + c`: the window-row index of its left
+/// source value (`3 * x0 + c`) and the weight of the value [`PX`] further on. Where the
+/// weight is 0 (edges clamped) that value is read but does not count, so rows carry [`PX`]
+/// values of padding.
+struct Taps {
+    index: Vec<u32>,
+    weight: Vec<u32>,
+    /// The shortest row the taps read inside: past the largest index plus [`PX`].
+    reads: usize,
+}
+
+impl Taps {
+    fn new(src_w: u32, dst_w: u32) -> Self {
+        let taps = linear_taps(src_w, dst_w);
+        let each = |f: &dyn Fn(usize, u32, usize) -> u32| -> Vec<u32> {
+            taps.iter()
+                .flat_map(|&(x0, fx)| (0..PX).map(move |c| (x0, fx, c)))
+                .map(|(x0, fx, c)| f(x0, fx, c))
+                .collect()
+        };
+        let index = each(&|x0, _, c| (x0 * PX + c) as u32);
+        let reads = index.iter().max().map_or(0, |&i| i as usize + PX + 1);
+        Self {
+            index,
+            weight: each(&|_, fx, _| fx),
+            reads,
+        }
+    }
+}
+
+/// Bilinear resize of a window; `AVX2` only inside [`resize_avx2`].
+#[inline(always)]
+fn resize_body<const AVX2: bool>(
+    src: &RgbImage,
+    (wx, wy, ww, wh): (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> RgbImage {
+    let taps = Taps::new(ww, width);
     let ys = linear_taps(wh, height);
     let sstride = src.width() as usize * PX;
     let s: &[u8] = src;
-    let row_len = width as usize * PX;
-    // Horizontal pass of one window row into `buf` (values scaled by ONE).
-    let hpass = |y: usize, buf: &mut [u32]| {
+    let window_row = |y: usize| {
         let start = (wy as usize + y) * sstride + wx as usize * PX;
-        let row = &s[start..start + ww as usize * PX];
-        for (px, &(a, b, fx)) in buf.chunks_exact_mut(PX).zip(&xs) {
-            let (a, b) = (&row[a..a + PX], &row[b..b + PX]);
-            for c in 0..PX {
-                px[c] = u32::from(a[c]) * (ONE - fx) + u32::from(b[c]) * fx;
-            }
-        }
+        &s[start..start + ww as usize * PX]
     };
-    // Two cached horizontally filtered rows: consecutive output rows mostly share them.
-    let (mut top, mut bottom) = (vec![0u32; row_len], vec![0u32; row_len]);
-    let (mut top_y, mut bottom_y) = (usize::MAX, usize::MAX);
     let last = wh as usize - 1;
-    let mut raw = Vec::with_capacity(row_len * height as usize);
-    for &(y0, fy) in &ys {
-        let y1 = (y0 + 1).min(last);
-        if top_y != y0 {
-            if bottom_y == y0 {
-                std::mem::swap(&mut top, &mut bottom);
-                std::mem::swap(&mut top_y, &mut bottom_y);
-            } else {
-                hpass(y0, &mut top);
-                top_y = y0;
+    let (row_len, in_len) = (width as usize * PX, ww as usize * PX);
+    let mut raw = vec![0u8; row_len * height as usize];
+    let out_rows = raw.chunks_exact_mut(row_len);
+    // A window row as `u32`, with the padding the taps read past its end.
+    let mut wide = vec![0u32; in_len + PX];
+    let mut filtered = vec![0u32; row_len];
+    // Both passes are exact (no rounding until the end), so their order does not change a
+    // byte: `sum(wy * sum(wx * p))` either way. The horizontal pass is the costly one (two
+    // scattered reads per value), so it runs on whichever side has fewer rows: on the
+    // source rows an upscale needs, or on the output rows of a downscale.
+    if wh > height {
+        for (out, &(y0, fy)) in out_rows.zip(&ys) {
+            let (top, bottom) = (window_row(y0), window_row((y0 + 1).min(last)));
+            for ((v, &a), &b) in wide.iter_mut().zip(top).zip(bottom) {
+                *v = u32::from(a) * (ONE - fy) + u32::from(b) * fy;
+            }
+            horizontal::<AVX2>(&wide, &taps, ROUND, &mut filtered);
+            for (o, &v) in out.iter_mut().zip(&filtered) {
+                *o = v as u8;
             }
         }
-        if bottom_y != y1 {
-            hpass(y1, &mut bottom);
-            bottom_y = y1;
+    } else {
+        // Two cached horizontally filtered rows: consecutive output rows mostly share them.
+        let mut bottom = vec![0u32; row_len];
+        let (mut top_y, mut bottom_y) = (usize::MAX, usize::MAX);
+        let mut filter = |y: usize, into: &mut [u32]| {
+            for (v, &p) in wide.iter_mut().zip(window_row(y)) {
+                *v = u32::from(p);
+            }
+            horizontal::<AVX2>(&wide, &taps, (0, 0), into);
+        };
+        for (out, &(y0, fy)) in out_rows.zip(&ys) {
+            let y1 = (y0 + 1).min(last);
+            if top_y != y0 {
+                if bottom_y == y0 {
+                    std::mem::swap(&mut filtered, &mut bottom);
+                    std::mem::swap(&mut top_y, &mut bottom_y);
+                } else {
+                    filter(y0, &mut filtered);
+                    top_y = y0;
+                }
+            }
+            if bottom_y != y1 {
+                filter(y1, &mut bottom);
+                bottom_y = y1;
+            }
+            for ((o, &a), &b) in out.iter_mut().zip(&filtered).zip(&bottom) {
+                *o = ((a * (ONE - fy) + b * fy + ROUND.0) >> ROUND.1) as u8;
+            }
         }
-        let round = 1u32 << (2 * WEIGHT_BITS - 1);
-        // a, b <= 255 * 2^11, weights <= 2^11: the sum stays below 2^31.
-        raw.extend(
-            top.iter()
-                .zip(&bottom)
-                .map(|(&a, &b)| ((a * (ONE - fy) + b * fy + round) >> (2 * WEIGHT_BITS)) as u8),
-        );
     }
     RgbImage::from_raw(width, height, raw).expect("one pixel per output position")
+}
+
+/// What brings a sum weighted twice (by up to `ONE^2` in all, so below `2^31`) back to a
+/// byte: half the divisor, and the shift.
+const ROUND: (u32, u32) = (1 << (2 * WEIGHT_BITS - 1), 2 * WEIGHT_BITS);
+
+/// Horizontal pass of one padded row: `out[k] = (row[i] * (ONE - f) + row[i + PX] * f +
+/// add) >> shift` for tap `k = (i, f)`.
+#[inline(always)]
+fn horizontal<const AVX2: bool>(
+    row: &[u32],
+    taps: &Taps,
+    (add, shift): (u32, u32),
+    out: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true in `resize_avx2`, which runs on CPUs with AVX2.
+        return unsafe { horizontal_avx2(row, taps, (add, shift), out) };
+    }
+    let each = out.iter_mut().zip(&taps.index).zip(&taps.weight);
+    for ((o, &i), &f) in each {
+        let i = i as usize;
+        *o = (row[i] * (ONE - f) + row[i + PX] * f + add) >> shift;
+    }
+}
+
+/// [`horizontal`] eight values at a time, the two reads of each a gather.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn horizontal_avx2(row: &[u32], taps: &Taps, (add, shift): (u32, u32), out: &mut [u32]) {
+    use std::arch::x86_64::{
+        __m256i, _mm_cvtsi32_si128, _mm256_add_epi32, _mm256_i32gather_epi32, _mm256_loadu_si256,
+        _mm256_mullo_epi32, _mm256_set1_epi32, _mm256_srl_epi32, _mm256_storeu_si256,
+        _mm256_sub_epi32,
+    };
+    let n = out.len().min(taps.index.len());
+    // Every read is inside `row` (one check of the largest index: the gathers are unchecked).
+    assert!(taps.reads <= row.len(), "row shorter than its taps");
+    let (one, half, count) = (
+        _mm256_set1_epi32(ONE as i32),
+        _mm256_set1_epi32(add as i32),
+        _mm_cvtsi32_si128(shift as i32),
+    );
+    let (left, right) = (row.as_ptr().cast::<i32>(), row[PX..].as_ptr().cast::<i32>());
+    let whole = n / 8 * 8;
+    for k in (0..whole).step_by(8) {
+        // SAFETY: `k + 8 <= n`, so the loads and the store stay inside `taps` and `out`;
+        // the gathers read `row[i]` and `row[i + PX]`, in bounds by the assertion above.
+        unsafe {
+            let i = _mm256_loadu_si256(taps.index[k..].as_ptr().cast::<__m256i>());
+            let f = _mm256_loadu_si256(taps.weight[k..].as_ptr().cast::<__m256i>());
+            let a = _mm256_i32gather_epi32::<4>(left, i);
+            let b = _mm256_i32gather_epi32::<4>(right, i);
+            let sum = _mm256_add_epi32(
+                _mm256_mullo_epi32(a, _mm256_sub_epi32(one, f)),
+                _mm256_mullo_epi32(b, f),
+            );
+            let v = _mm256_srl_epi32(_mm256_add_epi32(sum, half), count);
+            _mm256_storeu_si256(out[k..].as_mut_ptr().cast::<__m256i>(), v);
+        }
+    }
+    for k in whole..n {
+        let i = taps.index[k] as usize;
+        let f = taps.weight[k];
+        out[k] = (row[i] * (ONE - f) + row[i + PX] * f + add) >> shift;
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +272,44 @@ mod tests {
         let src = RgbImage::from_fn(4, 1, |x, _| Rgb([(x * 60) as u8, 0, 0]));
         let got: Vec<u8> = resize_bilinear(&src, 2, 1).pixels().map(|p| p[0]).collect();
         assert_eq!(got, vec![30, 150]);
+    }
+
+    /// Upscales (horizontal pass first) and downscales (vertical pass first) give the
+    /// direct two-tap formula, rounded once, in both builds.
+    #[test]
+    fn either_pass_order_gives_the_direct_formula() {
+        let src = RgbImage::from_fn(61, 47, |x, y| {
+            Rgb([(x * 13 + y) as u8, (y * 29) as u8, (x * y * 7) as u8])
+        });
+        for (window, (w, h)) in [
+            ((2, 3, 50, 40), (21, 17)),
+            ((0, 0, 61, 47), (30, 47)),
+            ((5, 1, 20, 12), (41, 30)),
+            ((7, 9, 33, 30), (33, 11)),
+        ] {
+            let (wx, wy, ww, wh) = window;
+            let (xs, ys) = (linear_taps(ww, w), linear_taps(wh, h));
+            let got = resize_window(&src, window, w, h);
+            // The baseline build (the one `resize_window` picks without AVX2) agrees.
+            assert_eq!(resize_body::<false>(&src, window, w, h), got, "{window:?}");
+            for (oy, &(y0, fy)) in ys.iter().enumerate() {
+                for (ox, &(x0, fx)) in xs.iter().enumerate() {
+                    let p = |dx: usize, dy: usize, c: usize| {
+                        let x = (x0 + dx).min(ww as usize - 1) as u32 + wx;
+                        let y = (y0 + dy).min(wh as usize - 1) as u32 + wy;
+                        u64::from(src.get_pixel(x, y)[c])
+                    };
+                    for c in 0..PX {
+                        let (fx, fy) = (u64::from(fx), u64::from(fy));
+                        let one = u64::from(ONE);
+                        let sum = (p(0, 0, c) * (one - fx) + p(1, 0, c) * fx) * (one - fy)
+                            + (p(0, 1, c) * (one - fx) + p(1, 1, c) * fx) * fy;
+                        let want = ((sum + (1 << 21)) >> 22) as u8;
+                        assert_eq!(got.get_pixel(ox as u32, oy as u32)[c], want, "{window:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// A window is resized as if cropped out first, at the edges of the image too.
