@@ -131,11 +131,13 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     let mut q = [[0i16; 64]; 6];
     // What this thread last encoded at this size: unchanged MCUs are copied from it.
     let record = reuse::take((width, height, quality));
-    let (mut old, spare) = if record.is_complete() {
+    let (mut old, spare) = if record.rest == 0 && record.is_complete() {
         (Some(record), None)
     } else {
         (None, Some(record))
     };
+    let compared = old.is_some();
+    let mut reused = 0;
     let per_row = stride / 16;
     let mut mcu_end = Vec::with_capacity(per_row * h.div_ceil(16));
     let mut dc_after = Vec::with_capacity(mcu_end.capacity());
@@ -158,6 +160,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
             if let Some((o, from, to)) = reusable {
                 bits.copy(&o.stream, from, to);
                 dc = o.dc_after[i];
+                reused += 1;
             } else if let Some(px) = colour::flat_mcu(rgb, (w, h), y0, 16 * m) {
                 // One colour (a blacked-out or masked region): each block is its DC alone.
                 let (y, cb, cr) = colour::ycbcr(px);
@@ -185,13 +188,11 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     }
     let stream = bits.finish(&mut out);
     out.extend_from_slice(&[0xff, 0xd9]);
-    // A reused record's pixels were replaced row by row as they were compared.
+    // A compared record's pixels were replaced row by row as they were compared.
     let mut record = old
         .or(spare)
         .unwrap_or_else(|| reuse::Previous::empty((width, height, quality)));
-    if record.rgb.is_empty() {
-        record.rgb.extend_from_slice(rgb);
-    }
+    record.settle(compared, reused, mcu_end.len(), rgb);
     (record.stream, record.mcu_end, record.dc_after) = (stream, mcu_end, dc_after);
     reuse::keep(record);
     out

@@ -7,6 +7,12 @@
 //! (edge padding included) and of the three DC predictions it starts from, and both are
 //! compared in full before a copy. So the output is byte-for-byte what a fresh encode
 //! gives, whatever this thread encoded before (`reuse_changes_no_byte` tests it).
+//!
+//! Keeping a record costs a copy of the picture and comparing costs a pass over both, which
+//! buys nothing where consecutive pictures share no MCU (shuffled tiles, crop's candidate
+//! patches). After such an encode a size rests: the next 1, 3, then 7 encodes of it neither
+//! compare nor keep pixels, and the one after keeps them for a comparison again. That only
+//! decides how much is copied, never which bytes are written.
 
 use std::cell::RefCell;
 
@@ -23,6 +29,10 @@ pub(super) struct Previous {
     pub(super) mcu_end: Vec<u64>,
     /// The DC predictions (Y, Cb, Cr) after each MCU.
     pub(super) dc_after: Vec<[i32; 3]>,
+    /// Comparisons in a row that found under an eighth of the MCUs unchanged.
+    misses: u32,
+    /// Encodes of this size still to come that skip comparing and keeping pixels.
+    pub(super) rest: u32,
 }
 
 impl Previous {
@@ -34,12 +44,35 @@ impl Previous {
             stream: Vec::new(),
             mcu_end: Vec::new(),
             dc_after: Vec::new(),
+            misses: 0,
+            rest: 0,
         }
     }
 
-    /// Whether the record holds a finished encode (an empty one has no MCUs).
+    /// Whether the record holds a finished encode and its pixels.
     pub(super) fn is_complete(&self) -> bool {
-        !self.mcu_end.is_empty()
+        !self.mcu_end.is_empty() && !self.rgb.is_empty()
+    }
+
+    /// Brings the record up to date after an encode of `rgb` that `compared` with it or not
+    /// and copied `reused` of its `mcus` MCUs; keeps the pixels unless the next encode rests.
+    pub(super) fn settle(&mut self, compared: bool, reused: usize, mcus: usize, rgb: &[u8]) {
+        if compared {
+            if reused * 8 < mcus {
+                self.misses += 1;
+                self.rest = (1 << self.misses.min(3)) - 1;
+            } else {
+                self.misses = 0;
+            }
+        } else {
+            self.rest = self.rest.saturating_sub(1);
+        }
+        if self.rest > 0 {
+            self.rgb.clear();
+        } else if !compared {
+            self.rgb.clear();
+            self.rgb.extend_from_slice(rgb);
+        }
     }
 
     /// Bits of MCU `i` and the DC predictions it starts from.
@@ -71,6 +104,7 @@ pub(super) fn take(key: (u32, u32, u8)) -> Previous {
                 old.rgb.clear();
                 old.mcu_end.clear();
                 old.dc_after.clear();
+                (old.misses, old.rest) = (0, 0);
                 old
             }
             _ => Previous::empty(key),

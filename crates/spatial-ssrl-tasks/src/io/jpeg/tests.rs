@@ -305,7 +305,10 @@ fn reuse_changes_no_byte() {
         }
         let mut one = base.clone();
         one.put_pixel(w / 2, h / 2, image::Rgb([255, 255, 255]));
-        sequence.extend([one, base.clone(), picture(h, w, 1), base]);
+        sequence.extend([one, base.clone(), picture(h, w, 1), base.clone()]);
+        // Unrelated pictures in a row (the size rests between comparisons), then repeats.
+        sequence.extend((2..14).map(|s| picture(w, h, s)));
+        sequence.extend([base.clone(), base.clone(), base]);
         for img in &sequence {
             assert!(encode(img) == fresh(img), "{w}x{h}");
         }
