@@ -208,19 +208,24 @@ impl Crop {
         for _ in 0..MAX_DRAWS {
             let d = self.draw(w, h, side, rng);
             let truth = grid::crop(src, d.x, d.y, side, side);
-            let candidates: Vec<RgbImage> = d
-                .slots
-                .iter()
-                .map(|&c| candidate(src, &truth, d.x, d.y, side, c))
+            let distractors: Vec<(usize, RgbImage)> = (0..LETTERS.len())
+                .filter(|&j| j != d.answer)
+                .map(|j| (j, candidate(src, &truth, d.x, d.y, side, d.slots[j])))
                 .collect();
             // A distractor identical to the truth would make two options correct: redraw.
-            if candidates
-                .iter()
-                .enumerate()
-                .any(|(j, c)| j != d.answer && *c == truth)
-            {
+            if distractors.iter().any(|(_, c)| *c == truth) {
                 continue;
             }
+            // The truth moves into its slot rather than being copied there.
+            let mut candidates = Vec::with_capacity(LETTERS.len());
+            let mut truth = Some(truth);
+            for (j, c) in distractors {
+                if j > d.answer {
+                    candidates.extend(truth.take());
+                }
+                candidates.push(c);
+            }
+            candidates.extend(truth);
             let mut blacked = src.clone();
             grid::fill_rect(&mut blacked, d.x, d.y, side, side, Rgb([0, 0, 0]));
             let mut images = Vec::with_capacity(1 + LETTERS.len());
