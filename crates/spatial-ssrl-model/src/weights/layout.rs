@@ -23,8 +23,12 @@ pub(crate) enum Stored<'a> {
     F32(&'a [f32]),
 }
 
-/// Source columns per parallel band of a transpose (output rows a task writes).
-const BAND: usize = 64;
+/// Source columns per parallel band of a transpose (output rows a task writes): wide
+/// enough that each source row is read as a run of whole cache lines the prefetcher
+/// follows; a narrow band made every source line a separate wait on memory.
+const BAND: usize = 256;
+/// Source rows per tile of a transpose: a run of 16 outputs fills a cache line in f32.
+const TILE: usize = 16;
 /// Elements per parallel chunk of a plain conversion.
 const CHUNK: usize = 1 << 16;
 
@@ -44,18 +48,29 @@ where
     match transpose {
         Some([rows, cols]) if rows > 0 && cols > 0 => {
             debug_assert_eq!(rows * cols, n);
-            // Output row c (source column c) gets every source row's element c. A band of
-            // BAND output rows keeps BAND write lines hot while the source rows stream by.
+            // Output row c (source column c) gets every source row's element c. A task
+            // owns BAND output rows; it converts TILE source rows of its columns into a
+            // small tile (read in order), then writes the tile's columns as whole runs of
+            // TILE outputs. Writing element by element straight to the output, 64 rows of
+            // a power-of-two stride apart, made every store compete for one cache set.
             out.par_chunks_mut(BAND * rows)
                 .enumerate()
                 .for_each(|(band, dst)| {
                     let c0 = band * BAND;
                     let width = dst.len() / rows;
-                    for r in 0..rows {
-                        let at = (r * cols + c0) * group;
-                        let row = &src[at..at + width * group];
-                        for (k, e) in row.chunks_exact(group).enumerate() {
-                            dst[k * rows + r] = f(e);
+                    let mut tile = [T::default(); TILE * BAND];
+                    for r0 in (0..rows).step_by(TILE) {
+                        let h = TILE.min(rows - r0);
+                        for i in 0..h {
+                            let at = ((r0 + i) * cols + c0) * group;
+                            let row = &src[at..at + width * group];
+                            for (k, e) in row.chunks_exact(group).enumerate() {
+                                tile[k * TILE + i] = f(e);
+                            }
+                        }
+                        for k in 0..width {
+                            dst[k * rows + r0..k * rows + r0 + h]
+                                .copy_from_slice(&tile[k * TILE..k * TILE + h]);
                         }
                     }
                 });
@@ -211,8 +226,8 @@ mod tests {
 
     #[test]
     fn transpose_equals_the_definition_on_partial_bands() {
-        // Partial bands on both sides, one row, one column, exact bands.
-        for (rows, cols) in [(130, 70), (1, 129), (65, 1), (64, 64), (3, 200)] {
+        // Partial bands and tiles, one row, one column, exact tiles, several bands.
+        for (rows, cols) in [(130, 70), (1, 129), (65, 1), (64, 64), (3, 200), (33, 600)] {
             let v: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
             let t = to_f32("m", Stored::F32(&v), Some([rows, cols])).unwrap();
             for r in 0..rows {

@@ -140,6 +140,11 @@ pub(crate) fn patch_kernel(
 /// Reads a large matrix `name` (stored `[rows, cols]`) in the source's held dtype,
 /// transposed to `[cols, rows]` when `transposed`. A bf16/f16 tensor held in its own dtype
 /// never passes through f32.
+///
+/// An f32 matrix keeps the stored order and is transposed as a view (a stride swap): every
+/// f32 matmul takes strided operands, and a 3B model's weights were a few seconds of
+/// cache-hostile copying. The half kernels (`half_matmul`) read `[in, out]` rows
+/// directly, so half matrices are laid out transposed here, in the same pass as the copy.
 pub(crate) fn matrix(
     src: &dyn TensorSource,
     name: &str,
@@ -148,19 +153,23 @@ pub(crate) fn matrix(
     device: &Device,
 ) -> Result<Tensor<2>> {
     let held = src.held_dtype();
+    let half = matches!(held, DType::BF16 | DType::F16);
+    let copy_transposed = transposed && half;
     let data = match src.stored(name, &[rows, cols])? {
         Some(stored) => {
-            let data = layout::matrix_data(name, stored, [rows, cols], transposed, held)?;
+            let data = layout::matrix_data(name, stored, [rows, cols], copy_transposed, held)?;
             src.release(name);
             data
         }
         None => {
             let values = src.read(name, &[rows, cols])?;
-            layout::matrix_data(name, Stored::F32(&values), [rows, cols], transposed, held)?
+            let stored = Stored::F32(&values);
+            layout::matrix_data(name, stored, [rows, cols], copy_transposed, held)?
         }
     };
     let dtype = data.dtype();
-    Ok(Tensor::from_data(data, (device, dtype)))
+    let t = Tensor::from_data(data, (device, dtype));
+    Ok(if transposed && !half { t.transpose() } else { t })
 }
 
 /// Reads an HF `nn.Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) into
