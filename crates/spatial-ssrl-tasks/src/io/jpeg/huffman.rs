@@ -51,9 +51,10 @@ impl BitWriter {
     }
 
     /// Huffman-codes one quantised block as baseline JPEG does: `q` in the DCT's transposed
-    /// natural order, `nonzero` its [`zigzag_mask`](super::dct::zigzag_mask).
+    /// natural order, `nonzero` its [`zigzag_mask`](super::dct::zigzag_mask). `AVX2` is
+    /// true only in the encoder's AVX2 build.
     #[inline(always)]
-    pub(super) fn block(
+    pub(super) fn block<const AVX2: bool>(
         &mut self,
         q: &[i16; 64],
         nonzero: u64,
@@ -81,6 +82,12 @@ impl BitWriter {
 
         let mut nonzero = nonzero & !1;
         let mut last = 0u32;
+        // Every coefficient's magnitude bits and size at once, so the serial loop below
+        // only looks codes up and writes them.
+        let mut prepared = Prepared::default();
+        if nonzero != 0 {
+            prepared.fill::<AVX2>(q);
+        }
         while nonzero != 0 {
             let k = nonzero.trailing_zeros();
             nonzero &= nonzero - 1;
@@ -90,10 +97,10 @@ impl BitWriter {
                 bits.put(code, len);
                 run -= 16;
             }
-            let v = i32::from(q[ZIGZAG_T[k as usize] & 63]);
-            let size = magnitude_bits(v);
+            let at = ZIGZAG_T[k as usize] & 63;
+            let size = u32::from(prepared.size[at]);
             let (code, len) = comp.ac.0[(run << 4 | size) as usize];
-            bits.put(code | magnitude(v, size), len);
+            bits.put(code | u32::from(prepared.magnitude[at]), len);
             last = k;
         }
         if last != 63 {
@@ -243,6 +250,84 @@ impl Bits<'_> {
             self.out.len += 1;
             self.acc = u64::from(bits);
             self.free = 64 - rest;
+        }
+    }
+}
+
+/// A quantised block's AC symbols apart from their run lengths: per coefficient (in the
+/// block's layout) its magnitude bits and its size category. Coefficients are at most 1023
+/// in magnitude (`quantise` clamps them), so both fit in 16 bits.
+pub(super) struct Prepared {
+    pub(super) magnitude: [u16; 64],
+    pub(super) size: [u16; 64],
+}
+
+impl Default for Prepared {
+    fn default() -> Self {
+        Self {
+            magnitude: [0; 64],
+            size: [0; 64],
+        }
+    }
+}
+
+impl Prepared {
+    #[inline(always)]
+    pub(super) fn fill<const AVX2: bool>(&mut self, q: &[i16; 64]) {
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: `AVX2` is only true in `encode_avx2`, which runs on CPUs with AVX2.
+            return unsafe { self.fill_avx2(q) };
+        }
+        for ((m, s), &v) in self.magnitude.iter_mut().zip(&mut self.size).zip(q) {
+            let v = i32::from(v);
+            *s = magnitude_bits(v) as u16;
+            *m = magnitude(v, u32::from(*s)) as u16;
+        }
+    }
+
+    /// [`Prepared::fill`] sixteen coefficients at a time: the size is the popcount of
+    /// `|v|` with every bit below its highest set (`2^size - 1`), and a negative value's
+    /// bits are that mask XOR `|v|`, the low bits of `v - 1`. Same values as the scalar form.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn fill_avx2(&mut self, q: &[i16; 64]) {
+        use std::arch::x86_64::{
+            __m256i, _mm256_abs_epi16, _mm256_add_epi8, _mm256_and_si256, _mm256_loadu_si256,
+            _mm256_maddubs_epi16, _mm256_or_si256, _mm256_set1_epi8, _mm256_setr_epi8,
+            _mm256_shuffle_epi8, _mm256_srai_epi16, _mm256_srli_epi16, _mm256_storeu_si256,
+            _mm256_xor_si256,
+        };
+        let bits_in = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        );
+        let (nibble, ones) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
+        for c in 0..4 {
+            // SAFETY: each access is sixteen `i16` or `u16` inside a 64-entry array.
+            let v = unsafe { _mm256_loadu_si256(q[16 * c..].as_ptr().cast::<__m256i>()) };
+            let a = _mm256_abs_epi16(v);
+            let mut mask = _mm256_or_si256(a, _mm256_srli_epi16::<1>(a));
+            mask = _mm256_or_si256(mask, _mm256_srli_epi16::<2>(mask));
+            mask = _mm256_or_si256(mask, _mm256_srli_epi16::<4>(mask));
+            mask = _mm256_or_si256(mask, _mm256_srli_epi16::<8>(mask));
+            let negative = _mm256_srai_epi16::<15>(v);
+            let magnitude = _mm256_xor_si256(a, _mm256_and_si256(mask, negative));
+            let low = _mm256_shuffle_epi8(bits_in, _mm256_and_si256(mask, nibble));
+            let high = _mm256_shuffle_epi8(
+                bits_in,
+                _mm256_and_si256(_mm256_srli_epi16::<4>(mask), nibble),
+            );
+            // Per byte the two nibbles' counts, then the two bytes of each lane summed.
+            let size = _mm256_maddubs_epi16(_mm256_add_epi8(low, high), ones);
+            // SAFETY: as for the load.
+            unsafe {
+                _mm256_storeu_si256(
+                    self.magnitude[16 * c..].as_mut_ptr().cast::<__m256i>(),
+                    magnitude,
+                );
+                _mm256_storeu_si256(self.size[16 * c..].as_mut_ptr().cast::<__m256i>(), size);
+            }
         }
     }
 }

@@ -167,7 +167,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                 for (v, c) in [y, y, y, y, cb, cr].into_iter().zip([0, 0, 0, 0, 1, 2]) {
                     let comp = if c == 0 { &luma } else { &chroma };
                     let dc_only = dct::flat_block(v, comp);
-                    bits.block(&dc_only, 1, &mut dc[c], comp);
+                    bits.block::<AVX2>(&dc_only, 1, &mut dc[c], comp);
                 }
             } else {
                 if m >= converted {
@@ -179,7 +179,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                 transform_mcu::<AVX2>(&strip, 16 * m, (&luma, &chroma), &mut q);
                 for (block, c) in q.iter().zip([0, 0, 0, 0, 1, 2]) {
                     let comp = if c == 0 { &luma } else { &chroma };
-                    bits.block(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
+                    bits.block::<AVX2>(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
                 }
             }
             mcu_end.push(bits.position());

@@ -432,3 +432,33 @@ fn flat_mcus_code_as_converted_and_transformed() {
         }
     }
 }
+
+/// Both builds prepare the same magnitude bits and sizes for every coefficient value a
+/// quantised block can hold (`-1023..=1023`).
+#[test]
+fn prepared_symbols_agree_between_builds() {
+    use super::huffman::Prepared;
+    let values: Vec<i16> = (-1023..=1023).collect();
+    for chunk in values.chunks(64) {
+        let q: [i16; 64] = std::array::from_fn(|i| chunk.get(i).copied().unwrap_or(0));
+        let mut base = Prepared::default();
+        base.fill::<false>(&q);
+        for (i, &v) in q.iter().enumerate() {
+            let size = 16 - v.unsigned_abs().leading_zeros();
+            assert_eq!(u32::from(base.size[i]), size, "{v}");
+            let bits = if v < 0 {
+                (v - 1) as u16 & ((1 << size) - 1)
+            } else {
+                v as u16
+            };
+            assert_eq!(base.magnitude[i], bits, "{v}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            let mut fast = Prepared::default();
+            // SAFETY: AVX2 is present (checked above).
+            unsafe { fast.fill_avx2(&q) };
+            assert_eq!((fast.magnitude, fast.size), (base.magnitude, base.size));
+        }
+    }
+}
