@@ -258,8 +258,8 @@ pub struct MemoryEstimate {
     pub kv_cache: u64,
     /// Rollout: the last-position logits and one layer's prefill intermediates.
     pub rollout_transient: u64,
-    /// Behaviour/reference scoring (no graph): the head's logits, log-softmax and entropy
-    /// terms for `log_prob_batch` rows, plus one layer's intermediates.
+    /// Behaviour/reference scoring (no graph): the head's log-softmax and the entropy's
+    /// `exp(logp)` for `log_prob_batch` rows, plus one layer's intermediates.
     pub scoring_transient: u64,
 }
 
@@ -268,9 +268,11 @@ pub struct MemoryEstimate {
 /// entropy's `exp(logp)` and product.
 const HEAD_COPIES: u64 = 6;
 
-/// Full-vocabulary tensors per position alive at once when scoring without a graph
-/// (logits, log-softmax, the entropy's `exp(logp)`).
-const SCORING_COPIES: u64 = 3;
+/// Full-vocabulary tensors per position alive at once when scoring without a graph: the
+/// log-softmax and the entropy's `exp(logp)`. Without a graph nothing else holds the logits,
+/// so burn's flex backend writes the tempering, the shift and the product in place (it
+/// reuses a uniquely held buffer); measured on the real-width check (`tests/memory.rs`).
+const SCORING_COPIES: u64 = 2;
 
 impl MemoryInputs {
     /// The estimate for these inputs.
