@@ -195,8 +195,18 @@ fn horizontal<const AVX2: bool>(
         // SAFETY: `AVX2` is only true in `resize_avx2`, which runs on CPUs with AVX2.
         return unsafe { horizontal_avx2(row, taps, (add, shift), out) };
     }
-    let each = out.iter_mut().zip(&taps.index).zip(&taps.weight);
-    for ((o, &i), &f) in each {
+    horizontal_scalar(row, (&taps.index, &taps.weight), (add, shift), out);
+}
+
+/// [`horizontal`] one value at a time, over the taps given.
+#[inline(always)]
+fn horizontal_scalar(
+    row: &[u32],
+    (index, weight): (&[u32], &[u32]),
+    (add, shift): (u32, u32),
+    out: &mut [u32],
+) {
+    for ((o, &i), &f) in out.iter_mut().zip(index).zip(weight) {
         let i = i as usize;
         *o = (row[i] * (ONE - f) + row[i + PX] * f + add) >> shift;
     }
@@ -237,11 +247,8 @@ fn horizontal_avx2(row: &[u32], taps: &Taps, (add, shift): (u32, u32), out: &mut
             _mm256_storeu_si256(out[k..].as_mut_ptr().cast::<__m256i>(), v);
         }
     }
-    for k in whole..n {
-        let i = taps.index[k] as usize;
-        let f = taps.weight[k];
-        out[k] = (row[i] * (ONE - f) + row[i + PX] * f + add) >> shift;
-    }
+    let tail = (&taps.index[whole..n], &taps.weight[whole..n]);
+    horizontal_scalar(row, tail, (add, shift), &mut out[whole..n]);
 }
 
 #[cfg(test)]
