@@ -291,6 +291,7 @@ impl Prepared {
     /// bits are that mask XOR `|v|`, the low bits of `v - 1`. Same values as the scalar form.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    #[inline]
     pub(super) fn fill_avx2(&mut self, q: &[i16; 64]) {
         use std::arch::x86_64::{
             __m256i, _mm256_abs_epi16, _mm256_add_epi8, _mm256_and_si256, _mm256_loadu_si256,
