@@ -86,7 +86,7 @@ impl WeightDtype {
 pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
     let w = l.weight.val();
     if w.dtype() == x.dtype() {
-        return l.forward(x);
+        return folded_linear(x, w, l.bias.as_ref().map(|b| b.val()));
     }
     #[cfg(feature = "flex")]
     if let Some(y) = crate::half_matmul::flex_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
@@ -94,6 +94,23 @@ pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D
     }
     let dt = x.dtype();
     linear(x, w.cast(dt), l.bias.as_ref().map(|b| b.val().cast(dt)))
+}
+
+/// `x @ w + b` as one 2-D matmul over x's leading dims folded into rows. A 2-D matmul takes
+/// `w` as it is, strided or not: f32 weights are transposed views of the checkpoint's
+/// order (`weights::matrix`), which burn's `Linear::forward` would copy on every call when
+/// it broadcasts `w` to x's rank.
+fn folded_linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+    let mut dims = x.dims();
+    let [d_in, d_out] = w.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let y = x.reshape([rows, d_in]).matmul(w);
+    let y = match b {
+        Some(b) => y + b.unsqueeze::<2>(),
+        None => y,
+    };
+    dims[D - 1] = d_out;
+    y.reshape(dims)
 }
 
 /// `t` in f32 (a no-op when it already is).
