@@ -172,7 +172,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
             } else {
                 if m >= converted {
                     converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);
-                    strip.fill(rgb, (w, h), y0, 16 * m, 16 * converted);
+                    strip.fill::<AVX2>(rgb, (w, h), y0, 16 * m, 16 * converted);
                 }
                 // One MCU: four luma blocks, then Cb and Cr. A single call site keeps one
                 // copy of the inlined coder.

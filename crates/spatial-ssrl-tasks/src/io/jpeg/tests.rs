@@ -411,7 +411,7 @@ fn flat_mcus_code_as_converted_and_transformed() {
                 cr: vec![0; 8 * stride / 2],
                 stride,
             };
-            strip.fill(img.as_raw(), (w, h), 0, 0, 16);
+            strip.fill::<false>(img.as_raw(), (w, h), 0, 0, 16);
             let (y, cb, cr) = colour::ycbcr(px);
             let row = |plane: &[i16], r: usize| plane[r * stride / 2..][..8].to_vec();
             for r in 0..16 {
@@ -461,4 +461,52 @@ fn prepared_symbols_agree_between_builds() {
             assert_eq!((fast.magnitude, fast.size), (base.magnitude, base.size));
         }
     }
+}
+
+/// The AVX2 colour conversion fills the strip exactly as the scalar one: every width class
+/// (groups of sixteen, the scalar tail, odd widths, padding), runs starting mid-row, and MCU
+/// rows that run past the bottom edge.
+#[test]
+fn avx2_colour_conversion_equals_the_scalar_one() {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        for (w, h) in [(18, 16), (33, 20), (47, 9), (64, 33), (101, 40), (250, 17)] {
+            let img = picture(w, h, u64::from(w * 7 + h));
+            let (w, h) = (w as usize, h as usize);
+            let stride = w.div_ceil(16) * 16;
+            let strip = || colour::Strip {
+                y: vec![0; 16 * stride],
+                cb: vec![0; 8 * stride / 2],
+                cr: vec![0; 8 * stride / 2],
+                stride,
+            };
+            for y0 in (0..h).step_by(16) {
+                for (x0, x1) in [(0, stride), (16, stride), (0, 16), (16, 32.min(stride))] {
+                    if x0 >= w || x1 <= x0 {
+                        continue;
+                    }
+                    let (mut base, mut fast) = (strip(), strip());
+                    base.fill::<false>(img.as_raw(), (w, h), y0, x0, x1);
+                    // SAFETY: AVX2 is present (checked above); `fill::<true>` only adds
+                    // the AVX2 conversion.
+                    unsafe { fill_with_avx2(&mut fast, img.as_raw(), (w, h), y0, (x0, x1)) };
+                    let what = format!("{w}x{h} rows {y0}.. columns {x0}..{x1}");
+                    assert_eq!(base.y, fast.y, "Y {what}");
+                    assert_eq!((base.cb, base.cr), (fast.cb, fast.cr), "chroma {what}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fill_with_avx2(
+    strip: &mut colour::Strip,
+    rgb: &[u8],
+    size: (usize, usize),
+    y0: usize,
+    (x0, x1): (usize, usize),
+) {
+    strip.fill::<true>(rgb, size, y0, x0, x1);
 }
