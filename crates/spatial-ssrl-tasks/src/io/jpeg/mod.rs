@@ -5,15 +5,16 @@
 //! Integers only (colour conversion, the Loeffler-Ligtenberg-Moschytz DCT, quantisation by
 //! reciprocal), so the output is a pure function of the pixels: the same bytes on every CPU
 //! and thread count. The inner loops are written over fixed-size arrays so the compiler
-//! vectorises them; on x86-64 the same code is also compiled for AVX2 (the DCT then two
-//! blocks at a time in 16-bit AVX2 lanes, `dct_avx2`) and picked at run time, which changes
-//! the instructions, not the integer results (`avx2_and_baseline_agree`).
+//! vectorises them; on x86-64 the same code is also compiled for AVX2 and picked at run
+//! time, with explicit AVX2 for the colour conversion, the DCT (two blocks at a time in
+//! 16-bit lanes, `dct_avx2`) and the Huffman coder's per-coefficient sizes: that changes the
+//! instructions, not the integer results (`avx2_and_baseline_agree`).
 //!
-//! The parts: `colour` (RGB to level-shifted Y/Cb/Cr, chroma subsampled), `dct`
-//! (transform, quantisation, zig-zag mask), `huffman` (coding and the bit writer),
-//! `tables` (Annex K), and `reuse`: MCUs whose pixels and DC predictions match this
-//! thread's previous encode of the same size are copied from it, bit for bit, which is what
-//! a fresh encode would write (`reuse_changes_no_byte`).
+//! The parts: `colour` (RGB to level-shifted Y/Cb/Cr, chroma subsampled; areas of one
+//! colour), `dct` and `dct_avx2` (transform, quantisation, zig-zag mask), `huffman` (coding
+//! and the bit writer), `tables` (Annex K), and `reuse`: MCUs whose pixels and DC
+//! predictions match this thread's previous encode of the same size are copied from it, bit
+//! for bit, which is what a fresh encode would write (`reuse_changes_no_byte`).
 
 mod colour;
 mod dct;
