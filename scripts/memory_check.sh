@@ -5,8 +5,8 @@
 # update) and the sampled RSS of each phase; asserts the first step's peak RSS against
 # MemoryEstimate::first_step_peak and the second's against MemoryEstimate::peak (within 20%).
 # Needs ~12 GB of memory (run it alone: `flock /tmp/bigmem.lock scripts/memory_check.sh` on a
-# shared machine) and, on 2 cores, ~40 minutes. The dev profile is used: it already builds
-# burn at opt-level 3, and a release build of burn costs ~15 CPU-minutes more than it saves.
+# shared machine) and, on 2 busy cores, ~10 minutes. The dev profile is used: it already builds
+# burn at opt-level 3, while --release would rebuild burn (~15 CPU-minutes, more than the check).
 # Knobs: SSRL_MEMORY_STEPS (2), SSRL_MEMORY_LAYERS, SSRL_MEMORY_RESPONSE,
 # SSRL_MEMORY_MICRO_BATCH, SSRL_MEMORY_MAX_PIXELS, SSRL_MEMORY_CONFIG (a config.json).
 set -euo pipefail

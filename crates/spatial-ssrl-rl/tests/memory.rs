@@ -10,7 +10,7 @@
 //! phase). Per step it prints the trainer's own phase seconds (`StepMetrics::time`: rollout,
 //! reward, behaviour/reference log-probs, update) and the resident set sampled in each phase.
 //!
-//! It needs ~12 GB of memory and tens of minutes of CPU, so it is ignored in CI; run it alone
+//! It needs ~12 GB of memory and ~10 minutes on 2 cores, so it is ignored in CI; run it alone
 //! with `scripts/memory_check.sh` (which also prints the breakdown).
 
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ impl RewardFn for Constant {
 }
 
 #[test]
-#[ignore = "needs ~12 GB and tens of minutes of CPU: scripts/memory_check.sh"]
+#[ignore = "needs ~12 GB and ~10 minutes of 2 cores: scripts/memory_check.sh"]
 fn grpo_step_peak_rss_matches_the_memory_model() {
     let cfg = config();
     let device = Device::flex().autodiff();
