@@ -172,6 +172,19 @@ impl BitWriter {
     }
 }
 
+impl BitWriter {
+    /// The bits written, unpadded and unstuffed, as [`BitWriter::finish`] returns them: a
+    /// stream for [`BitWriter::copy`] that is never written out.
+    pub(super) fn into_stream(mut self) -> Vec<u64> {
+        self.words
+            .extend_from_slice(&self.buf.words[..self.buf.len]);
+        if self.free < 64 {
+            self.words.push(self.acc << self.free);
+        }
+        self.words
+    }
+}
+
 /// The `n` bits (`1..=32`) of `stream` from bit `pos` on, most significant first.
 #[inline(always)]
 fn read_bits(stream: &[u64], pos: u64, n: u32) -> u32 {

@@ -140,61 +140,86 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     let compared = old.is_some();
     let mut reused = 0;
     let per_row = stride / 16;
-    let mut mcu_end = Vec::with_capacity(per_row * h.div_ceil(16));
-    let mut dc_after = Vec::with_capacity(mcu_end.capacity());
-    let mut same = vec![false; per_row];
+    let mut mcus = Vec::with_capacity(per_row * h.div_ceil(16));
+    // Bits of the record's MCUs that this picture paints in one colour, kept for the next.
+    let mut held = BitWriter::new(0);
+    let (mut same, mut hold) = (vec![false; per_row], vec![false; per_row]);
     for (row, y0) in (0..h).step_by(16).enumerate() {
-        if let Some(old) = &mut old {
-            reuse::unchanged_mcus(rgb, &mut old.rgb, (w, h), y0, &mut same);
+        if let Some(old) = &old {
+            reuse::unchanged_mcus(rgb, &old.rgb, (w, h), y0, &mut same);
         }
+        hold.fill(false);
         // Pixels are converted on demand, a run of changed MCUs at a time.
         let mut converted = 0;
         for m in 0..per_row {
             let i = row * per_row + m;
-            let reusable = match &old {
-                Some(o) if same[m] => {
-                    let (from, to, start_dc) = o.mcu(i);
-                    (start_dc == dc).then_some((o, from, to))
+            let start = dc;
+            let from = bits.position();
+            let kept = old.as_ref().map(|o| (o, o.mcus[i]));
+            match kept {
+                Some((o, c)) if same[m] && c.start == dc => {
+                    bits.copy(o.bits_of(&c), c.from, c.to);
+                    dc = c.after;
+                    reused += 1;
                 }
-                _ => None,
-            };
-            if let Some((o, from, to)) = reusable {
-                bits.copy(&o.stream, from, to);
-                dc = o.dc_after[i];
-                reused += 1;
-            } else if let Some(px) = colour::flat_mcu(rgb, (w, h), y0, 16 * m) {
-                // One colour (a blacked-out or masked region): each block is its DC alone.
-                let (y, cb, cr) = colour::ycbcr(px);
-                for (v, c) in [y, y, y, y, cb, cr].into_iter().zip([0, 0, 0, 0, 1, 2]) {
-                    let comp = if c == 0 { &luma } else { &chroma };
-                    let dc_only = dct::flat_block(v, comp);
-                    bits.block::<AVX2>(&dc_only, 1, &mut dc[c], comp);
-                }
-            } else {
-                if m >= converted {
-                    converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);
-                    strip.fill::<AVX2>(rgb, (w, h), y0, 16 * m, 16 * converted);
-                }
-                // One MCU: four luma blocks, then Cb and Cr. A single call site keeps one
-                // copy of the inlined coder.
-                transform_mcu::<AVX2>(&strip, 16 * m, (&luma, &chroma), &mut q);
-                for (block, c) in q.iter().zip([0, 0, 0, 0, 1, 2]) {
-                    let comp = if c == 0 { &luma } else { &chroma };
-                    bits.block::<AVX2>(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
+                _ => {
+                    if let Some(px) = colour::flat_mcu(rgb, (w, h), y0, 16 * m) {
+                        // One colour (a blacked-out or masked region): each block is its DC
+                        // alone.
+                        let (y, cb, cr) = colour::ycbcr(px);
+                        for (v, c) in [y, y, y, y, cb, cr].into_iter().zip([0, 0, 0, 0, 1, 2]) {
+                            let comp = if c == 0 { &luma } else { &chroma };
+                            let dc_only = dct::flat_block(v, comp);
+                            bits.block::<AVX2>(&dc_only, 1, &mut dc[c], comp);
+                        }
+                        // The record keeps what was under the colour.
+                        if let Some((o, c)) = kept.filter(|_| !same[m]) {
+                            let at = held.position();
+                            held.copy(o.bits_of(&c), c.from, c.to);
+                            let to = held.position();
+                            mcus.push(reuse::Coded {
+                                from: at,
+                                to,
+                                in_held: true,
+                                ..c
+                            });
+                            hold[m] = true;
+                            continue;
+                        }
+                    } else {
+                        if m >= converted {
+                            converted = (m + 1..per_row).find(|&j| same[j]).unwrap_or(per_row);
+                            strip.fill::<AVX2>(rgb, (w, h), y0, 16 * m, 16 * converted);
+                        }
+                        // One MCU: four luma blocks, then Cb and Cr. A single call site keeps
+                        // one copy of the inlined coder.
+                        transform_mcu::<AVX2>(&strip, 16 * m, (&luma, &chroma), &mut q);
+                        for (block, c) in q.iter().zip([0, 0, 0, 0, 1, 2]) {
+                            let comp = if c == 0 { &luma } else { &chroma };
+                            bits.block::<AVX2>(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
+                        }
+                    }
                 }
             }
-            mcu_end.push(bits.position());
-            dc_after.push(dc);
+            mcus.push(reuse::Coded {
+                from,
+                to: bits.position(),
+                start,
+                after: dc,
+                in_held: false,
+            });
+        }
+        if let Some(old) = &mut old {
+            reuse::update_row(rgb, &mut old.rgb, (w, h), y0, &same, &hold);
         }
     }
     let stream = bits.finish(&mut out);
     out.extend_from_slice(&[0xff, 0xd9]);
-    // A compared record's pixels were replaced row by row as they were compared.
     let mut record = old
         .or(spare)
         .unwrap_or_else(|| reuse::Previous::empty((width, height, quality)));
-    record.settle(compared, reused, mcu_end.len(), rgb);
-    (record.stream, record.mcu_end, record.dc_after) = (stream, mcu_end, dc_after);
+    record.settle(compared, reused, mcus.len(), rgb);
+    (record.stream, record.held, record.mcus) = (stream, held.into_stream(), mcus);
     reuse::keep(record);
     out
 }

@@ -20,15 +20,32 @@ use std::cell::RefCell;
 /// picture with its patches, so two).
 const KEPT: usize = 2;
 
-/// One earlier encode: its pixels, its unstuffed coded stream, and where each MCU ends.
+/// Where one MCU's bits are kept and the DC predictions around them.
+#[derive(Clone, Copy)]
+pub(super) struct Coded {
+    /// Bit range in the record's `stream`, or in `held` when `in_held`.
+    pub(super) from: u64,
+    pub(super) to: u64,
+    /// DC predictions (Y, Cb, Cr) the bits were coded from, and those they leave.
+    pub(super) start: [i32; 3],
+    pub(super) after: [i32; 3],
+    pub(super) in_held: bool,
+}
+
+/// One earlier encode: its pixels, its unstuffed coded stream, and where each MCU is.
+///
+/// Not always the last picture exactly: an MCU that the last picture painted in one colour
+/// (crop's blacked-out square) keeps the pixels and bits it had before, copied to `held`,
+/// since a one-colour MCU costs almost nothing to code afresh while the content under the
+/// next picture's square would cost a full encode.
 pub(super) struct Previous {
     pub(super) key: (u32, u32, u8),
     pub(super) rgb: Vec<u8>,
     pub(super) stream: Vec<u64>,
-    /// Bit offset in `stream` after each MCU, in coding order.
-    pub(super) mcu_end: Vec<u64>,
-    /// The DC predictions (Y, Cb, Cr) after each MCU.
-    pub(super) dc_after: Vec<[i32; 3]>,
+    /// Bits of the MCUs kept from before a one-colour overlay.
+    pub(super) held: Vec<u64>,
+    /// Each MCU, in coding order.
+    pub(super) mcus: Vec<Coded>,
     /// Comparisons in a row that found under an eighth of the MCUs unchanged.
     misses: u32,
     /// Encodes of this size still to come that skip comparing and keeping pixels.
@@ -42,8 +59,8 @@ impl Previous {
             key,
             rgb: Vec::new(),
             stream: Vec::new(),
-            mcu_end: Vec::new(),
-            dc_after: Vec::new(),
+            held: Vec::new(),
+            mcus: Vec::new(),
             misses: 0,
             rest: 0,
         }
@@ -51,11 +68,12 @@ impl Previous {
 
     /// Whether the record holds a finished encode and its pixels.
     pub(super) fn is_complete(&self) -> bool {
-        !self.mcu_end.is_empty() && !self.rgb.is_empty()
+        !self.mcus.is_empty() && !self.rgb.is_empty()
     }
 
     /// Brings the record up to date after an encode of `rgb` that `compared` with it or not
     /// and copied `reused` of its `mcus` MCUs; keeps the pixels unless the next encode rests.
+    /// A compared record's pixels were brought up to date during the encode.
     pub(super) fn settle(&mut self, compared: bool, reused: usize, mcus: usize, rgb: &[u8]) {
         if compared {
             if reused * 8 < mcus {
@@ -75,12 +93,9 @@ impl Previous {
         }
     }
 
-    /// Bits of MCU `i` and the DC predictions it starts from.
-    pub(super) fn mcu(&self, i: usize) -> (u64, u64, [i32; 3]) {
-        match i {
-            0 => (0, self.mcu_end[0], [0; 3]),
-            _ => (self.mcu_end[i - 1], self.mcu_end[i], self.dc_after[i - 1]),
-        }
+    /// The stream that holds MCU `c`'s bits.
+    pub(super) fn bits_of(&self, c: &Coded) -> &[u64] {
+        if c.in_held { &self.held } else { &self.stream }
     }
 }
 
@@ -102,8 +117,8 @@ pub(super) fn take(key: (u32, u32, u8)) -> Previous {
                 let mut old = kept.pop().unwrap_or_else(|| Previous::empty(key));
                 old.key = key;
                 old.rgb.clear();
-                old.mcu_end.clear();
-                old.dc_after.clear();
+                old.mcus.clear();
+                old.held.clear();
                 (old.misses, old.rest) = (0, 0);
                 old
             }
@@ -122,11 +137,10 @@ pub(super) fn keep(record: Previous) {
 
 /// Marks which MCUs of the MCU row at `y0` have the same pixels in `rgb` and `old` (both
 /// `w x h`): `same[m]` for the MCU at columns `16m..16m + 16`, rows past the image read as
-/// its last row, as the encoder pads. Then copies the row's pixels into `old`, so that it
-/// holds the new picture once every row has been seen (one pass over both, while hot).
+/// its last row, as the encoder pads.
 pub(super) fn unchanged_mcus(
     rgb: &[u8],
-    old: &mut [u8],
+    old: &[u8],
     (w, h): (usize, usize),
     y0: usize,
     same: &mut [bool],
@@ -136,7 +150,7 @@ pub(super) fn unchanged_mcus(
     for y in y0..(y0 + 16).min(h) {
         let (a, b) = (
             &rgb[y * row_bytes..][..row_bytes],
-            &mut old[y * row_bytes..][..row_bytes],
+            &old[y * row_bytes..][..row_bytes],
         );
         // While every MCU still matches, one comparison of the whole row is the fastest test;
         // after that only the MCUs that still match are compared.
@@ -147,7 +161,39 @@ pub(super) fn unchanged_mcus(
             let span = 48 * m..(48 * m + 48).min(row_bytes);
             *s = *s && equal(&a[span.clone()], &b[span]);
         }
-        b.copy_from_slice(a);
+    }
+}
+
+/// Copies into `old` the pixels of the MCU row at `y0` that changed (`!same[m]`) and are
+/// not held (`!held[m]`), so that `old` holds what the record's bits code.
+pub(super) fn update_row(
+    rgb: &[u8],
+    old: &mut [u8],
+    (w, h): (usize, usize),
+    y0: usize,
+    same: &[bool],
+    held: &[bool],
+) {
+    if same.iter().all(|&s| s) {
+        return;
+    }
+    let row_bytes = 3 * w;
+    let rows = y0 * row_bytes..(y0 + 16).min(h) * row_bytes;
+    if !held.iter().any(|&k| k) {
+        old[rows.clone()].copy_from_slice(&rgb[rows]);
+        return;
+    }
+    for y in y0..(y0 + 16).min(h) {
+        let (a, b) = (
+            &rgb[y * row_bytes..][..row_bytes],
+            &mut old[y * row_bytes..][..row_bytes],
+        );
+        for (m, (&s, &k)) in same.iter().zip(held).enumerate() {
+            if !s && !k {
+                let span = 48 * m..(48 * m + 48).min(row_bytes);
+                b[span.clone()].copy_from_slice(&a[span]);
+            }
+        }
     }
 }
 

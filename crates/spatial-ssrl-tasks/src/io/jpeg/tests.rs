@@ -315,6 +315,62 @@ fn reuse_changes_no_byte() {
     }
 }
 
+/// Crop's pattern against the held MCUs (`reuse`): a source with a black square that moves
+/// each time, touching the picture's edges, overlapping the previous square or covering it,
+/// with pictures of another size and of unrelated content in between. Every encode must equal
+/// a fresh thread's.
+#[test]
+fn held_mcus_change_no_byte() {
+    let fresh = |img: &RgbImage| {
+        let img = img.clone();
+        std::thread::spawn(move || encode(&img))
+            .join()
+            .expect("encoder thread")
+    };
+    let blacked = |base: &RgbImage, (x0, y0, side): (u32, u32, u32), colour: [u8; 3]| {
+        let mut img = base.clone();
+        for y in y0..(y0 + side).min(base.height()) {
+            for x in x0..(x0 + side).min(base.width()) {
+                img.put_pixel(x, y, image::Rgb(colour));
+            }
+        }
+        img
+    };
+    for (w, h) in [(150, 97), (96, 64)] {
+        let base = picture(w, h, 7);
+        let other = picture(h, w, 8);
+        let side = w.min(h) / 2;
+        let squares = [
+            (w - side, h - side, side),
+            (0, 0, side),
+            (5, 3, side),
+            (20, 17, side),
+            (w - side, 0, side),
+            (0, h - side, side),
+            (w - side - 1, h - side - 3, side),
+            (0, 0, w.max(h)),
+            (33, 21, side / 2),
+            (w / 2, h / 2, 1),
+        ];
+        let mut sequence = Vec::new();
+        for (k, &sq) in squares.iter().enumerate() {
+            let colour = if k % 4 == 3 { [200, 40, 7] } else { [0, 0, 0] };
+            sequence.push(blacked(&base, sq, colour));
+            // Another size in between (crop's candidates), and now and then an unrelated
+            // picture of the same size or the source itself.
+            sequence.push(blacked(&other, sq, [0, 0, 0]));
+            match k % 3 {
+                0 => sequence.push(picture(w, h, k as u64 + 20)),
+                1 => sequence.push(base.clone()),
+                _ => {}
+            }
+        }
+        for img in &sequence {
+            assert!(encode(img) == fresh(img), "{w}x{h}");
+        }
+    }
+}
+
 /// The AVX2 pair transform gives the portable transform's coefficients on the extreme
 /// blocks (flat -128 and 128, the chroma extremes; checkerboards, stripes, ramps) and on
 /// random ones, for both tables.
