@@ -116,11 +116,35 @@ impl BitWriter {
     }
 
     /// Appends bits `from..to` of a stream that [`BitWriter::finish`] returned: the coded
-    /// MCUs of an earlier picture, reused as they are.
+    /// MCUs of an earlier picture, reused as they are. Whole registers move with two shifts
+    /// each; the last bits go through [`Bits::put`].
     pub(super) fn copy(&mut self, stream: &[u64], from: u64, to: u64) {
         let mut pos = from;
-        while pos < to {
-            // Each 32-bit step fills at most one register: a chunk of 32 steps always fits.
+        while to - pos >= 64 {
+            if self.buf.len > BUF_WORDS - BLOCK_WORDS {
+                self.words
+                    .extend_from_slice(&self.buf.words[..self.buf.len]);
+                self.buf.len = 0;
+            }
+            let room = (BUF_WORDS - self.buf.len) as u64;
+            let end = pos + 64 * ((to - pos) / 64).min(room);
+            let (mut acc, free) = (self.acc, self.free);
+            while pos < end {
+                let v = read_word(stream, pos);
+                // The pending `64 - free` bits, then the top `free` bits of `v`; the rest of
+                // `v` is pending after (bits above it are stale, as `Bits::put` allows).
+                let word = match free {
+                    64 => v,
+                    _ => (acc << free) | (v >> (64 - free)),
+                };
+                self.buf.words[self.buf.len] = word;
+                self.buf.len += 1;
+                acc = v;
+                pos += 64;
+            }
+            self.acc = acc;
+        }
+        if pos < to {
             if self.buf.len > BUF_WORDS - BLOCK_WORDS {
                 self.words
                     .extend_from_slice(&self.buf.words[..self.buf.len]);
@@ -131,9 +155,8 @@ impl BitWriter {
                 free: self.free,
                 out: &mut self.buf,
             };
-            let end = to.min(pos + 32 * 32);
-            while pos < end {
-                let n = (end - pos).min(32) as u32;
+            while pos < to {
+                let n = (to - pos).min(32) as u32;
                 bits.put(read_bits(stream, pos, n), n);
                 pos += u64::from(n);
             }
@@ -194,6 +217,16 @@ fn read_bits(stream: &[u64], pos: u64, n: u32) -> u32 {
         window |= stream[i + 1] >> (64 - off);
     }
     (window >> (64 - n)) as u32
+}
+
+/// The 64 bits of `stream` from bit `pos` on (which must all lie in it).
+#[inline(always)]
+fn read_word(stream: &[u64], pos: u64) -> u64 {
+    let (i, off) = ((pos / 64) as usize, (pos % 64) as u32);
+    match off {
+        0 => stream[i],
+        _ => (stream[i] << off) | (stream[i + 1] >> (64 - off)),
+    }
 }
 
 /// Appends the eight bytes of `w`, most significant first, each 0xFF followed by 0x00.

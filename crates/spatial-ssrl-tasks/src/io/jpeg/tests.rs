@@ -371,6 +371,39 @@ fn held_mcus_change_no_byte() {
     }
 }
 
+/// `BitWriter::copy` appends exactly the bits it is given, whatever the writer's fill and
+/// the range's offset and length (whole registers, partial ones, across the buffer's end).
+#[test]
+fn copied_bits_equal_written_bits() {
+    use super::huffman::BitWriter;
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let source: Vec<u64> = (0..600).map(|_| next()).collect();
+    let bit = |p: u64| (source[(p / 64) as usize] >> (63 - p % 64)) & 1;
+    let (mut copied, mut bits) = (BitWriter::new(0), Vec::new());
+    for _ in 0..400 {
+        let from = next() % (64 * 590);
+        let len = match next() % 4 {
+            0 => next() % 70,
+            1 => 64 * (next() % 3),
+            _ => next() % 3000,
+        };
+        let to = (from + len).min(64 * 600);
+        copied.copy(&source, from, to);
+        bits.extend((from..to).map(bit));
+    }
+    let stream = copied.into_stream();
+    assert_eq!(stream.len(), bits.len().div_ceil(64));
+    for (p, &b) in bits.iter().enumerate() {
+        assert_eq!((stream[p / 64] >> (63 - p % 64)) & 1, b, "bit {p}");
+    }
+}
+
 /// The AVX2 pair transform gives the portable transform's coefficients on the extreme
 /// blocks (flat -128 and 128, the chroma extremes; checkerboards, stripes, ramps) and on
 /// random ones, for both tables.
