@@ -157,11 +157,23 @@ pub(super) fn unchanged_mcus(
         if same.iter().all(|&s| s) && a == b {
             continue;
         }
-        for (m, s) in same.iter_mut().enumerate() {
-            let span = 48 * m..(48 * m + 48).min(row_bytes);
-            *s = *s && equal(&a[span.clone()], &b[span]);
+        // Whole MCUs as 48-byte arrays (a few vector compares each), then the narrower last.
+        let (whole_a, whole_b) = (a.chunks_exact(48), b.chunks_exact(48));
+        let (rest_a, rest_b) = (whole_a.remainder(), whole_b.remainder());
+        for ((s, x), y) in same.iter_mut().zip(whole_a).zip(whole_b) {
+            *s = *s && equal48(x, y);
+        }
+        if let Some(s) = same.get_mut(row_bytes / 48) {
+            *s = *s && rest_a == rest_b;
         }
     }
+}
+
+/// Equality of two MCU rows of pixels (48 bytes), without early exit.
+#[inline(always)]
+fn equal48(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (<&[u8; 48]>::try_from(a), <&[u8; 48]>::try_from(b));
+    matches!((a, b), (Ok(a), Ok(b)) if a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0)
 }
 
 /// Copies into `old` the pixels of the MCU row at `y0` that changed (`!same[m]`) and are
@@ -195,15 +207,4 @@ pub(super) fn update_row(
             }
         }
     }
-}
-
-/// Byte equality over eight-byte words without early exit, which compiles to a few vector
-/// operations for an MCU's 48 bytes.
-#[inline(always)]
-fn equal(a: &[u8], b: &[u8]) -> bool {
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (wa.remainder(), wb.remainder());
-    let diff = wa.zip(wb).fold(0, |d, (x, y)| d | (word(x) ^ word(y)));
-    diff == 0 && ra == rb
 }
