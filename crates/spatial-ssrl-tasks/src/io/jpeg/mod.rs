@@ -144,6 +144,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     // Bits of the record's MCUs that this picture paints in one colour, kept for the next.
     let mut held = BitWriter::new(0);
     let (mut same, mut hold) = (vec![false; per_row], vec![false; per_row]);
+    let mut run = reuse::Run::default();
     for (row, y0) in (0..h).step_by(16).enumerate() {
         if let Some(old) = &old {
             reuse::unchanged_mcus(rgb, &old.rgb, (w, h), y0, &mut same);
@@ -154,15 +155,18 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
         for m in 0..per_row {
             let i = row * per_row + m;
             let start = dc;
-            let from = bits.position();
+            let from = bits.position() + run.len();
             let kept = old.as_ref().map(|o| (o, o.mcus[i]));
             match kept {
                 Some((o, c)) if same[m] && c.start == dc => {
-                    bits.copy(o.bits_of(&c), c.from, c.to);
+                    run.extend(&c, o, &mut bits);
                     dc = c.after;
                     reused += 1;
                 }
                 _ => {
+                    if let Some((o, _)) = kept {
+                        run.flush(o, &mut bits);
+                    }
                     if let Some(px) = colour::flat_mcu(rgb, (w, h), y0, 16 * m) {
                         // One colour (a blacked-out or masked region): each block is its DC
                         // alone.
@@ -175,7 +179,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                         // The record keeps what was under the colour.
                         if let Some((o, c)) = kept.filter(|_| !same[m]) {
                             let at = held.position();
-                            held.copy(o.bits_of(&c), c.from, c.to);
+                            held.copy(o.bits_of(c.in_held), c.from, c.to);
                             let to = held.position();
                             mcus.push(reuse::Coded {
                                 from: at,
@@ -203,13 +207,14 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
             }
             mcus.push(reuse::Coded {
                 from,
-                to: bits.position(),
+                to: bits.position() + run.len(),
                 start,
                 after: dc,
                 in_held: false,
             });
         }
         if let Some(old) = &mut old {
+            run.flush(old, &mut bits);
             reuse::update_row(rgb, &mut old.rgb, (w, h), y0, &same, &hold);
         }
     }

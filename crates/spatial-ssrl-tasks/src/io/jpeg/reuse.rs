@@ -16,6 +16,8 @@
 
 use std::cell::RefCell;
 
+use super::huffman::BitWriter;
+
 /// How many earlier encodes of different sizes a thread keeps (crop alternates the full
 /// picture with its patches, so two).
 const KEPT: usize = 2;
@@ -93,9 +95,44 @@ impl Previous {
         }
     }
 
-    /// The stream that holds MCU `c`'s bits.
-    pub(super) fn bits_of(&self, c: &Coded) -> &[u64] {
-        if c.in_held { &self.held } else { &self.stream }
+    /// The stream of MCUs whose [`Coded::in_held`] is `in_held`.
+    pub(super) fn bits_of(&self, in_held: bool) -> &[u64] {
+        if in_held { &self.held } else { &self.stream }
+    }
+}
+
+/// Reused MCUs whose bits follow one another in one stream of a record, waiting to be copied
+/// as one run (one call instead of one per MCU).
+#[derive(Default)]
+pub(super) struct Run {
+    in_held: bool,
+    from: u64,
+    to: u64,
+}
+
+impl Run {
+    /// Bits waiting to be copied.
+    pub(super) fn len(&self) -> u64 {
+        self.to - self.from
+    }
+
+    /// Adds the record's MCU `c`, first copying what waits when `c` does not continue it.
+    pub(super) fn extend(&mut self, c: &Coded, record: &Previous, bits: &mut BitWriter) {
+        if self.len() > 0 && (self.in_held != c.in_held || self.to != c.from) {
+            self.flush(record, bits);
+        }
+        if self.len() == 0 {
+            (self.in_held, self.from) = (c.in_held, c.from);
+        }
+        self.to = c.to;
+    }
+
+    /// Copies what waits into `bits`.
+    pub(super) fn flush(&mut self, record: &Previous, bits: &mut BitWriter) {
+        if self.len() > 0 {
+            bits.copy(record.bits_of(self.in_held), self.from, self.to);
+        }
+        self.from = self.to;
     }
 }
 
