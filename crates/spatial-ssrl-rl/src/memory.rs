@@ -9,9 +9,10 @@
 //! weight is widened for its own product), gradients widened to f32 and accumulated in
 //! f32 ([`widen_grads`](crate::widen_grads)), and burn's autodiff keeping every tensor a
 //! backward step reads. The step's peak is the largest of its phases: rollout (KV cache),
-//! behaviour/reference log-probs (no graph), the update (graph of one micro-batch plus
-//! gradients) and the optimiser step (a second copy of the weights while they are replaced).
-//! Checked against the peak resident set of a real-width CPU step (`tests/memory.rs`).
+//! behaviour/reference log-probs (no graph), the update (gradients plus the graph of one
+//! micro-batch or, with tied embeddings, the embedding's second gradient at the backward's
+//! end) and the optimiser step (a second copy of the weights while they are replaced).
+//! Checked against the peak resident set of real-width CPU steps (`tests/memory.rs`).
 
 use serde::Serialize;
 use spatial_ssrl_model::{Qwen2_5VlConfig, WeightDtype};
@@ -84,6 +85,9 @@ pub struct MemoryInputs {
     /// Language-model shape: hidden size, intermediate size, layers, heads, KV heads, head
     /// dim, vocabulary.
     pub text: LayerShape,
+    /// The LM head is the token embedding (`tie_word_embeddings`), so its gradient is the sum
+    /// of the head's and the lookup's.
+    pub tied_embeddings: bool,
     /// Vision shape (same fields; `vocab` unused).
     pub vision: LayerShape,
     /// Bytes of one held matrix element (2 for bf16/f16, 4 for f32).
@@ -139,6 +143,7 @@ impl MemoryInputs {
         Ok(MemoryInputs {
             params: ParamCounts::of(config),
             text: LayerShape::text(config),
+            tied_embeddings: config.text.tie_word_embeddings,
             vision: LayerShape::vision(config),
             weight_bytes,
             freeze_vision_tower: model.freeze_vision_tower,
@@ -256,6 +261,9 @@ pub struct MemoryEstimate {
     pub log_prob_head: u64,
     /// KV cache of one rollout call (f32 keys and values for every layer and position).
     pub kv_cache: u64,
+    /// Tied embeddings only: the lookup's dense `vocab x hidden` f32 gradient, held at the end
+    /// of each backward while it is added to the head's (the activations are gone by then).
+    pub embedding_grad_sum: u64,
     /// Rollout: the last-position logits and one layer's prefill intermediates.
     pub rollout_transient: u64,
     /// Behaviour/reference scoring (no graph): the head's log-softmax and the entropy's
@@ -318,6 +326,11 @@ impl MemoryInputs {
             activations: (text + vision) * 4,
             log_prob_head: head,
             kv_cache,
+            embedding_grad_sum: if self.tied_embeddings {
+                t.vocab * t.hidden * 4
+            } else {
+                0
+            },
             rollout_transient: prefill + self.rollout_batch * t.vocab * 4 * 2,
             scoring_transient: self.log_prob_batch
                 * (self.response_tokens * t.vocab * SCORING_COPIES
@@ -343,13 +356,14 @@ impl MemoryEstimate {
         self.resident() + self.scoring_transient
     }
 
-    /// Peak of the update phase: graph of one micro-batch, its gradients and the accumulator.
+    /// Peak of the update phase: one micro-batch's gradients and the accumulator, with either
+    /// the graph (early in the backward) or, with tied embeddings, the lookup's gradient being
+    /// summed into the head's (its end; measured as the peak on the real-width check).
     pub fn update_peak(&self) -> u64 {
         self.resident()
             + self.gradients
             + self.gradient_accumulation
-            + self.activations
-            + self.log_prob_head
+            + (self.activations + self.log_prob_head).max(self.embedding_grad_sum)
     }
 
     /// Peak of the optimiser step: the new weights are built while the old are held, and
@@ -408,6 +422,31 @@ mod tests {
         let counts = ParamCounts::of(&cfg);
         assert_eq!(counts.total(), total);
         assert_eq!(counts.matrices(), matrices);
+    }
+
+    #[test]
+    fn tied_embeddings_hold_a_second_embedding_gradient_in_the_update() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/hub-configs/qwen2_5_vl_3b_instruct.config.json");
+        let cfg = Qwen2_5VlConfig::from_file(path).unwrap();
+        let grpo = GrpoConfig::default();
+        let model = ModelConfig::default();
+        let mut inputs = MemoryInputs::for_run(&cfg, &model, &grpo, 100, 64).unwrap();
+        assert_eq!(inputs.tied_embeddings, cfg.text.tie_word_embeddings);
+        inputs.tied_embeddings = true;
+        let tied = inputs.estimate();
+        let (v, h) = (cfg.text.vocab_size as u64, cfg.text.hidden_size as u64);
+        assert_eq!(tied.embedding_grad_sum, 4 * v * h);
+        let base = tied.resident() + tied.gradients + tied.gradient_accumulation;
+        assert!(tied.update_peak() >= base + tied.embedding_grad_sum);
+        assert!(tied.update_peak() >= base + tied.activations + tied.log_prob_head);
+        inputs.tied_embeddings = false;
+        let untied = inputs.estimate();
+        assert_eq!(untied.embedding_grad_sum, 0);
+        assert_eq!(
+            untied.update_peak(),
+            base + untied.activations + untied.log_prob_head
+        );
     }
 
     #[test]

@@ -99,6 +99,23 @@ impl RssSampler {
         }
     }
 
+    /// Writes every sample as `seconds since t0,GiB` lines to `path`, so the shape of a phase
+    /// (micro-batches, then the optimiser step) can be read where its peak alone says too little.
+    fn write_trace(&self, t0: Instant, path: &Path) {
+        let samples = self.samples.lock().unwrap();
+        let lines: String = samples
+            .iter()
+            .map(|(t, b)| {
+                format!(
+                    "{:.3},{:.4}\n",
+                    t.saturating_duration_since(t0).as_secs_f64(),
+                    gib(*b)
+                )
+            })
+            .collect();
+        std::fs::write(path, format!("seconds,rss_gib\n{lines}")).unwrap();
+    }
+
     /// Largest sample in `[from, to)` (0 when none fell there).
     fn max_between(&self, from: Instant, to: Instant) -> u64 {
         let samples = self.samples.lock().unwrap();
@@ -129,6 +146,8 @@ struct Measured {
     peak: u64,
     /// `VmRSS` as the step starts: what the previous steps left resident.
     start: u64,
+    /// When the step started.
+    started: Instant,
 }
 
 /// Runs one step, timing its phases with the trainer's own clock and attributing RSS samples
@@ -164,6 +183,7 @@ fn measured_step(
         phase_rss,
         peak: peak_rss(),
         start: start_rss,
+        started: start,
     }
 }
 
@@ -241,6 +261,7 @@ fn grpo_step_peak_rss_matches_the_memory_model() {
     );
     eprintln!("estimate: {est:#?}");
     let before = peak_rss();
+    let t0 = Instant::now();
     let sampler = RssSampler::start(Duration::from_millis(20));
     let mut trainer = GrpoTrainer::new(policy, None, vec![record], grpo).unwrap();
     let reward = TaskRouter::new(Box::new(Constant));
@@ -251,6 +272,22 @@ fn grpo_step_peak_rss_matches_the_memory_model() {
             reset &= reset_peak();
         }
         runs.push(measured_step(&mut trainer, &reward, steps, &sampler));
+    }
+    // SSRL_MEMORY_TRACE=<file>: the whole RSS timeline, with each step's phase boundaries
+    // printed below in the same clock.
+    if let Some(path) = std::env::var_os("SSRL_MEMORY_TRACE") {
+        sampler.write_trace(t0, Path::new(&path));
+        for run in &runs {
+            let t = &run.metrics.time;
+            let s0 = run.started.saturating_duration_since(t0).as_secs_f64();
+            eprintln!(
+                "trace: step {} starts {s0:.1} s; rollout ends {:.1}, log-probs {:.1}, update {:.1}",
+                run.metrics.step,
+                s0 + t.rollout,
+                s0 + t.rollout + t.reward + t.log_probs,
+                s0 + t.step
+            );
+        }
     }
     drop(sampler);
 
