@@ -169,7 +169,11 @@ pub(crate) fn matrix(
     };
     let dtype = data.dtype();
     let t = Tensor::from_data(data, (device, dtype));
-    Ok(if transposed && !half { t.transpose() } else { t })
+    Ok(if transposed && !half {
+        t.transpose()
+    } else {
+        t
+    })
 }
 
 /// Reads an HF `nn.Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) into
