@@ -86,6 +86,10 @@ impl WeightDtype {
 pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
     let w = l.weight.val();
     if w.dtype() == x.dtype() {
+        #[cfg(feature = "flex")]
+        if let Some(y) = crate::matvec::flex_row_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
+            return y;
+        }
         return folded_linear(x, w, l.bias.as_ref().map(|b| b.val()));
     }
     #[cfg(feature = "flex")]

@@ -43,6 +43,8 @@ mod generate;
 mod generation_config;
 mod half_matmul;
 mod layers;
+#[cfg(feature = "flex")]
+mod matvec;
 mod processor;
 mod qwen2_5_vl;
 mod qwen3_vl;
