@@ -11,23 +11,12 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::half_matmul::f32_primitive;
+
 /// Output columns per task.
 const BLOCK: usize = 512;
 /// Below this many weights one call is cheaper than spreading it.
 const MIN_WEIGHTS: usize = 1 << 18;
-
-/// A contiguous f32 flex primitive of `t`, or `None` (another backend, autodiff, a dtype).
-fn contiguous_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    let p = t.clone().try_into_primitive::<Flex>().ok()?;
-    Some(if p.is_contiguous() && p.layout().start_offset() == 0 {
-        p
-    } else {
-        p.to_contiguous()
-    })
-}
 
 /// `x @ w + b` when `x` holds one row and `w` is a large f32 `[k, n]` flex tensor in any
 /// non-negative strides (a transposed view included); `None` sends the caller to the
@@ -44,10 +33,10 @@ pub(crate) fn flex_row_linear<const D: usize>(
         return None;
     }
     let wp = w.clone().try_into_primitive::<Flex>().ok()?;
-    let xp = contiguous_f32(x)?;
+    let xp = f32_primitive(x)?;
     let xs = xp.as_slice::<f32>()?;
     let bp = match b {
-        Some(b) => Some(contiguous_f32(&b)?),
+        Some(b) => Some(f32_primitive(&b)?),
         None => None,
     };
     let bias = match &bp {

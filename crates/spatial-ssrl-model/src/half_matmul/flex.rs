@@ -22,8 +22,9 @@ fn half_bits(t: &FlexTensor) -> Option<(&[u16], HalfKind)> {
     }
 }
 
-/// The flex primitive of an f32 tensor, made contiguous.
-fn f32_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+/// The flex primitive of an f32 tensor, made contiguous (`None`: another backend, autodiff,
+/// another dtype).
+pub(crate) fn f32_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     if t.dtype() != DType::F32 {
         return None;
     }
