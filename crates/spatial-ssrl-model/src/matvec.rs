@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::half_matmul::f32_primitive;
+use crate::half_matmul::f32_operands;
 
 /// Output columns per task.
 const BLOCK: usize = 512;
@@ -33,12 +33,8 @@ pub(crate) fn flex_row_linear<const D: usize>(
         return None;
     }
     let wp = w.clone().try_into_primitive::<Flex>().ok()?;
-    let xp = f32_primitive(x)?;
+    let (xp, bp) = f32_operands(x, b)?;
     let xs = xp.as_slice::<f32>()?;
-    let bp = match b {
-        Some(b) => Some(f32_primitive(&b)?),
-        None => None,
-    };
     let bias = match &bp {
         Some(p) => Some(p.as_slice::<f32>()?),
         None => None,

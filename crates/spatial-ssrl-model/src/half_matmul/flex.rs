@@ -24,7 +24,7 @@ fn half_bits(t: &FlexTensor) -> Option<(&[u16], HalfKind)> {
 
 /// The flex primitive of an f32 tensor, made contiguous (`None`: another backend, autodiff,
 /// another dtype).
-pub(crate) fn f32_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+fn f32_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     if t.dtype() != DType::F32 {
         return None;
     }
@@ -34,6 +34,19 @@ pub(crate) fn f32_primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor>
     } else {
         p.to_contiguous()
     })
+}
+
+/// A linear layer's input and optional bias as contiguous f32 flex primitives (`None` when
+/// either is not one).
+pub(crate) fn f32_operands<const D: usize>(
+    x: &Tensor<D>,
+    b: Option<Tensor<1>>,
+) -> Option<(FlexTensor, Option<FlexTensor>)> {
+    let bias = match b {
+        Some(b) => Some(f32_primitive(&b)?),
+        None => None,
+    };
+    Some((f32_primitive(x)?, bias))
 }
 
 /// `x @ w + b` for f32 `x` `[.., k]`, 16-bit `w` `[k, n]` and f32 `b` `[n]`.
@@ -49,12 +62,8 @@ pub(crate) fn flex_linear<const D: usize>(
     }
     let wp = w.clone().try_into_primitive::<Flex>().ok()?;
     let (bits, kind) = half_bits(&wp)?;
-    let xp = f32_primitive(x)?;
+    let (xp, bp) = f32_operands(x, b)?;
     let xs = xp.as_slice::<f32>()?;
-    let bp = match b {
-        Some(b) => Some(f32_primitive(&b)?),
-        None => None,
-    };
     let bias = match &bp {
         Some(p) => Some(p.as_slice::<f32>()?),
         None => None,

@@ -20,7 +20,7 @@ mod portable;
 mod flex;
 
 #[cfg(feature = "flex")]
-pub(crate) use flex::{f32_primitive, flex_linear, flex_tied_logits};
+pub(crate) use flex::{f32_operands, flex_linear, flex_tied_logits};
 
 use rayon::prelude::*;
 
