@@ -79,7 +79,7 @@ fn resize_avx2(src: &RgbImage, window: (u32, u32, u32, u32), width: u32, height:
 /// The horizontal taps of every output value `k = 3j + c`: the window-row index of its left
 /// source value (`3 * x0 + c`) and the weight of the value [`PX`] further on. Where the
 /// weight is 0 (edges clamped) that value is read but does not count, so rows carry [`PX`]
-/// values of padding.
+/// values of padding, and one more for the AVX2 pass's whole-register reads.
 struct Taps {
     index: Vec<u32>,
     weight: Vec<u32>,
@@ -127,7 +127,7 @@ fn resize_body<const AVX2: bool>(
     let mut raw = vec![0u8; row_len * height as usize];
     let out_rows = raw.chunks_exact_mut(row_len);
     // A window row as `u32`, with the padding the taps read past its end.
-    let mut wide = vec![0u32; in_len + PX];
+    let mut wide = vec![0u32; in_len + PX + 1];
     let mut filtered = vec![0u32; row_len];
     // Both passes are exact (no rounding until the end), so their order does not change a
     // byte: `sum(wy * sum(wx * p))` either way. The horizontal pass is the costly one (two
@@ -136,9 +136,7 @@ fn resize_body<const AVX2: bool>(
     if wh > height {
         for (out, &(y0, fy)) in out_rows.zip(&ys) {
             let (top, bottom) = (window_row(y0), window_row((y0 + 1).min(last)));
-            for ((v, &a), &b) in wide.iter_mut().zip(top).zip(bottom) {
-                *v = u32::from(a) * (ONE - fy) + u32::from(b) * fy;
-            }
+            vertical::<AVX2>(top, bottom, fy, &mut wide);
             horizontal::<AVX2>(&wide, &taps, ROUND, &mut filtered);
             for (o, &v) in out.iter_mut().zip(&filtered) {
                 *o = v as u8;
@@ -170,7 +168,7 @@ fn resize_body<const AVX2: bool>(
                 bottom_y = y1;
             }
             for ((o, &a), &b) in out.iter_mut().zip(&filtered).zip(&bottom) {
-                *o = ((a * (ONE - fy) + b * fy + ROUND.0) >> ROUND.1) as u8;
+                *o = (blend(a, b, fy, ROUND.0) >> ROUND.1) as u8;
             }
         }
     }
@@ -180,6 +178,64 @@ fn resize_body<const AVX2: bool>(
 /// What brings a sum weighted twice (by up to `ONE^2` in all, so below `2^31`) back to a
 /// byte: half the divisor, and the shift.
 const ROUND: (u32, u32) = (1 << (2 * WEIGHT_BITS - 1), 2 * WEIGHT_BITS);
+
+/// `a * (ONE - f) + b * f + add` with one multiplication: `a * ONE + (b - a) * f + add`,
+/// in wrapping arithmetic. Equal modulo 2^32, and the true value is below 2^31 (weighted
+/// sums of bytes by at most `ONE^2` in all), so equal.
+#[inline(always)]
+fn blend(a: u32, b: u32, f: u32, add: u32) -> u32 {
+    (a << WEIGHT_BITS)
+        .wrapping_add(b.wrapping_sub(a).wrapping_mul(f))
+        .wrapping_add(add)
+}
+
+/// Vertical pass of one window row pair: `out[k] = top[k] * (ONE - f) + bottom[k] * f`.
+#[inline(always)]
+fn vertical<const AVX2: bool>(top: &[u8], bottom: &[u8], f: u32, out: &mut [u32]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true in `resize_avx2`, which runs on CPUs with AVX2.
+        done = unsafe { vertical_avx2(top, bottom, f, out) };
+    }
+    let rest = out[done..]
+        .iter_mut()
+        .zip(&top[done..])
+        .zip(&bottom[done..]);
+    for ((v, &a), &b) in rest {
+        *v = blend(u32::from(a), u32::from(b), f, 0);
+    }
+}
+
+/// [`vertical`] sixteen values at a time: each (top, bottom) pair of bytes widened into one
+/// 32-bit lane and weighted by `(ONE - f, f)` in one `pmaddwd` (the same sum, exact in
+/// 32 bits). Returns how many values it wrote (a multiple of sixteen).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn vertical_avx2(top: &[u8], bottom: &[u8], f: u32, out: &mut [u32]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm_loadu_si128, _mm256_cvtepu8_epi16, _mm256_madd_epi16,
+        _mm256_permute2x128_si256, _mm256_set1_epi32, _mm256_storeu_si256, _mm256_unpackhi_epi16,
+        _mm256_unpacklo_epi16,
+    };
+    let n = out.len().min(top.len()).min(bottom.len()) / 16 * 16;
+    // Each 32-bit lane holds (ONE - f) in its low half and f in its high half.
+    let weights = _mm256_set1_epi32(((f << 16) | (ONE - f)) as i32);
+    for k in (0..n).step_by(16) {
+        // SAFETY: `k + 16 <= n`, within all three slices.
+        unsafe {
+            let t = _mm256_cvtepu8_epi16(_mm_loadu_si128(top[k..].as_ptr().cast::<__m128i>()));
+            let b = _mm256_cvtepu8_epi16(_mm_loadu_si128(bottom[k..].as_ptr().cast::<__m128i>()));
+            // Per 128-bit half: values 0-3 and 8-11 (low), 4-7 and 12-15 (high).
+            let low = _mm256_madd_epi16(_mm256_unpacklo_epi16(t, b), weights);
+            let high = _mm256_madd_epi16(_mm256_unpackhi_epi16(t, b), weights);
+            let dst = out[k..].as_mut_ptr().cast::<__m256i>();
+            _mm256_storeu_si256(dst, _mm256_permute2x128_si256::<0x20>(low, high));
+            _mm256_storeu_si256(dst.add(1), _mm256_permute2x128_si256::<0x31>(low, high));
+        }
+    }
+    n
+}
 
 /// Horizontal pass of one padded row: `out[k] = (row[i] * (ONE - f) + row[i + PX] * f +
 /// add) >> shift` for tap `k = (i, f)`.
@@ -208,47 +264,62 @@ fn horizontal_scalar(
 ) {
     for ((o, &i), &f) in out.iter_mut().zip(index).zip(weight) {
         let i = i as usize;
-        *o = (row[i] * (ONE - f) + row[i + PX] * f + add) >> shift;
+        *o = blend(row[i], row[i + PX], f, add) >> shift;
     }
 }
 
-/// [`horizontal`] eight values at a time, the two reads of each a gather.
+/// [`horizontal`] two output pixels at a time: each pixel's three values and the three
+/// [`PX`] further on are two 128-bit loads at its left tap (one value past each is read and
+/// dropped), both pixels share one 256-bit register, and their six results are packed
+/// together for one store. The same integers as the scalar form ([`blend`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn horizontal_avx2(row: &[u32], taps: &Taps, (add, shift): (u32, u32), out: &mut [u32]) {
     use std::arch::x86_64::{
-        __m256i, _mm_cvtsi32_si128, _mm256_add_epi32, _mm256_i32gather_epi32, _mm256_loadu_si256,
-        _mm256_mullo_epi32, _mm256_set1_epi32, _mm256_srl_epi32, _mm256_storeu_si256,
-        _mm256_sub_epi32,
+        __m128i, __m256i, _mm_cvtsi32_si128, _mm_loadu_si128, _mm256_add_epi32,
+        _mm256_castsi128_si256, _mm256_inserti128_si256, _mm256_loadu_si256, _mm256_mullo_epi32,
+        _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_setr_epi32, _mm256_slli_epi32,
+        _mm256_srl_epi32, _mm256_storeu_si256, _mm256_sub_epi32,
     };
     let n = out.len().min(taps.index.len());
-    // Every read is inside `row` (one check of the largest index: the gathers are unchecked).
-    assert!(taps.reads <= row.len(), "row shorter than its taps");
-    let (one, half, count) = (
-        _mm256_set1_epi32(ONE as i32),
+    // Every read is inside `row`: the largest left tap's pixel plus its neighbour's four
+    // values (one check here: the loads below are unchecked).
+    assert!(taps.reads < row.len(), "row shorter than its taps");
+    let (half, count) = (
         _mm256_set1_epi32(add as i32),
         _mm_cvtsi32_si128(shift as i32),
     );
-    let (left, right) = (row.as_ptr().cast::<i32>(), row[PX..].as_ptr().cast::<i32>());
-    let whole = n / 8 * 8;
-    for k in (0..whole).step_by(8) {
-        // SAFETY: `k + 8 <= n`, so the loads and the store stay inside `taps` and `out`;
-        // the gathers read `row[i]` and `row[i + PX]`, in bounds by the assertion above.
+    // Weights of the two pixels, each over its four lanes; results packed to six lanes.
+    let spread = _mm256_setr_epi32(0, 0, 0, 0, 3, 3, 3, 3);
+    let pack = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+    let load = |i: usize| -> __m128i {
+        // SAFETY: `i + 4 <= row.len()`: `i` is at most a pixel's left tap plus PX, and
+        // the assertion above leaves room for four values there.
+        unsafe { _mm_loadu_si128(row.as_ptr().add(i).cast::<__m128i>()) }
+    };
+    // Pixels `j` and `j + 1` (values `3j..3j + 6`); the store writes two values more.
+    let mut k = 0;
+    while k + 8 <= n {
+        let (i0, i1) = (taps.index[k] as usize, taps.index[k + PX] as usize);
+        // SAFETY: `k + 8 <= n`, inside `taps.weight` and `out`; loads as above.
         unsafe {
-            let i = _mm256_loadu_si256(taps.index[k..].as_ptr().cast::<__m256i>());
+            let a = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(i0)), load(i1));
+            let b =
+                _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(i0 + PX)), load(i1 + PX));
             let f = _mm256_loadu_si256(taps.weight[k..].as_ptr().cast::<__m256i>());
-            let a = _mm256_i32gather_epi32::<4>(left, i);
-            let b = _mm256_i32gather_epi32::<4>(right, i);
+            let f = _mm256_permutevar8x32_epi32(f, spread);
             let sum = _mm256_add_epi32(
-                _mm256_mullo_epi32(a, _mm256_sub_epi32(one, f)),
-                _mm256_mullo_epi32(b, f),
+                _mm256_slli_epi32::<{ WEIGHT_BITS as i32 }>(a),
+                _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f),
             );
             let v = _mm256_srl_epi32(_mm256_add_epi32(sum, half), count);
+            let v = _mm256_permutevar8x32_epi32(v, pack);
             _mm256_storeu_si256(out[k..].as_mut_ptr().cast::<__m256i>(), v);
         }
+        k += 2 * PX;
     }
-    let tail = (&taps.index[whole..n], &taps.weight[whole..n]);
-    horizontal_scalar(row, tail, (add, shift), &mut out[whole..n]);
+    let tail = (&taps.index[k..n], &taps.weight[k..n]);
+    horizontal_scalar(row, tail, (add, shift), &mut out[k..n]);
 }
 
 #[cfg(test)]
@@ -315,6 +386,66 @@ mod tests {
                         assert_eq!(got.get_pixel(ox as u32, oy as u32)[c], want, "{window:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The AVX2 passes (pairs of bytes in one `pmaddwd`; two pixels per register) give the
+    /// scalar passes' integers, over every tail length and the extreme values.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_passes_equal_the_scalar_ones() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let byte = |i: usize| (i * 97 % 256) as u8;
+        for len in [1, 15, 16, 17, 31, 48, 100] {
+            let top: Vec<u8> = (0..len).map(byte).collect();
+            let bottom: Vec<u8> = (0..len).map(|i| 255 - byte(i + 5)).collect();
+            for f in [0, 1, 777, ONE - 1] {
+                let (mut want, mut got) = (vec![0; len], vec![0; len]);
+                vertical::<false>(&top, &bottom, f, &mut want);
+                // SAFETY: the CPU has AVX2 (checked above).
+                let done = unsafe { vertical_avx2(&top, &bottom, f, &mut got) };
+                assert_eq!(done, len / 16 * 16);
+                vertical::<false>(&top[done..], &bottom[done..], f, &mut got[done..]);
+                assert_eq!(got, want, "{len} {f}");
+            }
+        }
+        let max = 255 * ONE;
+        for (src_w, dst_w) in [
+            (1, 1),
+            (2, 5),
+            (7, 3),
+            (13, 13),
+            (40, 17),
+            (17, 40),
+            (902, 451),
+        ] {
+            let taps = Taps::new(src_w, dst_w);
+            let n = src_w as usize * PX;
+            for (row, round) in [
+                (
+                    (0..n).map(|i| u32::from(byte(i))).collect::<Vec<_>>(),
+                    (0, 0),
+                ),
+                (
+                    (0..n).map(|i| (i as u32 * 7919) % (max + 1)).collect(),
+                    ROUND,
+                ),
+                (
+                    (0..n).map(|i| if i % 2 == 0 { max } else { 0 }).collect(),
+                    ROUND,
+                ),
+            ] {
+                let mut row = row;
+                row.resize(n + PX + 1, 0);
+                let out_len = dst_w as usize * PX;
+                let (mut want, mut got) = (vec![0; out_len], vec![0; out_len]);
+                horizontal_scalar(&row, (&taps.index, &taps.weight), round, &mut want);
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { horizontal_avx2(&row, &taps, round, &mut got) };
+                assert_eq!(got, want, "{src_w} -> {dst_w}");
             }
         }
     }
