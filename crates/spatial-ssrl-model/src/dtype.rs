@@ -100,10 +100,9 @@ pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D
     linear(x, w.cast(dt), l.bias.as_ref().map(|b| b.val().cast(dt)))
 }
 
-/// `x @ w + b` as one 2-D matmul over x's leading dims folded into rows. A 2-D matmul takes
-/// `w` as it is, strided or not: f32 weights are transposed views of the checkpoint's
-/// order (`weights::matrix`), which burn's `Linear::forward` would copy on every call when
-/// it broadcasts `w` to x's rank.
+/// `x @ w + b` as one 2-D matmul over x's leading dims folded into rows. burn's
+/// `Linear::forward` broadcasts `w` to x's rank instead, and the flex backend copies a
+/// broadcast weight on every call.
 fn folded_linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
     let mut dims = x.dims();
     let [d_in, d_out] = w.dims();
