@@ -9,13 +9,13 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, RmsNorm};
-use burn::tensor::activation::silu;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::dtype::{apply_linear, widen};
 use crate::error::Result;
 use crate::layers::attention::Attention;
 use crate::layers::cache::KvCache;
+use crate::layers::gated::silu_gate;
 use crate::layers::sdpa::hidden_mask;
 use crate::weights::{TensorSink, TensorSource, linear, matrix, rms_norm};
 
@@ -256,8 +256,11 @@ impl DecoderLayer {
         let x = x + h;
         let y = self.post_attention_layernorm.forward(x.clone());
         let m = &self.mlp;
-        let gate = silu(apply_linear(&m.gate_proj, y.clone()));
-        x + apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y))
+        let gate = silu_gate(
+            apply_linear(&m.gate_proj, y.clone()),
+            apply_linear(&m.up_proj, y),
+        );
+        x + apply_linear(&m.down_proj, gate)
     }
 }
 

@@ -6,12 +6,12 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, RmsNorm};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::batch::index_tensor;
 use crate::dtype::apply_linear;
 use crate::error::Result;
+use crate::layers::gated::silu_gate;
 use crate::layers::rotary::apply_rotary;
 use crate::layers::sdpa::{attend, hidden_mask};
 use crate::qwen2_5_vl::config::VisionConfig;
@@ -92,8 +92,11 @@ impl VisionBlock {
         let x = x + h;
         let m = &self.mlp;
         let y = self.norm2.forward(x.clone());
-        let gate = silu(apply_linear(&m.gate_proj, y.clone()));
-        let y = apply_linear(&m.down_proj, gate * apply_linear(&m.up_proj, y));
+        let gate = silu_gate(
+            apply_linear(&m.gate_proj, y.clone()),
+            apply_linear(&m.up_proj, y),
+        );
+        let y = apply_linear(&m.down_proj, gate);
         x + y
     }
 }
