@@ -87,7 +87,7 @@ pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D
     let w = l.weight.val();
     if w.dtype() == x.dtype() {
         #[cfg(feature = "flex")]
-        if let Some(y) = crate::matvec::flex_row_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
+        if let Some(y) = crate::f32_linear::flex_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
             return y;
         }
         return folded_linear(x, w, l.bias.as_ref().map(|b| b.val()));

@@ -38,13 +38,13 @@ mod chat;
 mod config_file;
 mod dtype;
 mod error;
+#[cfg(feature = "flex")]
+mod f32_linear;
 mod family;
 mod generate;
 mod generation_config;
 mod half_matmul;
 mod layers;
-#[cfg(feature = "flex")]
-mod matvec;
 mod processor;
 mod qwen2_5_vl;
 mod qwen3_vl;

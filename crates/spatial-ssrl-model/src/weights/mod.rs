@@ -143,7 +143,7 @@ pub(crate) fn patch_kernel(
 ///
 /// The transpose happens in the same tiled pass as the copy and the conversion, so it costs
 /// little at load, and every dtype is then held `[in, out]` row-major: the half kernels
-/// (`half_matmul`) and the one-row products (`matvec`) stream those rows, and gemm skips
+/// (`half_matmul`) and the one-row products (`f32_linear`) stream those rows, and gemm skips
 /// packing a row-major right-hand side. (A transposed view of the stored order made
 /// gemm pack the whole weight on every call: 26 against 21 ms for a 128-row
 /// 2048 x 11008 product.)
