@@ -76,6 +76,8 @@ pub fn one_layer_3b() -> Qwen2_5VlConfig {
 }
 
 fn benches(c: &mut Criterion) {
+    // As the `spatial-ssrl` binary does before running a model.
+    spatial_ssrl_model::keep_freed_memory();
     let device = Device::flex();
     tiny(c, &device);
     layer_3b(c, &device);

@@ -26,6 +26,7 @@
 //! - written once for both families: decoding and sampling ([`GenerationConfig`],
 //!   `generate`, `prefill` + `forward_step`), teacher-forced `token_log_probs`, weight
 //!   loading ([`Checkpoint`], bf16/f16/f32 via [`WeightDtype`]) and `save_pretrained`;
+//! - the process: [`keep_freed_memory`] (glibc keeps activation buffers for reuse);
 //! - inputs: [`Processor`] (images, videos, chat template, tokenizer), [`VlBatch`],
 //!   [`get_rope_index`].
 //!
@@ -44,6 +45,7 @@ mod family;
 mod generate;
 mod generation_config;
 mod half_matmul;
+mod heap;
 mod layers;
 mod processor;
 mod qwen2_5_vl;
@@ -69,6 +71,7 @@ pub use crate::{
     family::{Family, ModelFamily, VisionTokenIds},
     generate::{FinishReason, Generated, GenerationConfig, Prompt},
     generation_config::{EosTokenIds, GENERATION_CONFIG_FILE, HfGenerationConfig},
+    heap::keep_freed_memory,
     layers::{cache::KvCache, decoder::TextOutput},
     processor::{
         CLIP_MEAN, CLIP_STD, DEFAULT_VIDEO_FPS, ImageProcessor, ImageProcessorConfig,
