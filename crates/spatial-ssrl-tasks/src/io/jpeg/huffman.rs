@@ -92,14 +92,18 @@ impl BitWriter {
             let k = nonzero.trailing_zeros();
             nonzero &= nonzero - 1;
             let mut run = k - last - 1;
-            while run >= 16 {
+            if run >= 16 {
+                // Sixteen zeros at a time (ZRL): rare, so tested once.
                 let (code, len) = comp.ac.0[0xf0];
-                bits.put(code, len);
-                run -= 16;
+                while run >= 16 {
+                    bits.put(code, len);
+                    run -= 16;
+                }
             }
             let at = ZIGZAG_T[k as usize] & 63;
             let size = u32::from(prepared.size[at]);
-            let (code, len) = comp.ac.0[(run << 4 | size) as usize];
+            // A byte (`run < 16`, `size <= 11`): the cast only spares a bounds check.
+            let (code, len) = comp.ac.0[usize::from((run << 4 | size) as u8)];
             bits.put(code | u32::from(prepared.magnitude[at]), len);
             last = k;
         }
