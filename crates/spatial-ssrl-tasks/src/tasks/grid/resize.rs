@@ -124,8 +124,9 @@ fn resize_body<const AVX2: bool>(
     };
     let last = wh as usize - 1;
     let (row_len, in_len) = (width as usize * PX, ww as usize * PX);
-    let mut raw = vec![0u8; row_len * height as usize];
-    let out_rows = raw.chunks_exact_mut(row_len);
+    // Filled row by row in order, so never zeroed first (a fresh zeroed buffer of the
+    // output's size costs about as much as one of the passes).
+    let mut raw = Vec::with_capacity(row_len * height as usize);
     // A window row as `u32`, with the padding the taps read past its end.
     let mut wide = vec![0u32; in_len + PX + 1];
     let mut filtered = vec![0u32; row_len];
@@ -134,13 +135,11 @@ fn resize_body<const AVX2: bool>(
     // scattered reads per value), so it runs on whichever side has fewer rows: on the
     // source rows an upscale needs, or on the output rows of a downscale.
     if wh > height {
-        for (out, &(y0, fy)) in out_rows.zip(&ys) {
+        for &(y0, fy) in &ys {
             let (top, bottom) = (window_row(y0), window_row((y0 + 1).min(last)));
             vertical::<AVX2>(top, bottom, fy, &mut wide);
             horizontal::<AVX2>(&wide, &taps, ROUND, &mut filtered);
-            for (o, &v) in out.iter_mut().zip(&filtered) {
-                *o = v as u8;
-            }
+            raw.extend(filtered.iter().map(|&v| v as u8));
         }
     } else {
         // Two cached horizontally filtered rows: consecutive output rows mostly share them.
@@ -152,7 +151,7 @@ fn resize_body<const AVX2: bool>(
             }
             horizontal::<AVX2>(&wide, &taps, (0, 0), into);
         };
-        for (out, &(y0, fy)) in out_rows.zip(&ys) {
+        for &(y0, fy) in &ys {
             let y1 = (y0 + 1).min(last);
             if top_y != y0 {
                 if bottom_y == y0 {
@@ -167,9 +166,8 @@ fn resize_body<const AVX2: bool>(
                 filter(y1, &mut bottom);
                 bottom_y = y1;
             }
-            for ((o, &a), &b) in out.iter_mut().zip(&filtered).zip(&bottom) {
-                *o = (blend(a, b, fy, ROUND.0) >> ROUND.1) as u8;
-            }
+            let rows = filtered.iter().zip(&bottom);
+            raw.extend(rows.map(|(&a, &b)| (blend(a, b, fy, ROUND.0) >> ROUND.1) as u8));
         }
     }
     RgbImage::from_raw(width, height, raw).expect("one pixel per output position")
