@@ -82,37 +82,47 @@ pub(crate) fn is_symmetric_horizontally(img: &RgbImage, x: u32, y: u32, w: u32, 
 
 /// The image turned a quarter turn counter-clockwise ("rotated 90 degrees left").
 pub(crate) fn rotate_left(src: &RgbImage) -> RgbImage {
-    // Output row r is source column w-1-r read top to bottom.
-    quarter_turn(src, |w, _, r, i| (i, w - 1 - r))
+    quarter_turn(src, false)
 }
 
 /// The image turned a quarter turn clockwise ("rotated 90 degrees right").
 pub(crate) fn rotate_right(src: &RgbImage) -> RgbImage {
-    // Output row r is source column r read bottom to top.
-    quarter_turn(src, |_, h, r, i| (h - 1 - i, r))
+    quarter_turn(src, true)
 }
 
 /// Output rows made per pass of [`quarter_turn`].
 const TURN_ROWS: usize = 16;
 
-/// The `h x w` image whose pixel `i` of row `r` is the source's pixel at `at(w, h, r, i)`
-/// (row, column), for a quarter turn: `TURN_ROWS` output rows at a time, so that each source
-/// row is read once per pass for a short run of neighbouring pixels, instead of one pixel per
-/// cache line down a column.
-fn quarter_turn(
-    src: &RgbImage,
-    at: impl Fn(usize, usize, usize, usize) -> (usize, usize),
-) -> RgbImage {
+/// The source turned a quarter turn (`h x w`), `TURN_ROWS` output rows at a time, so that
+/// each source row is read once per pass for a short run of neighbouring pixels, instead of
+/// one pixel per cache line down a column. Output row `r` is source column `r` read bottom
+/// to top when `clockwise`, else source column `w - 1 - r` read top to bottom; so column `i`
+/// of a pass's rows is one run of source row `h - 1 - i` (or `i`), in order (or reversed).
+fn quarter_turn(src: &RgbImage, clockwise: bool) -> RgbImage {
     let (w, h) = (src.width() as usize, src.height() as usize);
     let mut out = RgbImage::new(h as u32, w as u32);
     let s: &[u8] = src;
     let d: &mut [u8] = &mut out;
-    for (pass, rows) in d.chunks_mut(TURN_ROWS * h * PX).enumerate() {
+    let out_row = h * PX;
+    if out_row == 0 {
+        return out;
+    }
+    for (pass, rows) in d.chunks_mut(TURN_ROWS * out_row).enumerate() {
+        let (first, n) = (pass * TURN_ROWS, rows.len() / out_row);
         for i in 0..h {
-            for (k, row) in rows.chunks_exact_mut(h * PX).enumerate() {
-                let (y, x) = at(w, h, pass * TURN_ROWS + k, i);
-                let o = (y * w + x) * PX;
-                row[i * PX..][..PX].copy_from_slice(&s[o..o + PX]);
+            let (y, x0) = if clockwise {
+                (h - 1 - i, first)
+            } else {
+                (i, w - first - n)
+            };
+            let run = s[(y * w + x0) * PX..][..n * PX].chunks_exact(PX);
+            let slots = rows
+                .chunks_exact_mut(out_row)
+                .map(|row| &mut row[i * PX..][..PX]);
+            if clockwise {
+                slots.zip(run).for_each(|(d, p)| d.copy_from_slice(p));
+            } else {
+                slots.zip(run.rev()).for_each(|(d, p)| d.copy_from_slice(p));
             }
         }
     }
