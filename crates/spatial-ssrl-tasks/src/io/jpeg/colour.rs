@@ -1,12 +1,14 @@
 //! Colour conversion and chroma subsampling: one MCU row of RGB8 pixels as level-shifted
 //! Y, Cb and Cr planes.
 
-/// Asks the CPU to start loading the pixels of MCU column `m` in the MCU row at `y0` (its
-/// 16 rows of 48 bytes, fewer at the image's edges), so that converting or comparing that
-/// row later finds them in cache: the hardware prefetcher follows one row well, but an MCU
-/// row starts 16 of them at once. Only a hint; nothing is read into the program.
+/// Asks the CPU to start loading the pixels of MCU column `m` in the MCU row at `y0` (the
+/// cache line where each of its 16 rows starts; consecutive MCUs start 48 bytes apart, so
+/// every line of a row is asked for), so that converting or comparing that row later finds
+/// them in cache: the hardware prefetcher follows one row well, but an MCU row starts 16 of
+/// them at once. `rgb` has rows of `w` pixels; rows past its end are skipped. Only a hint;
+/// nothing is read into the program.
 #[inline(always)]
-pub(super) fn prefetch_mcu(rgb: &[u8], (w, h): (usize, usize), y0: usize, m: usize) {
+pub(super) fn prefetch_mcu(rgb: &[u8], w: usize, y0: usize, m: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
@@ -14,13 +16,10 @@ pub(super) fn prefetch_mcu(rgb: &[u8], (w, h): (usize, usize), y0: usize, m: usi
         if x >= row_bytes {
             return;
         }
-        let last = (row_bytes - x).min(48) - 1;
-        for y in y0..(y0 + 16).min(h) {
-            let at = y * row_bytes + x;
-            for p in [&rgb[at], &rgb[at + last]] {
-                // SAFETY: a prefetch of an address inside `rgb`; it never faults or writes.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>((p as *const u8).cast::<i8>()) };
-            }
+        let rows = rgb.get(y0 * row_bytes + x..).unwrap_or_default();
+        for p in rows.iter().step_by(row_bytes).take(16) {
+            // SAFETY: a prefetch of an address inside `rgb`; it never faults or writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>((p as *const u8).cast::<i8>()) };
         }
     }
 }

@@ -154,7 +154,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
         let mut converted = 0;
         for m in 0..per_row {
             // The next MCU row's pixels start loading while this row is coded.
-            colour::prefetch_mcu(rgb, (w, h), y0 + 16, m);
+            colour::prefetch_mcu(rgb, w, y0 + 16, m);
             let i = row * per_row + m;
             let start = dc;
             let from = bits.position() + run.len();

@@ -232,16 +232,29 @@ pub(super) fn update_row(
         old[rows.clone()].copy_from_slice(&rgb[rows]);
         return;
     }
+    // Runs of neighbouring MCUs to copy, as byte ranges of a row: one copy each per row.
+    let copied = |m: usize| !same[m] && !held[m];
+    let n = same.len().min(held.len());
+    let mut spans = Vec::new();
+    let mut m = 0;
+    while m < n {
+        if copied(m) {
+            let start = m;
+            while m < n && copied(m) {
+                m += 1;
+            }
+            spans.push(48 * start..(48 * m).min(row_bytes));
+        } else {
+            m += 1;
+        }
+    }
     for y in y0..(y0 + 16).min(h) {
         let (a, b) = (
             &rgb[y * row_bytes..][..row_bytes],
             &mut old[y * row_bytes..][..row_bytes],
         );
-        for (m, (&s, &k)) in same.iter().zip(held).enumerate() {
-            if !s && !k {
-                let span = 48 * m..(48 * m + 48).min(row_bytes);
-                b[span.clone()].copy_from_slice(&a[span]);
-            }
+        for span in &spans {
+            b[span.clone()].copy_from_slice(&a[span.clone()]);
         }
     }
 }
