@@ -97,6 +97,9 @@ mod tests {
         let got = silu_gate(kept.clone() * 1.0, up.clone()).into_data();
         assert_eq!(got, want);
         #[cfg(feature = "flex")]
-        assert!(flex::silu_gate(kept * 1.0, up).is_ok(), "fused pass not taken");
+        assert!(
+            flex::silu_gate(kept * 1.0, up).is_ok(),
+            "fused pass not taken"
+        );
     }
 }

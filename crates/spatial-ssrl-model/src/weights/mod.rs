@@ -141,12 +141,11 @@ pub(crate) fn patch_kernel(
 /// transposed to `[cols, rows]` when `transposed`. A bf16/f16 tensor held in its own dtype
 /// never passes through f32.
 ///
-/// The transpose happens in the same tiled pass as the copy and the conversion, so it costs
-/// little at load, and every dtype is then held `[in, out]` row-major: the half kernels
-/// (`half_matmul`) and the one-row products (`f32_linear`) stream those rows, and gemm skips
-/// packing a row-major right-hand side. (A transposed view of the stored order made
-/// gemm pack the whole weight on every call: 26 against 21 ms for a 128-row
-/// 2048 x 11008 product.)
+/// An f32 matrix keeps the stored order and is transposed as a view (a stride swap):
+/// `f32_linear` reads the `[out, in]` rows as they are, and laying a 3B model's f32
+/// weights out transposed tripled its load time. The half kernels (`half_matmul`) read
+/// `[in, out]` rows, so half matrices are laid out transposed here, in the same pass as
+/// the copy.
 pub(crate) fn matrix(
     src: &dyn TensorSource,
     name: &str,
@@ -155,20 +154,27 @@ pub(crate) fn matrix(
     device: &Device,
 ) -> Result<Tensor<2>> {
     let held = src.held_dtype();
+    let half = matches!(held, DType::BF16 | DType::F16);
+    let copy_transposed = transposed && half;
     let data = match src.stored(name, &[rows, cols])? {
         Some(stored) => {
-            let data = layout::matrix_data(name, stored, [rows, cols], transposed, held)?;
+            let data = layout::matrix_data(name, stored, [rows, cols], copy_transposed, held)?;
             src.release(name);
             data
         }
         None => {
             let values = src.read(name, &[rows, cols])?;
             let stored = Stored::F32(&values);
-            layout::matrix_data(name, stored, [rows, cols], transposed, held)?
+            layout::matrix_data(name, stored, [rows, cols], copy_transposed, held)?
         }
     };
     let dtype = data.dtype();
-    Ok(Tensor::from_data(data, (device, dtype)))
+    let t = Tensor::from_data(data, (device, dtype));
+    Ok(if transposed && !half {
+        t.transpose()
+    } else {
+        t
+    })
 }
 
 /// Reads an HF `nn.Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) into
