@@ -106,12 +106,45 @@ fn rows_times_stored(
     w: &[f32],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    let t = column_major_product(
+        Rows {
+            data: x,
+            rows,
+            k,
+            column_major: false,
+        },
+        w,
+    );
+    rows_from_column_major(&t, rows, w.len() / k, bias)
+}
+
+/// `[rows, k]` activations, stored row-major or column-major.
+pub(crate) struct Rows<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub k: usize,
+    pub column_major: bool,
+}
+
+/// `x @ w^T` for `w` `[n, k]` row-major, returned column-major (`t[j * rows + r]`).
+pub(crate) fn column_major_product(x: Rows<'_>, w: &[f32]) -> Vec<f32> {
+    let Rows {
+        data,
+        rows,
+        k,
+        column_major,
+    } = x;
     let n = w.len() / k;
-    // `t[j * rows + r]`: the product column-major.
+    assert!(rows > 0 && k > 0 && data.len() == rows * k && w.len() == n * k);
+    let (lhs_cs, lhs_rs) = if column_major {
+        (rows as isize, 1)
+    } else {
+        (1, k as isize)
+    };
     let mut t = Vec::with_capacity(rows * n);
     // SAFETY: `t` has room for `rows * n` values, gemm writes every one of them (`k > 0`,
-    // `read_dst` false) before `set_len`; `x` is `[rows, k]` and `w` `[n, k]` row-major,
-    // read as `x` and as the `[k, n]` view `w^T` (unit row stride).
+    // `read_dst` false) before `set_len`; `data` is `[rows, k]` in the strides given, and
+    // `w` `[n, k]` row-major is read as the `[k, n]` view `w^T` (unit row stride).
     unsafe {
         gemm::gemm(
             rows,
@@ -121,9 +154,9 @@ fn rows_times_stored(
             rows as isize,
             1,
             false,
-            x.as_ptr(),
-            1,
-            k as isize,
+            data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
             w.as_ptr(),
             k as isize,
             1,
@@ -136,6 +169,17 @@ fn rows_times_stored(
         );
         t.set_len(rows * n);
     }
+    t
+}
+
+/// The row-major `[rows, n]` of a column-major `t`, plus `bias` on every row.
+pub(crate) fn rows_from_column_major(
+    t: &[f32],
+    rows: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    assert_eq!(t.len(), rows * n);
     let mut y: Vec<f32> = Vec::with_capacity(rows * n);
     y.spare_capacity_mut()
         .par_chunks_mut(ROW_BLOCK * n)
@@ -157,6 +201,22 @@ fn rows_times_stored(
     // SAFETY: the chunks cover all `rows * n` slots and every slot was written above.
     unsafe { y.set_len(rows * n) };
     y
+}
+
+/// The storage of an f32 flex weight `[k, n]` held as a view of its `[n, k]` checkpoint
+/// order, or `None` for any other layout.
+pub(crate) fn stored_rows(w: &Tensor<2>) -> Option<(FlexTensor, std::ops::Range<usize>)> {
+    let [k, n] = w.dims();
+    if w.dtype() != DType::F32 || k == 0 || n == 0 {
+        return None;
+    }
+    let wp = w.clone().try_into_primitive::<Flex>().ok()?;
+    if wp.layout().strides() != [1, k as isize] {
+        return None;
+    }
+    let start = wp.layout().start_offset();
+    let range = start..start + n * k;
+    (range.end <= wp.storage::<f32>().len()).then_some((wp, range))
 }
 
 /// `bias + w x` for one row `x` `[k]` and `w` `[n, k]` row-major.

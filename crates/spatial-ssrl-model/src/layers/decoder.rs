@@ -15,7 +15,7 @@ use crate::dtype::{apply_linear, widen};
 use crate::error::Result;
 use crate::layers::attention::Attention;
 use crate::layers::cache::KvCache;
-use crate::layers::gated::silu_gate;
+use crate::layers::gated::swiglu;
 use crate::layers::sdpa::hidden_mask;
 use crate::weights::{TensorSink, TensorSource, linear, matrix, rms_norm};
 
@@ -256,11 +256,7 @@ impl DecoderLayer {
         let x = x + h;
         let y = self.post_attention_layernorm.forward(x.clone());
         let m = &self.mlp;
-        let gate = silu_gate(
-            apply_linear(&m.gate_proj, y.clone()),
-            apply_linear(&m.up_proj, y),
-        );
-        x + apply_linear(&m.down_proj, gate)
+        x + swiglu(&m.gate_proj, &m.up_proj, &m.down_proj, y)
     }
 }
 

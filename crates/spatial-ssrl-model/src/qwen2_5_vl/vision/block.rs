@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use crate::batch::index_tensor;
 use crate::dtype::apply_linear;
 use crate::error::Result;
-use crate::layers::gated::silu_gate;
+use crate::layers::gated::swiglu;
 use crate::layers::rotary::apply_rotary;
 use crate::layers::sdpa::{attend, hidden_mask};
 use crate::qwen2_5_vl::config::VisionConfig;
@@ -92,11 +92,7 @@ impl VisionBlock {
         let x = x + h;
         let m = &self.mlp;
         let y = self.norm2.forward(x.clone());
-        let gate = silu_gate(
-            apply_linear(&m.gate_proj, y.clone()),
-            apply_linear(&m.up_proj, y),
-        );
-        let y = apply_linear(&m.down_proj, gate);
+        let y = swiglu(&m.gate_proj, &m.up_proj, &m.down_proj, y);
         x + y
     }
 }
