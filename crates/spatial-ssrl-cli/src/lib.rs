@@ -107,14 +107,6 @@ where
             });
         }
     };
-    #[cfg(feature = "ml")]
-    if matches!(
-        cli.command,
-        Command::Eval(_) | Command::Infer(_) | Command::Train(_)
-    ) {
-        // Activation buffers are reused instead of faulted in afresh on every forward.
-        spatial_ssrl_model::keep_freed_memory();
-    }
     match cli.command {
         Command::Generate(args) => commands::generate::run(args, registry),
         Command::Merge(args) => commands::merge::run(args),

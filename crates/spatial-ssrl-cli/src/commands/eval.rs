@@ -369,6 +369,9 @@ mod qwen {
             let dtype: spatial_ssrl_model::WeightDtype = dtype.parse()?;
             let model = VlModel::from_pretrained_dtype(dir, &device(), dtype)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+            // From here on, activation buffers are reused instead of faulted in afresh on every
+            // forward (the weights above keep their own mappings).
+            spatial_ssrl_model::keep_freed_memory();
             let pad = i64::from(processor.pad_id());
             let cfg = generation.resolve(dir, None, max_new_tokens, pad)?;
             Ok(QwenResponder {

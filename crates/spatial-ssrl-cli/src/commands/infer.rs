@@ -81,6 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let device = device();
     let model = VlModel::from_pretrained_dtype(&args.model, &device, args.dtype)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    // From here on, activation buffers are reused instead of faulted in afresh on every
+    // forward (the weights above keep their own mappings).
+    spatial_ssrl_model::keep_freed_memory();
     let mut parts = Vec::new();
     if let Some(path) = &args.image {
         let image = load_image(path).with_context(|| format!("cannot read {}", path.display()))?;
