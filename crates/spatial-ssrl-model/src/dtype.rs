@@ -2,9 +2,11 @@
 //!
 //! The projection matrices and the token embedding (all but a few MB of a Qwen2.5-VL
 //! checkpoint) are held in the chosen dtype; biases, norm weights and the patch embedding
-//! stay f32. Activations are f32: a layer whose weight is held in bf16/f16 widens it for
-//! its own product (f32 accumulation, as on CPU PyTorch), so memory holds the checkpoint
-//! once plus one widened matrix at a time.
+//! stay f32. Activations are f32. A layer whose weight is held in bf16/f16 multiplies on
+//! the CPU with the weight widened in registers (`half_matmul`, f32 accumulation, as on CPU
+//! PyTorch); on a GPU backend that computes in the dtype, its input is narrowed and the
+//! product runs in bf16/f16 (`half_linear`); under autodiff it widens the weight to a
+//! temporary, so memory holds the checkpoint once plus one widened matrix at a time.
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,8 +98,39 @@ pub(crate) fn apply_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D
     if let Some(y) = crate::half_matmul::flex_linear(&x, &w, l.bias.as_ref().map(|b| b.val())) {
         return y;
     }
+    if computes_in_half(&x.device(), w.dtype()) {
+        return half_linear(l, x);
+    }
     let dt = x.dtype();
     linear(x, w.cast(dt), l.bias.as_ref().map(|b| b.val().cast(dt)))
+}
+
+/// Whether a layer with a `half` weight multiplies in that dtype: on a GPU backend (wgpu,
+/// cuda) that computes in it, outside autodiff. CPU backends and training widen instead.
+fn computes_in_half(device: &Device, half: DType) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return false;
+    }
+    // burn marks the ndarray backend deprecated, but the feature is still offered.
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return false;
+    }
+    cfg!(any(feature = "wgpu", feature = "cuda"))
+        && !device.is_autodiff()
+        && device.supports_dtype(half)
+}
+
+/// `x @ W + b` in the weight's 16-bit dtype (a GPU's tensor cores accumulate it in f32),
+/// with `x` narrowed on the way in and the result widened back to `x`'s dtype: no f32 copy
+/// of the weight is made.
+fn half_linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let w = l.weight.val();
+    let (half, dt) = (w.dtype(), x.dtype());
+    let b = l.bias.as_ref().map(|b| b.val().cast(half));
+    linear(x.cast(half), w, b).cast(dt)
 }
 
 /// `x @ w + b` as one 2-D matmul over x's leading dims folded into rows. burn's
@@ -128,6 +161,30 @@ pub(crate) fn widen<const D: usize>(t: Tensor<D>) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn half_product_stays_within_bf16_of_the_widened_one() {
+        use burn::tensor::Distribution;
+        let device = Device::default();
+        let w = Tensor::<2>::random([64, 48], Distribution::Normal(0.0, 0.3), &device);
+        let b = Tensor::<1>::random([48], Distribution::Normal(0.0, 0.3), &device);
+        let l = Linear {
+            weight: burn::module::Param::from_tensor(w.cast(DType::BF16)),
+            bias: Some(burn::module::Param::from_tensor(b)),
+        };
+        let x = Tensor::<3>::random([2, 5, 64], Distribution::Normal(0.0, 1.0), &device);
+        let wide = linear(
+            x.clone(),
+            l.weight.val().cast(DType::F32),
+            l.bias.as_ref().map(|b| b.val()),
+        );
+        let got = half_linear(&l, x);
+        assert_eq!(got.dtype(), DType::F32);
+        let scale = wide.clone().abs().max().into_scalar::<f32>();
+        let err = (got - wide).abs().max().into_scalar::<f32>();
+        // bf16 keeps 8 significant bits: a few units of 2^-8 of the output scale.
+        assert!(err <= 2e-2 * (1.0 + scale), "{err} at scale {scale}");
+        assert!(!computes_in_half(&Device::flex(), DType::BF16));
+    }
 
     #[test]
     fn parses_resolves_and_displays() {
