@@ -34,7 +34,7 @@ pub(crate) fn silu_gate<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tenso
     #[cfg(feature = "flex")]
     let (gate, up) = match flex::silu_gate(gate, up) {
         Ok(t) => return t,
-        Err(pair) => pair,
+        Err(pair) => *pair,
     };
     silu(gate) * up
 }
@@ -121,18 +121,18 @@ mod flex {
     pub(super) fn silu_gate<const D: usize>(
         gate: Tensor<D>,
         up: Tensor<D>,
-    ) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+    ) -> Result<Tensor<D>, Box<(Tensor<D>, Tensor<D>)>> {
         if gate.dtype() != DType::F32 || up.dtype() != DType::F32 || gate.dims() != up.dims() {
-            return Err((gate, up));
+            return Err(Box::new((gate, up)));
         }
         let Ok(up_p) = up.clone().try_into_primitive::<Flex>() else {
-            return Err((gate, up));
+            return Err(Box::new((gate, up)));
         };
         let Some(u) = up_p.as_slice::<f32>() else {
-            return Err((gate, up));
+            return Err(Box::new((gate, up)));
         };
         let Ok(mut g) = gate.clone().try_into_primitive::<Flex>() else {
-            return Err((gate, up));
+            return Err(Box::new((gate, up)));
         };
         // `gate` itself still holds a reference: drop it so the buffer can be unique.
         drop(gate);
@@ -143,7 +143,7 @@ mod flex {
                 silu_times(&mut s[..n], u);
                 Ok(Tensor::from_primitive::<Flex>(g))
             }
-            _ => Err((Tensor::from_primitive::<Flex>(g), up)),
+            _ => Err(Box::new((Tensor::from_primitive::<Flex>(g), up))),
         }
     }
 
