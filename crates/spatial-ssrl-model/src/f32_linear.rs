@@ -49,16 +49,6 @@ pub(crate) fn flex_linear<const D: usize>(
     if rows == 0 || k == 0 || n == 0 {
         return None;
     }
-    let wp = w.clone().try_into_primitive::<Flex>().ok()?;
-    let (rs, cs) = (wp.layout().strides()[0], wp.layout().strides()[1]);
-    let (urs, ucs) = (usize::try_from(rs).ok()?, usize::try_from(cs).ok()?);
-    let start = wp.layout().start_offset();
-    let storage = wp.storage::<f32>();
-    // Every element the kernels read must lie in the storage.
-    let last = start + (k - 1) * urs + (n - 1) * ucs;
-    if last >= storage.len() {
-        return None;
-    }
     let (xp, bp) = f32_operands(x, b)?;
     let xs = xp.as_slice::<f32>()?;
     let bias = match &bp {
@@ -68,20 +58,29 @@ pub(crate) fn flex_linear<const D: usize>(
     if xs.len() != rows * k || bias.is_some_and(|b| b.len() != n) {
         return None;
     }
-    let y = if (urs, ucs) == (1, k) {
-        let stored = &storage[start..=last];
+    let y = if let Some((wp, at)) = stored_rows(w) {
+        let stored = &wp.storage::<f32>()[at];
         if rows == 1 {
             row_dots(xs, stored, k, bias)
         } else {
             rows_times_stored(xs, rows, k, stored, bias)
         }
     } else {
+        let wp = w.clone().try_into_primitive::<Flex>().ok()?;
+        let (rs, cs) = (wp.layout().strides()[0], wp.layout().strides()[1]);
+        let (urs, ucs) = (usize::try_from(rs).ok()?, usize::try_from(cs).ok()?);
+        let start = wp.layout().start_offset();
+        let storage = wp.storage::<f32>();
+        // Every element the product reads must lie in the storage.
+        if start + (k - 1) * urs + (n - 1) * ucs >= storage.len() {
+            return None;
+        }
         let w = StridedWeight {
             ptr: storage[start..].as_ptr(),
             row_stride: rs,
             col_stride: cs,
         };
-        // SAFETY: every offset the product reads is at most `last`, checked above.
+        // SAFETY: every offset the product reads lies in the storage, checked above.
         unsafe { rows_times_matrix(xs, rows, k, n, w, bias) }
     };
     dims[D - 1] = n;
