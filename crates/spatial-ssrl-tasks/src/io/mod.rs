@@ -5,6 +5,7 @@ mod integrity;
 mod jpeg;
 mod npy;
 mod parquet_source;
+mod png;
 mod rgb;
 mod source;
 

@@ -37,6 +37,11 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             message,
         });
     }
+    if bytes.starts_with(PNG_SIGNATURE)
+        && let Some(img) = super::png::decode_common_rgb(bytes)
+    {
+        return Ok(img);
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Image {
@@ -57,12 +62,15 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     Ok(img.into_rgb8())
 }
 
+/// The eight bytes every PNG file starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
 /// Why `bytes` are not a whole JPEG or PNG file, judged by their signature; `None` for
 /// other formats (the decoder judges those).
 pub(crate) fn container_problem(bytes: &[u8]) -> Option<String> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         integrity::jpeg_problem(bytes)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+    } else if bytes.starts_with(PNG_SIGNATURE) {
         integrity::png_problem(bytes)
     } else {
         None
