@@ -51,10 +51,11 @@ impl BitWriter {
     }
 
     /// Huffman-codes one quantised block as baseline JPEG does: `q` in the DCT's transposed
-    /// natural order, `nonzero` its [`zigzag_mask`](super::dct::zigzag_mask). `AVX2` is
-    /// true only in the encoder's AVX2 build.
+    /// natural order, or in zig-zag order when `ZIGZAG`, and `nonzero` its non-zero mask in
+    /// zig-zag order ([`zigzag_mask`](super::dct::zigzag_mask)). `AVX2` is true only in the
+    /// encoder's AVX2 and AVX-512 builds, `ZIGZAG` only in the AVX-512 one.
     #[inline(always)]
-    pub(super) fn block<const AVX2: bool>(
+    pub(super) fn block<const AVX2: bool, const ZIGZAG: bool>(
         &mut self,
         q: &[i16; 64],
         nonzero: u64,
@@ -100,7 +101,8 @@ impl BitWriter {
                     run -= 16;
                 }
             }
-            let at = ZIGZAG_T[k as usize] & 63;
+            // `& 63` is a no-op that spares the bounds check.
+            let at = if ZIGZAG { k as usize } else { ZIGZAG_T[k as usize] } & 63;
             let size = u32::from(prepared.size[at]);
             // A byte (`run < 16`, `size <= 11`): the cast only spares a bounds check.
             let (code, len) = comp.ac.0[usize::from((run << 4 | size) as u8)];

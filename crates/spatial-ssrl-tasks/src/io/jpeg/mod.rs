@@ -23,6 +23,8 @@ mod dct_avx2;
 mod huffman;
 mod reuse;
 mod tables;
+#[cfg(target_arch = "x86_64")]
+mod zigzag_avx512;
 
 use colour::Strip;
 use dct::{transform_mcu, zigzag_mask};
@@ -76,11 +78,24 @@ fn scaled_table(base: &[u16; 64], quality: u8) -> [u16; 64] {
 /// The caller checks the sizes: both sides in `1..=MAX_SIDE` and `rgb` exactly that long.
 pub(crate) fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has just been checked for every feature `encode_avx512` enables.
+        return unsafe { encode_avx512(rgb, width, height, quality) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has just been checked for every feature `encode_avx2` enables.
         return unsafe { encode_avx2(rgb, width, height, quality) };
     }
     encode_portable(rgb, width, height, quality)
+}
+
+/// Whether the CPU runs [`encode_avx512`]: [`has_avx2`]'s features plus AVX-512F/BW for
+/// the zig-zag permutes.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has_avx2() && has!("avx512f") && has!("avx512bw")
 }
 
 /// Whether the CPU runs [`encode_avx2`]: AVX2 for the transform, and the bit-manipulation
@@ -94,7 +109,7 @@ fn has_avx2() -> bool {
 
 /// The encoder compiled for the baseline target (SSE2 on x86-64).
 fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
-    encode_body::<false>(rgb, width, height, quality)
+    encode_body::<false, false>(rgb, width, height, quality)
 }
 
 /// The same encoder compiled with AVX2 and BMI1/BMI2/LZCNT instructions available (BMI2's
@@ -102,12 +117,21 @@ fn encode_portable(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt")]
 fn encode_avx2(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
-    encode_body::<true>(rgb, width, height, quality)
+    encode_body::<true, false>(rgb, width, height, quality)
 }
 
-/// The encoder; `AVX2` is true only inside [`encode_avx2`], where the CPU has AVX2.
+/// The AVX2 build plus AVX-512F/BW, with which each quantised block is put in zig-zag
+/// order before it is coded (`zigzag_avx512`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,avx512f,avx512bw")]
+fn encode_avx512(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+    encode_body::<true, true>(rgb, width, height, quality)
+}
+
+/// The encoder; `AVX2` is true only inside [`encode_avx2`] and [`encode_avx512`], where
+/// the CPU has AVX2, and `ZIGZAG` only inside [`encode_avx512`].
 #[inline(always)]
-fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+fn encode_body<const AVX2: bool, const ZIGZAG: bool>(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
     let luma_table = scaled_table(&LUMA_QUANT, quality);
     let chroma_table = scaled_table(&CHROMA_QUANT, quality);
@@ -176,7 +200,7 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                         for (v, c) in [y, y, y, y, cb, cr].into_iter().zip([0, 0, 0, 0, 1, 2]) {
                             let comp = if c == 0 { &luma } else { &chroma };
                             let dc_only = dct::flat_block(v, comp);
-                            bits.block::<AVX2>(&dc_only, 1, &mut dc[c], comp);
+                            bits.block::<AVX2, ZIGZAG>(&dc_only, 1, &mut dc[c], comp);
                         }
                         // The record keeps what was under the colour.
                         if let Some((o, c)) = kept.filter(|_| !same[m]) {
@@ -200,9 +224,10 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
                         // One MCU: four luma blocks, then Cb and Cr. A single call site keeps
                         // one copy of the inlined coder.
                         transform_mcu::<AVX2>(&strip, 16 * m, (&luma, &chroma), &mut q);
-                        for (block, c) in q.iter().zip([0, 0, 0, 0, 1, 2]) {
+                        for (block, c) in q.iter_mut().zip([0, 0, 0, 0, 1, 2]) {
                             let comp = if c == 0 { &luma } else { &chroma };
-                            bits.block::<AVX2>(block, zigzag_mask::<AVX2>(block), &mut dc[c], comp);
+                            let nonzero = zigzag::<AVX2, ZIGZAG>(block);
+                            bits.block::<AVX2, ZIGZAG>(block, nonzero, &mut dc[c], comp);
                         }
                     }
                 }
@@ -229,6 +254,18 @@ fn encode_body<const AVX2: bool>(rgb: &[u8], width: u32, height: u32, quality: u
     (record.stream, record.held, record.mcus) = (stream, held.into_stream(), mcus);
     reuse::keep(record);
     out
+}
+
+/// The non-zero mask of a quantised block, bit `k` for zig-zag position `k`; when
+/// `ZIGZAG` (the AVX-512 build) the block is also moved into zig-zag order.
+#[inline(always)]
+fn zigzag<const AVX2: bool, const ZIGZAG: bool>(block: &mut [i16; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if ZIGZAG {
+        // SAFETY: `ZIGZAG` is only true in `encode_avx512`, which runs on CPUs with AVX-512F/BW.
+        return unsafe { zigzag_avx512::to_zigzag(block) };
+    }
+    zigzag_mask::<AVX2>(block)
 }
 
 fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
