@@ -226,8 +226,7 @@ impl Crop {
                 candidates.push(c);
             }
             candidates.extend(truth);
-            let mut blacked = src.clone();
-            grid::fill_rect(&mut blacked, d.x, d.y, side, side, Rgb([0, 0, 0]));
+            let blacked = grid::with_rect(src, d.x, d.y, side, side, Rgb([0, 0, 0]));
             let mut images = Vec::with_capacity(1 + LETTERS.len());
             images.push(blacked);
             images.extend(candidates);

@@ -31,7 +31,7 @@ mod resize;
 pub use pick::{pick_weighted, shuffle};
 pub(crate) use rect::{
     fill_rect, flip_vertical, is_symmetric_horizontally, is_symmetric_vertically, mirror,
-    rotate_left, rotate_right,
+    rotate_left, rotate_right, with_rect,
 };
 pub use resize::resize_bilinear;
 pub(crate) use resize::resize_window;

@@ -17,6 +17,33 @@ pub(crate) fn fill_rect(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32, colo
     }
 }
 
+/// A copy of `src` with the `w x h` rectangle at `(x, y)` (inside it) painted `color`:
+/// [`fill_rect`] on a clone, built in one pass so the painted pixels are neither read nor
+/// written twice.
+pub(crate) fn with_rect(
+    src: &RgbImage,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    color: Rgb<u8>,
+) -> RgbImage {
+    let stride = src.width() as usize * PX;
+    let (left, run) = (x as usize * PX, w as usize * PX);
+    let paint: Vec<u8> = color.0.iter().copied().cycle().take(run).collect();
+    let mut raw = Vec::with_capacity(src.as_raw().len());
+    for (r, row) in src.as_raw().chunks_exact(stride).enumerate() {
+        if (y as usize..(y + h) as usize).contains(&r) {
+            raw.extend_from_slice(&row[..left]);
+            raw.extend_from_slice(&paint);
+            raw.extend_from_slice(&row[left + run..]);
+        } else {
+            raw.extend_from_slice(row);
+        }
+    }
+    RgbImage::from_raw(src.width(), src.height(), raw).expect("one pixel per source pixel")
+}
+
 /// Turns the `w x h` rectangle at `(x, y)` upside down (rows reversed), in place.
 pub(crate) fn flip_vertical(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32) {
     let stride = img.width() as usize * PX;
@@ -152,6 +179,27 @@ mod tests {
         flip_vertical(&mut c, 2, 1, 5, 4);
         mirror(&mut c, 2, 1, 5, 4);
         assert_eq!(c, src);
+    }
+
+    #[test]
+    fn painted_copy_equals_fill_on_a_clone() {
+        let src = ramp(13, 9);
+        // Inside, touching each edge, the whole picture, and empty.
+        for (x, y, w, h) in [
+            (2, 1, 5, 4),
+            (0, 0, 3, 9),
+            (10, 6, 3, 3),
+            (0, 0, 13, 9),
+            (4, 4, 0, 2),
+        ] {
+            let mut want = src.clone();
+            fill_rect(&mut want, x, y, w, h, Rgb([9, 0, 200]));
+            assert_eq!(
+                with_rect(&src, x, y, w, h, Rgb([9, 0, 200])),
+                want,
+                "{x},{y} {w}x{h}"
+            );
+        }
     }
 
     #[test]
