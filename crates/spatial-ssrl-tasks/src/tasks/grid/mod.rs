@@ -27,6 +27,8 @@
 mod pick;
 mod rect;
 mod resize;
+#[cfg(target_arch = "x86_64")]
+mod resize_avx512;
 
 pub use pick::{pick_weighted, shuffle};
 pub(crate) use rect::{

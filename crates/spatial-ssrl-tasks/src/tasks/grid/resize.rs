@@ -6,13 +6,13 @@ use image::RgbImage;
 use super::PX;
 
 /// Fixed-point precision of the resize weights (11 bits, as OpenCV uses for 8-bit images).
-const WEIGHT_BITS: u32 = 11;
-const ONE: u32 = 1 << WEIGHT_BITS;
+pub(super) const WEIGHT_BITS: u32 = 11;
+pub(super) const ONE: u32 = 1 << WEIGHT_BITS;
 
 /// For each output coordinate: the left/top source index and the weight of the next one,
 /// with pixel centres aligned (`src = (dst + 0.5) * scale - 0.5`) and edges clamped, in
 /// exact integer arithmetic so every platform gets the same bytes.
-fn linear_taps(src: u32, dst: u32) -> Vec<(usize, u32)> {
+pub(super) fn linear_taps(src: u32, dst: u32) -> Vec<(usize, u32)> {
     let (s, d) = (i64::from(src), i64::from(dst));
     (0..d)
         .map(|i| {
@@ -61,11 +61,25 @@ pub(crate) fn resize_window(
         return RgbImage::new(width, height);
     }
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has just been checked for every feature `resize` enables.
+        if let Some(img) = unsafe { super::resize_avx512::resize(src, window, width, height) } {
+            return img;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has just been checked for AVX2.
         return unsafe { resize_avx2(src, window, width, height) };
     }
     resize_body::<false>(src, window, width, height)
+}
+
+/// Whether the CPU runs the AVX-512 build (`resize_avx512`): F, BW and VBMI.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
 }
 
 /// [`resize_body`] compiled with AVX2: the vertical pass in eight lanes, the horizontal
@@ -80,15 +94,15 @@ fn resize_avx2(src: &RgbImage, window: (u32, u32, u32, u32), width: u32, height:
 /// source value (`3 * x0 + c`) and the weight of the value [`PX`] further on. Where the
 /// weight is 0 (edges clamped) that value is read but does not count, so rows carry [`PX`]
 /// values of padding, and one more for the AVX2 pass's whole-register reads.
-struct Taps {
-    index: Vec<u32>,
-    weight: Vec<u32>,
+pub(super) struct Taps {
+    pub(super) index: Vec<u32>,
+    pub(super) weight: Vec<u32>,
     /// The shortest row the taps read inside: past the largest index plus [`PX`].
     reads: usize,
 }
 
 impl Taps {
-    fn new(src_w: u32, dst_w: u32) -> Self {
+    pub(super) fn new(src_w: u32, dst_w: u32) -> Self {
         let taps = linear_taps(src_w, dst_w);
         let each = |f: &dyn Fn(usize, u32, usize) -> u32| -> Vec<u32> {
             taps.iter()
@@ -108,7 +122,7 @@ impl Taps {
 
 /// Bilinear resize of a window; `AVX2` only inside [`resize_avx2`].
 #[inline(always)]
-fn resize_body<const AVX2: bool>(
+pub(super) fn resize_body<const AVX2: bool>(
     src: &RgbImage,
     (wx, wy, ww, wh): (u32, u32, u32, u32),
     width: u32,
@@ -175,7 +189,7 @@ fn resize_body<const AVX2: bool>(
 
 /// What brings a sum weighted twice (by up to `ONE^2` in all, so below `2^31`) back to a
 /// byte: half the divisor, and the shift.
-const ROUND: (u32, u32) = (1 << (2 * WEIGHT_BITS - 1), 2 * WEIGHT_BITS);
+pub(super) const ROUND: (u32, u32) = (1 << (2 * WEIGHT_BITS - 1), 2 * WEIGHT_BITS);
 
 /// `a * (ONE - f) + b * f + add` with one multiplication: `a * ONE + (b - a) * f + add`,
 /// in wrapping arithmetic. Equal modulo 2^32, and the true value is below 2^31 (weighted
