@@ -79,7 +79,7 @@ impl BitWriter {
         *prev_dc = dc;
         let size = magnitude_bits(diff);
         let (code, len) = comp.dc.0[size as usize];
-        bits.put(code | magnitude(diff, size), len);
+        bits.put(u64::from(code | magnitude(diff, size)), len);
 
         let mut nonzero = nonzero & !1;
         let mut last = 0u32;
@@ -89,29 +89,46 @@ impl BitWriter {
         if nonzero != 0 {
             prepared.fill::<AVX2>(q);
         }
+        // `& 63` is a no-op that spares the bounds check.
+        let at = |k: u32| if ZIGZAG { k as usize } else { ZIGZAG_T[k as usize] } & 63;
+        // A coefficient's code and magnitude bits, with its run of zeros before it
+        // (`run < 16`, `size <= 11`: the cast to a byte only spares a bounds check).
+        let symbol = |run: u32, at: usize| {
+            let (code, len) =
+                comp.ac.0[usize::from((run << 4 | u32::from(prepared.size[at])) as u8)];
+            (u64::from(code | u32::from(prepared.magnitude[at])), len)
+        };
         while nonzero != 0 {
             let k = nonzero.trailing_zeros();
             nonzero &= nonzero - 1;
-            let mut run = k - last - 1;
+            let run = k - last - 1;
+            let next = nonzero.trailing_zeros();
+            // Two symbols without zero-run codes (the usual case) go in one write: half the
+            // register checks, and the two table lookups overlap.
+            if nonzero != 0 && run < 16 && next - k - 1 < 16 {
+                nonzero &= nonzero - 1;
+                let (a, a_len) = symbol(run, at(k));
+                let (b, b_len) = symbol(next - k - 1, at(next));
+                bits.put(a << b_len | b, a_len + b_len);
+                last = next;
+                continue;
+            }
+            let mut run = run;
             if run >= 16 {
                 // Sixteen zeros at a time (ZRL): rare, so tested once.
                 let (code, len) = comp.ac.0[0xf0];
                 while run >= 16 {
-                    bits.put(code, len);
+                    bits.put(u64::from(code), len);
                     run -= 16;
                 }
             }
-            // `& 63` is a no-op that spares the bounds check.
-            let at = if ZIGZAG { k as usize } else { ZIGZAG_T[k as usize] } & 63;
-            let size = u32::from(prepared.size[at]);
-            // A byte (`run < 16`, `size <= 11`): the cast only spares a bounds check.
-            let (code, len) = comp.ac.0[usize::from((run << 4 | size) as u8)];
-            bits.put(code | u32::from(prepared.magnitude[at]), len);
+            let (v, len) = symbol(run, at(k));
+            bits.put(v, len);
             last = k;
         }
         if last != 63 {
             let (code, len) = comp.ac.0[0x00];
-            bits.put(code, len);
+            bits.put(u64::from(code), len);
         }
         (self.acc, self.free) = (bits.acc, bits.free);
     }
@@ -163,7 +180,7 @@ impl BitWriter {
             };
             while pos < to {
                 let n = (to - pos).min(32) as u32;
-                bits.put(read_bits(stream, pos, n), n);
+                bits.put(u64::from(read_bits(stream, pos, n)), n);
                 pos += u64::from(n);
             }
             (self.acc, self.free) = (bits.acc, bits.free);
@@ -303,23 +320,24 @@ struct Bits<'a> {
 }
 
 impl Bits<'_> {
-    /// Appends the low `len` bits of `bits` (`len <= 32`); a full register moves to `out`
-    /// and keeps the bits that did not fit.
+    /// Appends the low `len` bits of `bits` (`len <= 63`, nothing above them); a full
+    /// register moves to `out` and keeps the bits that did not fit.
     #[inline(always)]
-    fn put(&mut self, bits: u32, len: u32) {
+    fn put(&mut self, bits: u64, len: u32) {
         if len < self.free {
-            self.acc = (self.acc << len) | u64::from(bits);
+            self.acc = (self.acc << len) | bits;
             self.free -= len;
         } else {
-            // Here `free <= len <= 32`, so neither shift reaches 64. Bits of `acc` above the
-            // pending ones are stale; they are shifted out before the register is full again.
+            // Here `1 <= free <= len <= 63`, so neither shift reaches 64. Bits of `acc` above
+            // the pending ones are stale; they are shifted out before the register is full
+            // again.
             let rest = len - self.free;
-            let word = (self.acc << self.free) | (u64::from(bits) >> rest);
+            let word = (self.acc << self.free) | (bits >> rest);
             // The mask keeps the index in bounds without a check; `block` and `copy` leave
             // room, so it never wraps.
             self.out.words[self.out.len & (BUF_WORDS - 1)] = word;
             self.out.len += 1;
-            self.acc = u64::from(bits);
+            self.acc = bits;
             self.free = 64 - rest;
         }
     }
