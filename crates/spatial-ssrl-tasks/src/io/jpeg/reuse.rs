@@ -227,12 +227,8 @@ pub(super) fn update_row(
         return;
     }
     let row_bytes = 3 * w;
-    let rows = y0 * row_bytes..(y0 + 16).min(h) * row_bytes;
-    if !held.iter().any(|&k| k) {
-        old[rows.clone()].copy_from_slice(&rgb[rows]);
-        return;
-    }
-    // Runs of neighbouring MCUs to copy, as byte ranges of a row: one copy each per row.
+    // Runs of neighbouring MCUs to copy, as byte ranges of a row: one copy each per row
+    // (a moved square changes a part of each row; the rest is already there).
     let copied = |m: usize| !same[m] && !held[m];
     let n = same.len().min(held.len());
     let mut spans = Vec::new();
