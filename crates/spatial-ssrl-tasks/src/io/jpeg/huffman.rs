@@ -467,4 +467,91 @@ mod tests {
             assert_eq!(out, want, "{n} registers");
         }
     }
+
+    /// Block coding (single symbols, the two-symbol writes, runs of sixteen zeros and more, the
+    /// end-of-block code or none when position 63 is set) gives the bits of a direct,
+    /// coefficient-by-coefficient coder, in the baseline build and, where the CPU has it, in
+    /// the AVX-512 build's zig-zag order.
+    #[test]
+    fn block_coding_equals_a_direct_coder() {
+        use super::super::dct::zigzag_mask;
+        use super::super::tables::{LUMA_AC, LUMA_DC, LUMA_QUANT};
+        use super::super::{Component, scaled_table};
+        let comp = Component::new(&scaled_table(&LUMA_QUANT, 90), &LUMA_DC, &LUMA_AC);
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        // Blocks in the DCT's layout: mostly zeros, with long runs, extremes and full blocks.
+        let mut blocks = vec![[0i16; 64], [1023; 64], [-1023; 64]];
+        let mut last_only = [0i16; 64];
+        last_only[ZIGZAG_T[63]] = -1;
+        blocks.push(last_only);
+        for i in 0..400 {
+            let density = [2, 5, 12, 30, 64][i % 5];
+            let mut q = [0i16; 64];
+            for v in q.iter_mut() {
+                if next() % 64 < density {
+                    *v = ((next() % 2047) as i16) - 1023;
+                }
+            }
+            blocks.push(q);
+        }
+        let direct = |q: &[i16; 64], prev: &mut i32, bits: &mut Vec<bool>| {
+            let mut emit =
+                |(v, len): (u32, u32)| bits.extend((0..len).rev().map(|b| v >> b & 1 == 1));
+            let size = |v: i32| 32 - v.unsigned_abs().leading_zeros();
+            let magnitude = |v: i32, n: u32| (v - i32::from(v < 0)) as u32 & ((1 << n) - 1);
+            let diff = i32::from(q[0]) - *prev;
+            *prev = i32::from(q[0]);
+            let (code, len) = comp.dc.0[size(diff) as usize];
+            emit((code | magnitude(diff, size(diff)), len));
+            let mut run = 0;
+            for &t in &ZIGZAG_T[1..] {
+                let v = i32::from(q[t]);
+                if v == 0 {
+                    run += 1;
+                    continue;
+                }
+                while run >= 16 {
+                    emit(comp.ac.0[0xf0]);
+                    run -= 16;
+                }
+                let (code, len) = comp.ac.0[(run << 4 | size(v)) as usize];
+                emit((code | magnitude(v, size(v)), len));
+                run = 0;
+            }
+            if run > 0 {
+                emit(comp.ac.0[0]);
+            }
+        };
+        let stream_bits = |w: BitWriter| {
+            let n = w.position() as usize;
+            let stream = w.into_stream();
+            (0..n)
+                .map(|p| (stream[p / 64] >> (63 - p % 64)) & 1 == 1)
+                .collect::<Vec<_>>()
+        };
+        let (mut want, mut prev) = (Vec::new(), 0);
+        let (mut base, mut base_prev) = (BitWriter::new(0), 0);
+        for q in &blocks {
+            direct(q, &mut prev, &mut want);
+            base.block::<false, false>(q, zigzag_mask::<false>(q), &mut base_prev, &comp);
+        }
+        assert_eq!(stream_bits(base), want);
+        #[cfg(target_arch = "x86_64")]
+        if super::super::has_avx512() {
+            let (mut fast, mut fast_prev) = (BitWriter::new(0), 0);
+            for q in &blocks {
+                let mut z = *q;
+                // SAFETY: the CPU has AVX-512F/BW (checked above).
+                let mask = unsafe { super::super::zigzag_avx512::to_zigzag(&mut z) };
+                fast.block::<true, true>(&z, mask, &mut fast_prev, &comp);
+            }
+            assert_eq!(stream_bits(fast), want);
+        }
+    }
 }
