@@ -1,5 +1,6 @@
 //! The AVX2 build's forward DCT: two 8x8 blocks at once, one in each 128-bit half of a
-//! register, in 16-bit lanes, with `pmaddwd` doing each pair of multiplications.
+//! register, in 16-bit lanes, with `pmaddwd` doing each pair of multiplications; the
+//! coefficients are quantised in the same registers before they are stored.
 //!
 //! The integers are those of the portable [`dct8`](super::dct::dct8) (the same LLM
 //! transform and rounding), so the coefficients are equal: every product-sum is the
@@ -12,17 +13,20 @@
 //! formed in 32 bits. `avx2_pair_equals_the_portable_transform` checks extreme blocks.
 
 use std::arch::x86_64::{
-    __m128i, __m256i, _mm_cvtsi32_si128, _mm_loadu_si128, _mm_storeu_si128, _mm256_add_epi16,
-    _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_madd_epi16,
-    _mm256_packs_epi32, _mm256_set_m128i, _mm256_set1_epi32, _mm256_slli_epi16, _mm256_sra_epi32,
-    _mm256_sub_epi16, _mm256_unpackhi_epi16, _mm256_unpackhi_epi32, _mm256_unpackhi_epi64,
-    _mm256_unpacklo_epi16, _mm256_unpacklo_epi32, _mm256_unpacklo_epi64,
+    __m128i, __m256i, _mm_cvtsi32_si128, _mm_loadu_si128, _mm_storeu_si128, _mm256_abs_epi16,
+    _mm256_add_epi16, _mm256_add_epi32, _mm256_broadcastsi128_si256, _mm256_castsi256_si128,
+    _mm256_extracti128_si256, _mm256_madd_epi16, _mm256_min_epu16, _mm256_mulhi_epu16,
+    _mm256_packs_epi32, _mm256_set_m128i, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_sign_epi16,
+    _mm256_slli_epi16, _mm256_sra_epi32, _mm256_srli_epi16, _mm256_sub_epi16,
+    _mm256_unpackhi_epi16, _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi16,
+    _mm256_unpacklo_epi32, _mm256_unpacklo_epi64,
 };
 
 use super::Component;
+use super::RECIP_BITS;
 use super::dct::{
     C0_298, C0_390, C0_541, C0_765, C0_899, C1_175, C1_501, C1_847, C1_961, C2_053, C2_562, C3_072,
-    CONST_BITS, PASS1_BITS, quantise_block,
+    CONST_BITS, PASS1_BITS,
 };
 
 /// Transforms and quantises the blocks at the start of `a` and `b` (each a plane and its
@@ -50,21 +54,35 @@ pub(super) fn transform_pair(
     // Pass 1 down the columns, pass 2 along the rows: `f[u]` lane `v` of each half is
     // coefficient (v, u) of its block.
     let f = pass::<true>(transpose(pass::<false>(rows)));
-    let mut x = [[0i16; 64]; 2];
+    let [oa, ob] = out;
     for (u, &fu) in f.iter().enumerate() {
-        let (lo, hi) = (
-            _mm256_castsi256_si128(fu),
-            _mm256_extracti128_si256::<1>(fu),
-        );
+        let q = quantise(fu, &comp.half[8 * u..][..8], &comp.recip[8 * u..][..8]);
+        let (lo, hi) = (_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q));
         // SAFETY: each destination is eight `i16`, the 16 bytes written.
         unsafe {
-            _mm_storeu_si128(x[0][8 * u..][..8].as_mut_ptr().cast::<__m128i>(), lo);
-            _mm_storeu_si128(x[1][8 * u..][..8].as_mut_ptr().cast::<__m128i>(), hi);
+            _mm_storeu_si128(oa[8 * u..][..8].as_mut_ptr().cast::<__m128i>(), lo);
+            _mm_storeu_si128(ob[8 * u..][..8].as_mut_ptr().cast::<__m128i>(), hi);
         }
     }
-    let [oa, ob] = out;
-    quantise_block(&x[0], comp, oa);
-    quantise_block(&x[1], comp, ob);
+}
+
+/// [`quantise`](super::dct::quantise) of sixteen coefficients (eight of each block) by
+/// the eight divisors whose `half` and `recip` are given: `|x| + half` (at most 2^15, so
+/// unsigned 16 bits), the high half of its product with `recip`, the last shift, the clamp
+/// at 1023, and `x`'s sign (0 stays 0: `half * recip >> 18` is 0). The same integers.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn quantise(x: __m256i, half: &[u16], recip: &[u16]) -> __m256i {
+    // SAFETY: `half` and `recip` are eight `u16` each, the 16 bytes read.
+    let (half, recip) = unsafe {
+        (
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(half.as_ptr().cast::<__m128i>())),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(recip.as_ptr().cast::<__m128i>())),
+        )
+    };
+    let a = _mm256_add_epi16(_mm256_abs_epi16(x), half);
+    let m = _mm256_srli_epi16::<{ (RECIP_BITS - 16) as i32 }>(_mm256_mulhi_epu16(a, recip));
+    _mm256_sign_epi16(_mm256_min_epu16(m, _mm256_set1_epi16(1023)), x)
 }
 
 /// Two registers interleaved lane by lane as `(a, b)` pairs of `i16`, low and high halves:
