@@ -29,6 +29,8 @@ mod rect;
 mod resize;
 #[cfg(target_arch = "x86_64")]
 mod resize_avx512;
+#[cfg(target_arch = "x86_64")]
+mod turn_avx512;
 
 pub use pick::{pick_weighted, shuffle};
 pub(crate) use rect::{
