@@ -139,33 +139,43 @@ impl BitWriter {
     }
 
     /// Appends bits `from..to` of a stream that [`BitWriter::finish`] returned: the coded
-    /// MCUs of an earlier picture, reused as they are. Whole registers move with two shifts
-    /// each; the last bits go through [`Bits::put`].
+    /// MCUs of an earlier picture, reused as they are. Whole registers join the output
+    /// directly, each one funnel shift of two source registers (no carried state, so the
+    /// loop vectorises); the last bits go through [`Bits::put`].
     pub(super) fn copy(&mut self, stream: &[u64], from: u64, to: u64) {
         let mut pos = from;
-        while to - pos >= 64 {
-            if self.buf.len > BUF_WORDS - BLOCK_WORDS {
-                self.words
-                    .extend_from_slice(&self.buf.words[..self.buf.len]);
-                self.buf.len = 0;
+        let n = (to - from) / 64;
+        if n > 0 {
+            // Buffered registers go first, so the copied ones can join `words` directly.
+            self.words
+                .extend_from_slice(&self.buf.words[..self.buf.len]);
+            self.buf.len = 0;
+            let free = self.free;
+            // The first register: the pending `64 - free` bits, then the top `free` bits of
+            // the source's first 64 (all 64 when nothing is pending).
+            let first = read_word(stream, pos);
+            self.words.push(match free {
+                64 => first,
+                _ => (self.acc << free) | (first >> (64 - free)),
+            });
+            // Register k after it holds the 64 source bits from `pos + free + 64 (k - 1)`.
+            let start = pos + u64::from(free);
+            let (i, off, count) = ((start / 64) as usize, (start % 64) as u32, (n - 1) as usize);
+            if off == 0 {
+                self.words.extend_from_slice(&stream[i..i + count]);
+            } else {
+                // Those bits lie in the stream, so register `i + count` exists.
+                let (a, b) = (&stream[i..i + count], &stream[i + 1..i + 1 + count]);
+                self.words.extend(
+                    a.iter()
+                        .zip(b)
+                        .map(|(&x, &y)| (x << off) | (y >> (64 - off))),
+                );
             }
-            let room = (BUF_WORDS - self.buf.len) as u64;
-            let end = pos + 64 * ((to - pos) / 64).min(room);
-            let (mut acc, free) = (self.acc, self.free);
-            while pos < end {
-                let v = read_word(stream, pos);
-                // The pending `64 - free` bits, then the top `free` bits of `v`; the rest of
-                // `v` is pending after (bits above it are stale, as `Bits::put` allows).
-                let word = match free {
-                    64 => v,
-                    _ => (acc << free) | (v >> (64 - free)),
-                };
-                self.buf.words[self.buf.len] = word;
-                self.buf.len += 1;
-                acc = v;
-                pos += 64;
-            }
-            self.acc = acc;
+            // The last 64 source bits are pending after (bits above the `64 - free` pending
+            // ones are stale, as `Bits::put` allows).
+            self.acc = read_word(stream, pos + 64 * (n - 1));
+            pos += 64 * n;
         }
         if pos < to {
             if self.buf.len > BUF_WORDS - BLOCK_WORDS {
