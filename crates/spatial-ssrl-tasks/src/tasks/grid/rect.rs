@@ -127,20 +127,23 @@ const TURN_ROWS: usize = 16;
 /// of a pass's rows is one run of source row `h - 1 - i` (or `i`), in order (or reversed).
 fn quarter_turn(src: &RgbImage, clockwise: bool) -> RgbImage {
     let (w, h) = (src.width() as usize, src.height() as usize);
-    let mut out = RgbImage::new(h as u32, w as u32);
-    let s: &[u8] = src;
-    let d: &mut [u8] = &mut out;
     let out_row = h * PX;
-    if out_row == 0 {
-        return out;
+    if out_row == 0 || w == 0 {
+        return RgbImage::new(h as u32, w as u32);
     }
+    let s: &[u8] = src;
+    // Each pass is made in a small buffer and appended, so the output is written once, in
+    // order (never zeroed first).
+    let mut raw = Vec::with_capacity(w * out_row);
+    let mut pass_rows = vec![0u8; TURN_ROWS * out_row];
     #[cfg(target_arch = "x86_64")]
     let fast = {
         use std::arch::is_x86_feature_detected as has;
         has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
     };
-    for (pass, rows) in d.chunks_mut(TURN_ROWS * out_row).enumerate() {
-        let (first, n) = (pass * TURN_ROWS, rows.len() / out_row);
+    for first in (0..w).step_by(TURN_ROWS) {
+        let n = TURN_ROWS.min(w - first);
+        let rows = &mut pass_rows[..n * out_row];
         // Whole 16x16 blocks of a pass in the AVX-512 build; the rest one pixel at a time.
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
@@ -179,8 +182,9 @@ fn quarter_turn(src: &RgbImage, clockwise: bool) -> RgbImage {
                 slots.zip(run.rev()).for_each(|(d, p)| d.copy_from_slice(p));
             }
         }
+        raw.extend_from_slice(rows);
     }
-    out
+    RgbImage::from_raw(h as u32, w as u32, raw).expect("one pixel per source pixel")
 }
 
 #[cfg(test)]
