@@ -131,7 +131,12 @@ fn encode_avx512(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
 /// The encoder; `AVX2` is true only inside [`encode_avx2`] and [`encode_avx512`], where
 /// the CPU has AVX2, and `ZIGZAG` only inside [`encode_avx512`].
 #[inline(always)]
-fn encode_body<const AVX2: bool, const ZIGZAG: bool>(rgb: &[u8], width: u32, height: u32, quality: u8) -> Vec<u8> {
+fn encode_body<const AVX2: bool, const ZIGZAG: bool>(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
     let luma_table = scaled_table(&LUMA_QUANT, quality);
     let chroma_table = scaled_table(&CHROMA_QUANT, quality);
