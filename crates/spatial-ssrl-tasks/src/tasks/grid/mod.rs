@@ -162,6 +162,14 @@ impl Grid {
     }
 }
 
+/// Whether the CPU runs the AVX-512 builds of the resize (`resize_avx512`) and of quarter
+/// turns (`turn_avx512`): F, BW and VBMI.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
+}
+
 /// The `w x h` rectangle at `(x, y)` as a new image.
 pub(crate) fn crop(src: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
     assemble(w, h, |r, out| {

@@ -137,10 +137,7 @@ fn quarter_turn(src: &RgbImage, clockwise: bool) -> RgbImage {
     let mut raw = Vec::with_capacity(w * out_row);
     let mut pass_rows = vec![0u8; TURN_ROWS * out_row];
     #[cfg(target_arch = "x86_64")]
-    let fast = {
-        use std::arch::is_x86_feature_detected as has;
-        has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
-    };
+    let fast = super::has_avx512();
     for first in (0..w).step_by(TURN_ROWS) {
         let n = TURN_ROWS.min(w - first);
         let rows = &mut pass_rows[..n * out_row];

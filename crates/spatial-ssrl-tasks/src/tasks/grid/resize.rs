@@ -61,7 +61,7 @@ pub(crate) fn resize_window(
         return RgbImage::new(width, height);
     }
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if super::has_avx512() {
         // SAFETY: the CPU has just been checked for every feature `resize` enables.
         if let Some(img) = unsafe { super::resize_avx512::resize(src, window, width, height) } {
             return img;
@@ -73,13 +73,6 @@ pub(crate) fn resize_window(
         return unsafe { resize_avx2(src, window, width, height) };
     }
     resize_body::<false>(src, window, width, height)
-}
-
-/// Whether the CPU runs the AVX-512 build (`resize_avx512`): F, BW and VBMI.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    use std::arch::is_x86_feature_detected as has;
-    has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")
 }
 
 /// [`resize_body`] compiled with AVX2: the vertical pass in eight lanes, the horizontal

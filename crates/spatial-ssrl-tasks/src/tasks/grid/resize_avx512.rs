@@ -171,8 +171,7 @@ mod tests {
     /// of zero weight past the last byte) and extreme values.
     #[test]
     fn avx512_equals_the_baseline_build() {
-        use std::arch::is_x86_feature_detected as has;
-        if !(has!("avx512f") && has!("avx512bw") && has!("avx512vbmi")) {
+        if !crate::tasks::grid::has_avx512() {
             return;
         }
         let ramp = RgbImage::from_fn(97, 61, |x, y| {
